@@ -1,0 +1,201 @@
+"""hashtrail's command line: one click group over the pipeline.
+
+Commands mirror pipeline functions; each docstring is its --help. Errors the
+pipeline raises (``HashtrailError``, ``ConfigError``) become one-line messages
+with exit code 1, never tracebacks.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import click
+
+import config
+from pipeline import __version__, report
+from pipeline.errors import HashtrailError
+from pipeline.scan import scan as run_scan
+from pipeline.store import Store
+
+FORMATS = click.Choice(["table", "json", "csv"])
+
+
+class _Group(click.Group):
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (HashtrailError, config.ConfigError) as exc:
+            raise click.ClickException(str(exc)) from None
+
+
+class _Bar:
+    """Progress on stderr, drawn only when stderr is a terminal."""
+
+    def __init__(self, label: str):
+        self.label, self.bar = label, None
+
+    def start(self, total: int) -> None:
+        if sys.stderr.isatty() and total:
+            self.bar = click.progressbar(length=total, label=self.label, file=sys.stderr, show_pos=True,
+                                         show_eta=True)
+            self.bar.__enter__()
+
+    def advance(self, n: int) -> None:
+        if self.bar:
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar:
+            self.bar.__exit__(None, None, None)
+            self.bar = None
+
+
+def _settings(**overrides) -> config.Settings:
+    return config.load().replace(**overrides)
+
+
+def _open(db: str | None, create: bool = False) -> Store:
+    return Store(_settings(db=db).db, create=create)
+
+
+db_option = click.option("--db", type=click.Path(dir_okay=False), default=None,
+                         help="SQLite file [default: $HASHTRAIL_DB or ./hashtrail.db]")
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="hashtrail")
+def main():
+    """Find media reused across accounts in information-operations archives.
+
+    \b
+    Typical session:
+      hashtrail scan ira_media/              # fingerprint every image
+      hashtrail clusters --min-accounts 2    # media posted by 2+ accounts
+      hashtrail show 17                      # one cluster in detail
+      hashtrail status                       # counts and failures
+
+    Settings come from config/default.toml; each can be overridden by an
+    environment variable HASHTRAIL_<NAME>, e.g. HASHTRAIL_DB=ira.db.
+    """
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@db_option
+@click.option("--workers", "-w", type=click.IntRange(min=0), default=None,
+              help="Processes to fingerprint with [default: one per core]")
+def scan(paths, db, workers):
+    """Fingerprint every image under PATHS and cluster near-duplicates.
+
+    Walks directories recursively and decides what a file is by its content,
+    not its name. Files already scanned and unchanged are not read again, so
+    re-running a scan resumes or updates it. Files that cannot be
+    fingerprinted are recorded as failed, with the reason ('hashtrail status').
+
+    Example: hashtrail scan ira_tweet_media/ --db ira.db --workers 2
+    """
+    settings = _settings(db=db, workers=workers)
+    store = Store(settings.db)
+    bar = _Bar("fingerprinting")
+    try:
+        summary = run_scan(list(paths), settings, store, progress=bar)
+    finally:
+        bar.close()
+        store.close()
+    click.echo(summary.line())
+
+
+@main.command()
+@db_option
+@click.option("--min-accounts", "-k", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only clusters posted by at least K distinct accounts")
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
+              help="json: one cluster per line; csv: one member per row")
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N clusters")
+def clusters(db, min_accounts, fmt, limit):
+    """List clusters of near-duplicate media, most accounts first.
+
+    Each cluster holds 2 or more media; distance is the pHash distance in
+    bits of a member from the cluster's representative (its first member).
+
+    Example: hashtrail clusters --min-accounts 3 --format json | jq .size
+    """
+    store = _open(db)
+    found = report.clusters_with_members(store, min_accounts, limit)
+    if fmt == "json":
+        click.echo(report.as_json_lines(found), nl=False)
+    elif fmt == "csv":
+        click.echo(report.clusters_csv(found), nl=False)
+    else:
+        click.echo(report.clusters_table(found), nl=False)
+
+
+@main.command()
+@click.argument("cluster", type=int)
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def show(cluster, db, fmt):
+    """Show one cluster: its members, their accounts and distances.
+
+    Example: hashtrail show 17
+    """
+    found = _open(db).cluster(cluster)
+    if fmt == "json":
+        click.echo(json.dumps(found))
+    else:
+        click.echo(report.cluster_detail(found), nl=False)
+
+
+@main.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def status(db, fmt):
+    """Counts of fingerprinted, failed and skipped files, and why files failed.
+
+    Example: hashtrail status --format json | jq .failed
+    """
+    counts = _open(db).status_counts()
+    if fmt == "json":
+        click.echo(json.dumps(counts))
+    else:
+        click.echo(report.status_text(counts), nl=False)
+
+
+@main.command()
+@click.argument("directory", default="hashtrail-demo", type=click.Path(file_okay=False))
+@click.option("--workers", "-w", type=click.IntRange(min=0), default=None, help="Processes [default: one per core]")
+def demo(directory, workers):
+    """Build a small demo archive in DIRECTORY, scan it and show the clusters.
+
+    The archive uses the layout of Twitter's information-operations releases
+    (<part>/<userid>/images/<tweetid>-<key>.jpg) with pictures reposted by
+    several accounts after typical edits, and a few broken files. The
+    database is DIRECTORY/hashtrail.db.
+
+    Example: hashtrail demo && hashtrail clusters --db hashtrail-demo/hashtrail.db
+    """
+    from pipeline.demo import build_demo_archive
+
+    archive = os.path.join(directory, "archive")
+    if not os.path.isdir(archive):
+        written = build_demo_archive(archive)
+        click.echo(f"built demo archive in {archive}: {written['images']} pictures, "
+                   f"{written['reposts']} reposts, {written['broken']} broken files")
+    db = os.path.join(directory, "hashtrail.db")
+    settings = _settings(db=db, workers=workers)
+    store = Store(db)
+    bar = _Bar("fingerprinting")
+    try:
+        summary = run_scan([archive], settings, store, progress=bar)
+    finally:
+        bar.close()
+    click.echo(summary.line())
+    click.echo("\nclusters posted by 2+ accounts:")
+    click.echo(report.clusters_table(report.clusters_with_members(store, 2, 5)), nl=False)
+    click.echo(f"\nnext: hashtrail clusters --db {db} --format json")
+    click.echo(f"      hashtrail status --db {db}")
+
+
+if __name__ == "__main__":
+    main()

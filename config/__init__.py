@@ -1,0 +1,86 @@
+"""Settings: defaults from ``default.toml``, each overridable by ``HASHTRAIL_<KEY>``.
+
+Settings are a frozen dataclass so they can be pickled to pool processes and
+passed around without anyone mutating shared state. Environment values are
+parsed as the type of the default, so a typo such as ``HASHTRAIL_WORKERS=two``
+fails loudly instead of silently running with a string.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from pathlib import Path
+from typing import Mapping
+
+DEFAULTS_FILE = Path(__file__).with_name("default.toml")
+ENV_PREFIX = "HASHTRAIL_"
+
+
+class ConfigError(ValueError):
+    """A setting has a value of the wrong type or out of range."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Settings:
+    db: str
+    workers: int
+    batch_size: int
+    file_timeout_s: float
+    max_pixels: int
+    max_image_bytes: int
+    phash_threshold: int
+    dhash_threshold: int
+    min_detail: float
+    account_pattern: str
+    account_fallback: str
+
+    def replace(self, **changes) -> "Settings":
+        """A copy with some settings changed (e.g. from CLI options)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+def _parse(key: str, raw: str, default):
+    kind = type(default)
+    try:
+        if kind is bool:
+            if raw.lower() in ("1", "true", "yes", "on"):
+                return True
+            if raw.lower() in ("0", "false", "no", "off"):
+                return False
+            raise ValueError(raw)
+        return kind(raw)
+    except ValueError:
+        raise ConfigError(
+            f"{ENV_PREFIX}{key.upper()}={raw!r} is not a valid {kind.__name__}"
+        ) from None
+
+
+def _validate(s: Settings) -> None:
+    if s.workers < 0:
+        raise ConfigError("workers must be >= 0 (0 means one per CPU core)")
+    if s.batch_size < 1:
+        raise ConfigError("batch_size must be >= 1")
+    for name in ("phash_threshold", "dhash_threshold"):
+        if not 0 <= getattr(s, name) <= 64:
+            raise ConfigError(f"{name} must be between 0 and 64 (bits of a 64-bit hash)")
+    if s.account_fallback not in ("first_dir", "none"):
+        raise ConfigError("account_fallback must be 'first_dir' or 'none'")
+
+
+def load(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the defaults and apply ``HASHTRAIL_*`` overrides from ``env``."""
+    env = os.environ if env is None else env
+    with DEFAULTS_FILE.open("rb") as fh:
+        values = tomllib.load(fh)
+    known = {f.name for f in dataclasses.fields(Settings)}
+    missing = known - values.keys()
+    if missing:
+        raise ConfigError(f"{DEFAULTS_FILE} lacks settings: {sorted(missing)}")
+    for key in known:
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw is not None:
+            values[key] = _parse(key, raw, values[key])
+    settings = Settings(**{k: values[k] for k in known})
+    _validate(settings)
+    return settings

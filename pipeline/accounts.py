@@ -1,0 +1,57 @@
+"""Who posted a file, derived from where it sits in the archive.
+
+Twitter's information-operations releases lay media out as
+``<part>/<userid>/<images|videos>/<tweetid>-<mediakey>.<ext>``; the userid is
+an opaque string (64-hex SHA-256 in 2018, base64 later), so it is matched as
+"any path segment", never parsed. Other collections usually keep one folder
+per account, hence the fallback: the first directory under the scanned root.
+The rule is a regular expression with named groups so users can fit their own
+layout (``HASHTRAIL_ACCOUNT_PATTERN``) without code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+
+from .errors import HashtrailError
+
+
+@dataclasses.dataclass(frozen=True)
+class Attribution:
+    account: str | None
+    post_id: str | None
+
+
+class AccountRule:
+    """Applies the configured pattern, then the fallback, to a relative path."""
+
+    def __init__(self, pattern: str, fallback: str = "first_dir"):
+        try:
+            self.regex = re.compile(pattern)
+        except re.error as exc:
+            raise HashtrailError(f"account_pattern is not a valid regular expression: {exc}") from None
+        if "account" not in self.regex.groupindex:
+            raise HashtrailError("account_pattern needs a named group (?P<account>...)")
+        self.fallback = fallback
+
+    @classmethod
+    def from_settings(cls, settings) -> "AccountRule":
+        return cls(settings.account_pattern, settings.account_fallback)
+
+    def attribute(self, relative_path: str) -> Attribution:
+        """Account and post id for a path relative to the scanned root."""
+        rel = relative_path.replace(os.sep, "/").lstrip("/")
+        match = self.regex.search(rel)
+        if match:
+            post_id = match.groupdict().get("post_id")
+            return Attribution(match.group("account"), post_id)
+        if self.fallback == "first_dir" and "/" in rel:
+            return Attribution(rel.split("/", 1)[0], None)
+        return Attribution(None, None)
+
+
+def relative_to_root(path: str, root: str) -> str:
+    """``path`` relative to ``root`` with "/" separators (archive members keep theirs)."""
+    rel = os.path.relpath(path, root) if root else path
+    return rel.replace(os.sep, "/")

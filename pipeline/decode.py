@@ -1,0 +1,115 @@
+"""Decode a still image safely and cheaply into a small greyscale picture.
+
+Hashes are computed on a 32x32 (pHash) or 9x8 (dHash) thumbnail, so decoding a
+12-megapixel JPEG in full is wasted work: JPEG ``draft`` mode asks libjpeg to
+scale by 1/2, 1/4 or 1/8 inside the DCT, several times faster than a full
+decode, and greyscale output skips colour conversion. Other formats are fully
+decoded and then box-reduced.
+
+Hostile files are refused before they cost memory: the declared pixel count is
+checked against ``max_pixels`` before any pixel is decoded, and a truncated file
+is an error (we never hash the grey padding Pillow would invent).
+"""
+from __future__ import annotations
+
+import dataclasses
+import io
+import warnings
+
+from PIL import Image, ImageFile, UnidentifiedImageError
+
+from .errors import MediaError
+
+# Smallest side we want after draft/reduce: comfortably above pHash's 32 px
+# input, and enough for border trimming to find edges.
+WORK_SIZE = 96
+
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+@dataclasses.dataclass
+class Decoded:
+    image: Image.Image  # small, mode "L", EXIF orientation applied
+    width: int  # full-size dimensions after orientation
+    height: int
+    format: str
+    frames: int
+
+
+def _reduce_factor(width: int, height: int) -> int:
+    return max(1, min(width, height) // WORK_SIZE)
+
+
+def decode_still(data: bytes, max_pixels: int) -> Decoded:
+    """Decode ``data`` into a small greyscale image or raise ``MediaError``."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"decompression bomb refused: {exc}") from None
+    except UnidentifiedImageError:
+        raise MediaError("not a decodable image (Pillow cannot identify it)") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise MediaError(f"corrupt image header: {exc}") from None
+
+    width, height = im.size
+    if width <= 0 or height <= 0:
+        raise MediaError(f"invalid dimensions {width}x{height}")
+    if width * height > max_pixels:
+        raise MediaError(
+            f"declared size {width}x{height} ({width * height:,} pixels) exceeds "
+            f"max_pixels={max_pixels:,}; refused without decoding"
+        )
+    fmt = im.format or "unknown"
+    frames = getattr(im, "n_frames", 1)
+    try:
+        if fmt == "JPEG":
+            # libjpeg picks the largest DCT scale (1/8 at most) keeping both
+            # sides >= WORK_SIZE.
+            im.draft("L", (WORK_SIZE, WORK_SIZE))
+        im.load()
+        small = _to_grey(im)
+        factor = _reduce_factor(*small.size)
+        if factor > 1:
+            small = small.reduce(factor)
+        orientation = _orientation(im)
+        if orientation in _TRANSPOSE:
+            small = small.transpose(_TRANSPOSE[orientation])
+    except Image.DecompressionBombError as exc:
+        raise MediaError(f"decompression bomb refused: {exc}") from None
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
+        message = str(exc)
+        if "truncated" in message:
+            raise MediaError(f"truncated image data ({message})") from None
+        raise MediaError(f"corrupt image data: {message}") from None
+
+    if orientation in (5, 6, 7, 8):
+        width, height = height, width
+    return Decoded(small, width, height, fmt, frames)
+
+
+def _to_grey(im: Image.Image) -> Image.Image:
+    """Greyscale, with transparency flattened onto white (as reposting does)."""
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("L")
+    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+        return im.point(lambda v: v / 256).convert("L")
+    return im.convert("L")
+
+
+# EXIF orientation -> the transpose that undoes it (as ImageOps.exif_transpose).
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE, 8: Image.Transpose.ROTATE_90,
+}
+
+
+def _orientation(im: Image.Image) -> int:
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block must not fail an otherwise fine image
+        return 1

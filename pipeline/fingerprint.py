@@ -1,0 +1,120 @@
+"""Fingerprint one file: the unit of work both the local pool and the Celery
+workers run. It never raises for a bad file: every outcome is a ``FileResult``
+with status ``ok``, ``failed`` (with a reason) or ``skipped`` (not media), so a
+batch always completes and one hostile file cannot lose the others' results.
+Results are plain JSON-able dicts so they cross process and broker boundaries.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import stat
+import time
+
+from config import Settings
+
+from . import media
+from .decode import decode_still
+from .errors import MediaError
+from .hashing import HASHER, detail, hash_variants
+
+OK, FAILED, SKIPPED = "ok", "failed", "skipped"
+
+
+@dataclasses.dataclass
+class FileResult:
+    path: str
+    root: str
+    status: str
+    reason: str | None = None
+    kind: str | None = None
+    format: str | None = None
+    size: int | None = None
+    mtime_ns: int | None = None
+    sha256: str | None = None
+    width: int | None = None
+    height: int | None = None
+    detail: float | None = None
+    hasher: str = HASHER
+    fingerprints: list[dict] = dataclasses.field(default_factory=list)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "FileResult":
+        return cls(**d)
+
+
+def failed(path: str, root: str, reason: str, **known) -> FileResult:
+    """A failed result for a file the worker could not even look at."""
+    return FileResult(path=path, root=root, status=FAILED, reason=reason, **known)
+
+
+def fingerprint_file(path: str, root: str, settings: Settings) -> FileResult:
+    """Fingerprint ``path``; any problem becomes a failed or skipped result."""
+    started = time.perf_counter()
+    result = FileResult(path=path, root=root, status=FAILED)
+    try:
+        _fingerprint_into(result, settings)
+    except MediaError as exc:
+        result.status, result.reason = FAILED, str(exc)
+    except MemoryError:
+        result.status, result.reason = FAILED, "ran out of memory decoding this file"
+    except Exception as exc:  # a decoder bug must not take the batch down
+        result.status, result.reason = FAILED, f"unexpected {type(exc).__name__}: {exc}"
+    if result.status != OK:
+        result.fingerprints = []
+    result.seconds = round(time.perf_counter() - started, 6)
+    return result
+
+
+def _fingerprint_into(result: FileResult, settings: Settings) -> None:
+    try:
+        fd = os.open(result.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError as exc:
+        raise MediaError(f"cannot read file: {exc.strerror or exc}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fh.fileno())
+        result.size, result.mtime_ns = st.st_size, st.st_mtime_ns
+        if not stat.S_ISREG(st.st_mode):
+            result.status, result.reason = SKIPPED, "not a regular file"
+            return
+        if st.st_size == 0:
+            raise MediaError("empty file (0 bytes)")
+        head = fh.read(media.SNIFF_BYTES)
+        sniffed = media.sniff(head)
+        result.kind, result.format = sniffed.kind, sniffed.format
+        if sniffed.kind == media.OTHER:
+            if media.claims_media(result.path):
+                ext = os.path.splitext(result.path)[1]
+                raise MediaError(f"named {ext} but the content is {sniffed.format}, not media")
+            result.status, result.reason = SKIPPED, f"not media ({sniffed.format})"
+            return
+        if sniffed.kind == media.VIDEO:
+            result.status = SKIPPED
+            result.reason = f"{sniffed.format} video: video fingerprinting is not enabled"
+            return
+        if st.st_size > settings.max_image_bytes:
+            raise MediaError(
+                f"image file of {st.st_size:,} bytes exceeds max_image_bytes={settings.max_image_bytes:,}"
+            )
+        data = head + fh.read()
+    result.sha256 = hashlib.sha256(data).hexdigest()
+    decoded = decode_still(data, settings.max_pixels)
+    result.format, result.width, result.height = decoded.format, decoded.width, decoded.height
+    if decoded.frames > 1 and decoded.format in ("GIF", "WEBP", "PNG"):
+        result.kind = media.ANIMATION
+        result.status = SKIPPED
+        result.reason = f"animated {decoded.format} ({decoded.frames} frames): video fingerprinting is not enabled"
+        return
+    result.detail = round(detail(decoded.image), 3)
+    result.fingerprints = [dataclasses.asdict(v) for v in hash_variants(decoded.image, settings.min_detail)]
+    result.status = OK
+
+
+def fingerprint_batch(items: list[tuple[str, str]], settings: Settings) -> list[dict]:
+    """Fingerprint (path, root) pairs; the pool and Celery tasks call this."""
+    return [fingerprint_file(path, root, settings).as_dict() for path, root in items]

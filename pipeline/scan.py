@@ -1,0 +1,139 @@
+"""The embedded scan: walk, record, fingerprint in a local pool, store, cluster.
+
+The same steps serve the distributed mode (``workers/``): ``plan`` and
+``record_pending`` run where the job is started, ``fingerprint_batch`` where
+the work is done, ``result_rows`` + ``Store.save`` in the single writer and
+``recluster`` at the end. Every discovered file first gets a ``pending`` row in
+walk order, so media ids, and with them cluster ids, do not depend on which
+worker finished first, and an interrupted scan resumes where it stopped.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Iterable, Protocol
+
+from config import Settings
+
+from .accounts import AccountRule, relative_to_root
+from .cluster import find_clusters
+from .fingerprint import FAILED, OK, SKIPPED
+from .hashing import HASHER
+from .localpool import fingerprint_in_pool
+from .store import Store
+from .walk import Found, walk
+
+PENDING = "pending"
+
+
+class Progress(Protocol):
+    def start(self, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+
+
+class _NoProgress:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+
+@dataclasses.dataclass
+class Plan:
+    found: int
+    todo: list[Found]
+    unchanged: int
+
+
+@dataclasses.dataclass
+class ScanSummary:
+    files: int = 0
+    unchanged: int = 0
+    fingerprinted: int = 0
+    failed: int = 0
+    skipped: int = 0
+    clusters: int = 0
+    cross_account_clusters: int = 0
+    seconds: float = 0.0
+
+    def line(self) -> str:
+        rate = (self.fingerprinted + self.failed + self.skipped) / self.seconds if self.seconds else 0.0
+        return (f"{self.files} files: {self.fingerprinted} fingerprinted, {self.failed} failed, "
+                f"{self.skipped} skipped, {self.unchanged} unchanged; {self.clusters} clusters "
+                f"({self.cross_account_clusters} across accounts) in {self.seconds:.1f} s ({rate:.0f} files/s)")
+
+
+def plan(paths: Iterable[str], store: Store) -> Plan:
+    """Which files need work: new, changed, hashed by another hasher, or unfinished."""
+    known = store.known_files()
+    found = 0
+    todo: list[Found] = []
+    for f in walk(paths):
+        found += 1
+        previous = known.get(f.path)
+        unchanged = previous is not None and previous[3] != PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER)
+        if not unchanged:
+            todo.append(f)
+    return Plan(found=found, todo=todo, unchanged=found - len(todo))
+
+
+def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int) -> list[dict]:
+    """``pending`` media rows, in walk order, with account and post id."""
+    rows = []
+    for f in todo:
+        who = rule.attribute(relative_to_root(f.path, f.root))
+        rows.append({"path": f.path, "root": f.root, "status": PENDING, "reason": None, "size": f.size,
+                     "mtime_ns": f.mtime_ns, "hasher": HASHER, "account": who.account,
+                     "post_id": who.post_id, "scan_id": scan_id})
+    return rows
+
+
+def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: int, chunk: int = 5000) -> None:
+    for start in range(0, len(todo), chunk):
+        store.save(pending_rows(todo[start:start + chunk], rule, scan_id))
+
+
+def result_rows(results: list[dict], scan_id: int) -> list[dict]:
+    """Store rows from fingerprint results (account columns stay as recorded)."""
+    return [{**r, "scan_id": scan_id} for r in results]
+
+
+def recluster(store: Store, settings: Settings) -> tuple[int, int]:
+    """Recompute clusters from all fingerprints; returns (clusters, cross-account clusters)."""
+    assignments = find_clusters(store.fingerprints(), store.sha_by_media(),
+                                settings.phash_threshold, settings.dhash_threshold)
+    store.replace_clusters(assignments)
+    summaries = store.cluster_summaries()
+    return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)
+
+
+def effective_workers(settings: Settings) -> int:
+    return settings.workers or os.cpu_count() or 1
+
+
+def scan(paths: list[str], settings: Settings, store: Store, progress: Progress | None = None) -> ScanSummary:
+    """Fingerprint everything new under ``paths`` into ``store`` and re-cluster."""
+    progress = progress or _NoProgress()
+    started = time.perf_counter()
+    the_plan = plan(paths, store)
+    summary = ScanSummary(files=the_plan.found, unchanged=the_plan.unchanged)
+    scan_id = store.start_scan([os.path.abspath(p) for p in paths], "embedded")
+    record_pending(store, the_plan.todo, AccountRule.from_settings(settings), scan_id)
+    progress.start(len(the_plan.todo))
+    items = [(f.path, f.root) for f in the_plan.todo]
+    for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
+        store.save(result_rows(results, scan_id))
+        for r in results:
+            if r["status"] == OK:
+                summary.fingerprinted += 1
+            elif r["status"] == FAILED:
+                summary.failed += 1
+            elif r["status"] == SKIPPED:
+                summary.skipped += 1
+        progress.advance(len(results))
+    summary.clusters, summary.cross_account_clusters = recluster(store, settings)
+    summary.seconds = time.perf_counter() - started
+    store.finish_scan(scan_id, dataclasses.asdict(summary))
+    return summary

@@ -1,0 +1,204 @@
+"""The store: every SQL statement hashtrail runs lives in this module.
+
+One SQLite file through sqlite-utils. Tables:
+
+- ``media``: one row per file path ever seen (status ok/failed/skipped, the
+  reason, SHA-256, size, format, account, post id, the hasher id);
+- ``fingerprints``: one row per hashed variant (pHash and dHash as 16-digit
+  hex, imagehash's own string form, so rows are readable in any SQLite tool);
+- ``clusters``: media id -> cluster id and distance to the representative;
+- ``scans``: one row per scan run with its counts.
+
+Writes are grouped, one transaction per batch of results, so a crash loses at
+most the batch in flight and never leaves half a file's rows behind.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from typing import Iterable
+
+import numpy as np
+import sqlite_utils
+
+from .cluster import Assignment, Fingerprints
+from .errors import NoDatabase, NoSuchCluster
+from .hamming import hex_to_u64
+
+SCHEMA_VERSION = 1
+
+MEDIA_COLUMNS = {
+    "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
+    "size": int, "mtime_ns": int, "sha256": str, "width": int, "height": int, "detail": float,
+    "hasher": str, "account": str, "post_id": str, "scan_id": int, "seconds": float, "updated_at": str,
+}
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class Store:
+    """A hashtrail database. ``create=False`` refuses to invent an empty one."""
+
+    def __init__(self, path: str, create: bool = True):
+        if not create and path != ":memory:" and not os.path.exists(path):
+            raise NoDatabase(f"no database at {path}: run 'hashtrail scan PATH' first (or pass --db)")
+        self.path = path
+        self.db = sqlite_utils.Database(path) if path != ":memory:" else sqlite_utils.Database(memory=True)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if path != ":memory:":
+            self.db.enable_wal()
+        self._ensure_schema()
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- schema ---------------------------------------------------------------
+    def _ensure_schema(self) -> None:
+        db = self.db
+        with db.atomic():
+            db["media"].create(MEDIA_COLUMNS, pk="id", if_not_exists=True)
+            db["media"].create_index(["path"], unique=True, if_not_exists=True)
+            db["media"].create_index(["sha256"], if_not_exists=True)
+            db["media"].create_index(["status"], if_not_exists=True)
+            db["fingerprints"].create(
+                {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str},
+                pk="id", foreign_keys=[("media_id", "media", "id")], if_not_exists=True)
+            db["fingerprints"].create_index(["media_id"], if_not_exists=True)
+            db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
+                                  pk="media_id", if_not_exists=True)
+            db["clusters"].create_index(["cluster_id"], if_not_exists=True)
+            db["scans"].create({"id": int, "started_at": str, "finished_at": str, "roots": str,
+                                "mode": str, "counts": str}, pk="id", if_not_exists=True)
+            db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+
+    # -- scans ------------------------------------------------------------------
+    def start_scan(self, roots: list[str], mode: str) -> int:
+        table = self.db["scans"].insert({"started_at": now_iso(), "roots": json.dumps(roots), "mode": mode})
+        return int(table.last_pk)
+
+    def finish_scan(self, scan_id: int, counts: dict) -> None:
+        self.db["scans"].update(scan_id, {"finished_at": now_iso(), "counts": json.dumps(counts)})
+
+    # -- media --------------------------------------------------------------------
+    def known_files(self) -> dict[str, tuple[int, int, str, str]]:
+        """path -> (size, mtime_ns, hasher, status) for every file already recorded."""
+        cursor = self.db.execute("SELECT path, size, mtime_ns, hasher, status FROM media")
+        return {row[0]: tuple(row[1:]) for row in cursor}
+
+    def save(self, rows: list[dict]) -> None:
+        """Upsert media rows (each with a ``fingerprints`` list) in one transaction.
+
+        Idempotent: saving the same result twice leaves the same rows.
+        """
+        if not rows:
+            return
+        media_rows = [{k: v for k, v in r.items() if k in MEDIA_COLUMNS and k != "id"} for r in rows]
+        for row in media_rows:
+            row["updated_at"] = now_iso()
+        with self.db.atomic():
+            self.db["media"].upsert_all(media_rows, pk="path", column_order=list(MEDIA_COLUMNS))
+            ids = self._ids_for([r["path"] for r in rows])
+            media_ids = [ids[r["path"]] for r in rows]
+            self._delete_where_media_in("fingerprints", media_ids)
+            fingerprints = [
+                {"media_id": ids[r["path"]], "variant": f["name"], "time_s": f.get("time_s"),
+                 "phash": f["phash"], "dhash": f["dhash"]}
+                for r in rows for f in r.get("fingerprints") or ()
+            ]
+            if fingerprints:
+                self.db["fingerprints"].insert_all(fingerprints, batch_size=1000)
+
+    def _ids_for(self, paths: list[str]) -> dict[str, int]:
+        out = {}
+        for chunk in _chunks(paths, 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(f"SELECT path, id FROM media WHERE path IN ({marks})", chunk).fetchall())
+        return out
+
+    def _delete_where_media_in(self, table: str, media_ids: list[int]) -> None:
+        for chunk in _chunks(media_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            self.db.execute(f"DELETE FROM [{table}] WHERE media_id IN ({marks})", chunk)
+
+    # -- clustering input and output ---------------------------------------------------
+    def fingerprints(self) -> Fingerprints:
+        """All fingerprint rows of successfully hashed media, as numpy columns."""
+        rows = self.db.execute(
+            "SELECT f.media_id, f.phash, f.dhash FROM fingerprints f JOIN media m ON m.id = f.media_id "
+            "WHERE m.status = 'ok' ORDER BY f.id").fetchall()
+        if not rows:
+            empty = np.zeros(0, dtype=np.uint64)
+            return Fingerprints(np.zeros(0, dtype=np.int64), empty, empty)
+        media_ids, phashes, dhashes = zip(*rows)
+        return Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes))
+
+    def sha_by_media(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
+
+    def replace_clusters(self, assignments: Iterable[Assignment]) -> None:
+        rows = [{"media_id": a.media_id, "cluster_id": a.cluster_id, "distance": a.distance} for a in assignments]
+        with self.db.atomic():
+            self.db.execute("DELETE FROM clusters")
+            if rows:
+                self.db["clusters"].insert_all(rows, batch_size=1000)
+
+    # -- queries for reports -----------------------------------------------------------
+    def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:
+        """Clusters of 2+ media, largest cross-account reuse first."""
+        sql = (
+            "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT m.account) AS accounts "
+            "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
+            "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
+        )
+        params: list = [min_accounts]
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return list(self.db.query(sql, params))
+
+    def cluster_members(self, cluster_ids: list[int]) -> dict[int, list[dict]]:
+        out: dict[int, list[dict]] = {cid: [] for cid in cluster_ids}
+        for chunk in _chunks(cluster_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.kind, m.format, "
+                "m.width, m.height, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+                f"WHERE c.cluster_id IN ({marks}) ORDER BY c.cluster_id, c.distance, m.id", chunk):
+                out[row.pop("cluster_id")].append(row)
+        return out
+
+    def cluster(self, cluster_id: int) -> dict:
+        rows = self.cluster_members([cluster_id])[cluster_id]
+        if not rows:
+            raise NoSuchCluster(f"no cluster {cluster_id}: 'hashtrail clusters' lists the cluster ids")
+        accounts = {r["account"] for r in rows}
+        return {"cluster": cluster_id, "size": len(rows), "accounts": len(accounts), "members": rows}
+
+    def status_counts(self) -> dict:
+        counts = {"fingerprinted": 0, "failed": 0, "skipped": 0}
+        by_kind: dict[str, dict[str, int]] = {}
+        names = {"ok": "fingerprinted", "failed": "failed", "skipped": "skipped"}
+        for status, kind, n in self.db.execute(
+                "SELECT status, COALESCE(kind, 'unknown'), COUNT(*) FROM media GROUP BY 1, 2"):
+            counts[names.get(status, status)] = counts.get(names.get(status, status), 0) + n
+            by_kind.setdefault(kind, {})[names.get(status, status)] = n
+        counts["by_kind"] = by_kind
+        (counts["clusters"],) = self.db.execute(
+            "SELECT COUNT(*) FROM (SELECT cluster_id FROM clusters GROUP BY cluster_id HAVING COUNT(*) >= 2)"
+        ).fetchone()
+        counts["failures"] = list(self.db.query(
+            "SELECT path, reason FROM media WHERE status = 'failed' ORDER BY path"))
+        last = list(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"))
+        counts["last_scan"] = last[0] if last else None
+        if counts["last_scan"] and counts["last_scan"].get("counts"):
+            counts["last_scan"]["counts"] = json.loads(counts["last_scan"]["counts"])
+        return counts
+
+
+def _chunks(items: list, size: int):
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
