@@ -31,6 +31,7 @@ class Settings:
     max_image_bytes: int
     phash_threshold: int
     dhash_threshold: int
+    phash256_threshold: int
     min_detail: float
     account_pattern: str
     account_fallback: str
@@ -61,9 +62,9 @@ def _validate(s: Settings) -> None:
         raise ConfigError("workers must be >= 0 (0 means one per CPU core)")
     if s.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
-    for name in ("phash_threshold", "dhash_threshold"):
-        if not 0 <= getattr(s, name) <= 64:
-            raise ConfigError(f"{name} must be between 0 and 64 (bits of a 64-bit hash)")
+    for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256)):
+        if not 0 <= getattr(s, name) <= bits:
+            raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")
     if s.account_fallback not in ("first_dir", "none"):
         raise ConfigError("account_fallback must be 'first_dir' or 'none'")
 

@@ -41,7 +41,9 @@ class FileResult:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        # shallow on purpose: dataclasses.asdict deep-copies, a measurable
+        # share of the per-file cost at ~2 ms a file
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
     @classmethod
     def from_dict(cls, d: dict) -> "FileResult":
@@ -111,7 +113,8 @@ def _fingerprint_into(result: FileResult, settings: Settings) -> None:
         result.reason = f"animated {decoded.format} ({decoded.frames} frames): video fingerprinting is not enabled"
         return
     result.detail = round(detail(decoded.image), 3)
-    result.fingerprints = [dataclasses.asdict(v) for v in hash_variants(decoded.image, settings.min_detail)]
+    result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256}
+                           for v in hash_variants(decoded.image, settings.min_detail)]
     result.status = OK
 
 

@@ -13,7 +13,7 @@ TILE = 1024
 
 
 def hex_to_u64(hexes) -> np.ndarray:
-    """imagehash hex strings (16 digits) to an array of unsigned 64-bit ints."""
+    """imagehash hex strings to unsigned 64-bit ints (a 64-digit hash gives 4 consecutive words)."""
     hexes = list(hexes)
     if not hexes:
         return np.zeros(0, dtype=np.uint64)

@@ -11,12 +11,14 @@ Instead of one hash, each image gets up to four variants:
 - ``trim``: the picture with uniform borders and letterbox bars removed;
 - ``trim_center``: the central 90% of the trimmed picture.
 
-Two media match when *some* pair of their variants is within both the pHash
-and the dHash threshold. pHash finds candidates; dHash (gradient signs, a
-different view of the image) confirms them, which keeps similar-but-different
-photos of one scene apart. Flat variants (blank frames, solid fills) are
-dropped, as ThreatExchange drops low-quality PDQ hashes: they would match each
-other and everything flat.
+Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
+dHash (gradient signs, a different view of the picture) and 256-bit pHash
+(16x16 DCT: finer detail). Two media match when some pair of their variants,
+not both centre crops, is within all three thresholds (see pipeline/cluster.py).
+The 256-bit confirmation is what keeps similar-but-different shots of one
+scene apart; benchmarks/quality.py measures each choice. Flat variants (blank
+frames, solid fills) are dropped, as ThreatExchange drops low-quality PDQ
+hashes: they would match each other and everything flat.
 
 pHash: http://www.hackerfactor.com/blog/index.php?/archives/432-Looks-Like-It.html
 dHash: http://www.hackerfactor.com/blog/index.php?/archives/529-Kind-of-Like-That.html
@@ -27,16 +29,22 @@ import dataclasses
 
 import imagehash
 import numpy as np
+import scipy.fft
 from PIL import Image
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v1:phash64+dhash64:imagehash-{imagehash.__version__}"
+HASHER = f"variants-v1:phash64+dhash64+phash256:imagehash-{imagehash.__version__}"
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
 TRIM_MIN_KEEP = 0.30  # never trim an image down below this share of a side
 MIN_SIDE = 8  # a variant smaller than this is not hashed
+HASH_SIDE = 8  # 8x8 = 64-bit hashes
+LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
+
+
+SECONDARY = ("center", "trim_center")  # centre crops: never matched with each other
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,6 +52,7 @@ class Variant:
     name: str
     phash: str  # 16 hex digits, imagehash's str() form
     dhash: str
+    phash256: str  # 64 hex digits
 
 
 def detail(gray: Image.Image) -> float:
@@ -53,7 +62,11 @@ def detail(gray: Image.Image) -> float:
 
 def _uniform_run(lines: np.ndarray, tolerance: int) -> int:
     """How many lines, from the first on, are uniform and of the first's colour."""
-    reference = np.median(lines[0])
+    first = lines[0]
+    low, high = int(first.min()), int(first.max())
+    if high - low > 2 * tolerance:
+        return 0  # the usual case, a picture without a border: decided by one line
+    reference = (low + high) / 2
     uniform = np.abs(lines - reference).max(axis=1) <= tolerance
     return len(uniform) if uniform.all() else int(np.argmin(uniform))
 
@@ -99,11 +112,53 @@ def variant_images(gray: Image.Image) -> list[tuple[str, Image.Image]]:
     return out
 
 
+def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
+    """pHash bits of a stack of square greyscale thumbnails, shape (k, side*side).
+
+    The arithmetic of ``imagehash.phash(hash_size=side)`` (2-D DCT-II, top-left
+    side x side block, above its median), run on all of an image's variants
+    at once: one call instead of one per variant and hash size saves a
+    quarter of the per-file time. tests/test_hashing.py checks it is
+    bit-identical to imagehash.
+    """
+    dct = scipy.fft.dct(scipy.fft.dct(thumbs.astype(np.float64), axis=1), axis=2)
+    low = dct[:, :side, :side].reshape(len(thumbs), -1)
+    return low > np.median(low, axis=1, keepdims=True)
+
+
+def dhash_bits(smalls: np.ndarray) -> np.ndarray:
+    """dHash bits of a stack of 9x8 thumbnails, shape (k, 64), as ``imagehash.dhash``."""
+    return (smalls[:, :, 1:] > smalls[:, :, :-1]).reshape(len(smalls), -1)
+
+
+def bits_to_hex(bits: np.ndarray) -> list[str]:
+    """Rows of bits to hex, the digits of imagehash's ``str()``."""
+    return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
+
+
 def hash_variants(gray: Image.Image, min_detail: float) -> list[Variant]:
-    """Hash every variant of a greyscale image that has enough detail."""
-    variants = []
+    """Hash every variant of a greyscale image that has enough detail.
+
+    One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
+    pHash); the 32x32 input of the 64-bit pHash is that thumbnail halved, and
+    dHash's 9x8 comes from the 32x32, so each variant costs one large resize.
+    """
+    names, large, thumbs, smalls = [], [], [], []
     for name, picture in variant_images(gray):
-        if min(picture.size) < MIN_SIDE or detail(picture) < min_detail:
+        if min(picture.size) < MIN_SIDE:
             continue
-        variants.append(Variant(name, str(imagehash.phash(picture)), str(imagehash.dhash(picture))))
-    return variants
+        big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), Image.LANCZOS)
+        thumb = big.reduce(2)
+        pixels = np.asarray(thumb)
+        if pixels.std() < min_detail:
+            continue
+        names.append(name)
+        large.append(np.asarray(big))
+        thumbs.append(pixels)
+        smalls.append(np.asarray(thumb.resize((HASH_SIDE + 1, HASH_SIDE), Image.LANCZOS)))
+    if not names:
+        return []
+    phashes = bits_to_hex(phash_bits(np.stack(thumbs)))
+    dhashes = bits_to_hex(dhash_bits(np.stack(smalls)))
+    phash256 = bits_to_hex(phash_bits(np.stack(large), LARGE_SIDE))
+    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256)]

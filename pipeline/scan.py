@@ -17,7 +17,7 @@ from typing import Iterable, Protocol
 from config import Settings
 
 from .accounts import AccountRule, relative_to_root
-from .cluster import find_clusters
+from .cluster import Thresholds, find_clusters
 from .fingerprint import FAILED, OK, SKIPPED
 from .hashing import HASHER
 from .localpool import fingerprint_in_pool
@@ -102,8 +102,7 @@ def result_rows(results: list[dict], scan_id: int) -> list[dict]:
 
 def recluster(store: Store, settings: Settings) -> tuple[int, int]:
     """Recompute clusters from all fingerprints; returns (clusters, cross-account clusters)."""
-    assignments = find_clusters(store.fingerprints(), store.sha_by_media(),
-                                settings.phash_threshold, settings.dhash_threshold)
+    assignments = find_clusters(store.fingerprints(), store.sha_by_media(), Thresholds.from_settings(settings))
     store.replace_clusters(assignments)
     summaries = store.cluster_summaries()
     return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)

@@ -25,6 +25,7 @@ import sqlite_utils
 from .cluster import Assignment, Fingerprints
 from .errors import NoDatabase, NoSuchCluster
 from .hamming import hex_to_u64
+from .hashing import SECONDARY
 
 SCHEMA_VERSION = 1
 
@@ -64,7 +65,8 @@ class Store:
             db["media"].create_index(["sha256"], if_not_exists=True)
             db["media"].create_index(["status"], if_not_exists=True)
             db["fingerprints"].create(
-                {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str},
+                {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
+                 "phash256": str},
                 pk="id", foreign_keys=[("media_id", "media", "id")], if_not_exists=True)
             db["fingerprints"].create_index(["media_id"], if_not_exists=True)
             db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
@@ -104,13 +106,13 @@ class Store:
             ids = self._ids_for([r["path"] for r in rows])
             media_ids = [ids[r["path"]] for r in rows]
             self._delete_where_media_in("fingerprints", media_ids)
-            fingerprints = [
-                {"media_id": ids[r["path"]], "variant": f["name"], "time_s": f.get("time_s"),
-                 "phash": f["phash"], "dhash": f["dhash"]}
-                for r in rows for f in r.get("fingerprints") or ()
-            ]
-            if fingerprints:
-                self.db["fingerprints"].insert_all(fingerprints, batch_size=1000)
+            # executemany: the hot insert (2-4 rows a file, millions of rows);
+            # sqlite-utils' insert_all re-checks the table on every call
+            self.db.conn.executemany(
+                "INSERT INTO fingerprints (media_id, variant, time_s, phash, dhash, phash256) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(ids[r["path"]], f["name"], f.get("time_s"), f["phash"], f["dhash"], f["phash256"])
+                 for r in rows for f in r.get("fingerprints") or ()])
 
     def _ids_for(self, paths: list[str]) -> dict[str, int]:
         out = {}
@@ -128,13 +130,13 @@ class Store:
     def fingerprints(self) -> Fingerprints:
         """All fingerprint rows of successfully hashed media, as numpy columns."""
         rows = self.db.execute(
-            "SELECT f.media_id, f.phash, f.dhash FROM fingerprints f JOIN media m ON m.id = f.media_id "
-            "WHERE m.status = 'ok' ORDER BY f.id").fetchall()
+            "SELECT f.media_id, f.phash, f.dhash, f.phash256, f.variant FROM fingerprints f "
+            "JOIN media m ON m.id = f.media_id WHERE m.status = 'ok' ORDER BY f.id").fetchall()
         if not rows:
-            empty = np.zeros(0, dtype=np.uint64)
-            return Fingerprints(np.zeros(0, dtype=np.int64), empty, empty)
-        media_ids, phashes, dhashes = zip(*rows)
-        return Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes))
+            return Fingerprints.empty()
+        media_ids, phashes, dhashes, phash256, variants = zip(*rows)
+        return Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes),
+                            hex_to_u64(phash256).reshape(-1, 4), np.isin(variants, SECONDARY))
 
     def sha_by_media(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
