@@ -26,10 +26,10 @@ dHash: http://www.hackerfactor.com/blog/index.php?/archives/529-Kind-of-Like-Tha
 from __future__ import annotations
 
 import dataclasses
+import functools
 
 import imagehash
 import numpy as np
-import scipy.fft
 from PIL import Image
 
 # Stored with every hash: imagehash changed pHash output between releases, so
@@ -121,9 +121,20 @@ def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
     quarter of the per-file time. tests/test_hashing.py checks it is
     bit-identical to imagehash.
     """
-    dct = scipy.fft.dct(scipy.fft.dct(thumbs.astype(np.float64), axis=1), axis=2)
-    low = dct[:, :side, :side].reshape(len(thumbs), -1)
+    basis = _dct_basis(thumbs.shape[1], side)
+    low = (basis @ thumbs.astype(np.float64) @ basis.T).reshape(len(thumbs), -1)
     return low > np.median(low, axis=1, keepdims=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _dct_basis(n: int, side: int) -> np.ndarray:
+    """First ``side`` rows of the n-point DCT-II matrix, as scipy's unnormalised dct.
+
+    pHash needs only the top-left side x side block of the 2-D DCT; computing
+    it as basis @ X @ basis.T skips the rest of the transform.
+    """
+    k = np.arange(side)[:, None]
+    return 2.0 * np.cos(np.pi * k * (2 * np.arange(n)[None, :] + 1) / (2 * n))
 
 
 def dhash_bits(smalls: np.ndarray) -> np.ndarray:

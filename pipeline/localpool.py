@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pebble
 
@@ -34,8 +34,14 @@ def crash_reason(exc: BaseException, timeout_s: float) -> str:
     return f"worker error {type(exc).__name__}: {exc}"
 
 
-def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int) -> Iterator[list[dict]]:
-    """Yield lists of result dicts, one list per finished batch, in completion order."""
+def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int,
+                        work: Callable[[list[Item], Settings], list[dict]] = fingerprint_batch,
+                        ) -> Iterator[list[dict]]:
+    """Yield lists of result dicts, one list per finished batch, in completion order.
+
+    ``work`` is the batch function run in the pool processes (a parameter so
+    tests can run the isolation logic against real process deaths).
+    """
     pending = collections.deque(
         items[i:i + settings.batch_size] for i in range(0, len(items), settings.batch_size))
     in_flight: dict[concurrent.futures.Future, list[Item]] = {}
@@ -43,7 +49,7 @@ def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int) -> 
         while pending or in_flight:
             while pending and len(in_flight) < 2 * workers:
                 batch = pending.popleft()
-                future = pool.schedule(fingerprint_batch, args=(batch, settings),
+                future = pool.schedule(work, args=(batch, settings),
                                        timeout=settings.file_timeout_s * len(batch))
                 in_flight[future] = batch
             done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)

@@ -1,0 +1,137 @@
+"""The command line: formats for scripts, help that teaches, errors without tracebacks."""
+import csv
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from cli import main
+from pipeline import transforms
+
+from conftest import save, twitter_path
+
+
+@pytest.fixture
+def scanned(tmp_path, photo, monkeypatch):
+    monkeypatch.delenv("HASHTRAIL_DB", raising=False)
+    root = tmp_path / "archive"
+    original = photo(1)
+    save(twitter_path(root, 1, 101), original)
+    save(twitter_path(root, 2, 102), transforms.caption(original))
+    save(twitter_path(root, 3, 103), transforms.resize(original, 0.6))
+    save(twitter_path(root, 1, 104), photo(2))
+    save(twitter_path(root, 1, 105), transforms.grayscale(photo(2)))  # same account reposts
+    save(twitter_path(root, 4, 106), photo(3))
+    (root / "ira_1" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really")
+    db = str(tmp_path / "cli.db")
+    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "2"])
+    assert result.exit_code == 0, result.output
+    return db, result.output
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_scan_ends_with_a_summary_line(scanned):
+    _, output = scanned
+    assert "7 files: 6 fingerprinted, 1 failed, 0 skipped" in output
+    assert "2 clusters (1 across accounts)" in output
+
+
+def test_clusters_json_lines(scanned):
+    db, _ = scanned
+    result = invoke("clusters", "--db", db, "--format", "json")
+    assert result.exit_code == 0
+    lines = [json.loads(line) for line in result.output.splitlines()]
+    assert [(c["size"], c["accounts"]) for c in lines] == [(3, 3), (2, 1)]
+    member = lines[0]["members"][0]
+    assert set(member) == {"path", "account", "post_id", "kind", "distance"}
+    assert member["kind"] == "image" and member["distance"] == 0 and member["post_id"] == "101"
+    assert set(lines[0]) == {"cluster", "size", "accounts", "members"}
+
+
+def test_min_accounts_and_limit(scanned):
+    db, _ = scanned
+    lines = invoke("clusters", "--db", db, "--format", "json", "--min-accounts", "2").output.splitlines()
+    assert len(lines) == 1
+    assert len(invoke("clusters", "--db", db, "--format", "json", "--limit", "1").output.splitlines()) == 1
+
+
+def test_clusters_csv_has_a_header_and_one_row_per_member(scanned):
+    db, _ = scanned
+    rows = list(csv.DictReader(io.StringIO(invoke("clusters", "--db", db, "--format", "csv").output)))
+    assert len(rows) == 5
+    assert list(rows[0])[:3] == ["cluster", "size", "accounts"]
+
+
+def test_table_and_show(scanned):
+    db, _ = scanned
+    table = invoke("clusters", "--db", db).output
+    assert "3 media, 3 accounts" in table
+    cluster_id = json.loads(invoke("clusters", "--db", db, "--format", "json").output.splitlines()[0])["cluster"]
+    shown = invoke("show", str(cluster_id), "--db", db)
+    assert shown.exit_code == 0 and "3 media, 3 accounts" in shown.output and "post 101" in shown.output
+    as_json = json.loads(invoke("show", str(cluster_id), "--db", db, "--format", "json").output)
+    assert as_json["size"] == 3 and len(as_json["members"]) == 3
+
+
+def test_status_json_and_text(scanned):
+    db, _ = scanned
+    counts = json.loads(invoke("status", "--db", db, "--format", "json").output)
+    assert (counts["fingerprinted"], counts["failed"], counts["skipped"]) == (6, 1, 0)
+    assert all(isinstance(counts[k], int) for k in ("fingerprinted", "failed", "skipped"))
+    assert counts["failures"][0]["path"].endswith("broken.jpg")
+    text = invoke("status", "--db", db).output
+    assert "broken.jpg" in text and "fingerprinted 6, failed 1" in text
+
+
+@pytest.mark.parametrize("args,message", [
+    (["show", "999"], "no cluster 999"),
+    (["clusters"], "no database"),
+    (["scan", "/no/such/dir"], "no such file or directory"),
+])
+def test_errors_are_one_clear_line(scanned, tmp_path, args, message):
+    db = scanned[0] if args[0] == "show" else str(tmp_path / "missing.db")
+    result = invoke(*args, "--db", db)
+    assert result.exit_code == 1
+    assert message in result.output and "Traceback" not in result.output
+
+
+def test_bad_setting_in_environment_is_a_clear_error(scanned, monkeypatch):
+    monkeypatch.setenv("HASHTRAIL_WORKERS", "many")
+    result = invoke("status", "--db", scanned[0])
+    assert result.exit_code == 1 and "HASHTRAIL_WORKERS='many'" in result.output
+
+
+def test_every_command_has_help_with_an_example():
+    for name, command in main.commands.items():
+        result = invoke(name, "--help")
+        assert result.exit_code == 0
+        assert command.help and "Example" in command.help, name
+
+
+def test_default_database_comes_from_environment(scanned, monkeypatch):
+    monkeypatch.setenv("HASHTRAIL_DB", scanned[0])
+    assert json.loads(invoke("status", "--format", "json").output)["fingerprinted"] == 6
+
+
+def test_console_script_runs_as_installed(scanned):
+    """The real entry point in a real process, as a user runs it."""
+    db, _ = scanned
+    exe = os.path.join(os.path.dirname(sys.executable), "hashtrail")
+    command = [exe] if os.path.exists(exe) else [sys.executable, "-m", "cli"]
+    out = subprocess.run(command + ["status", "--db", db, "--format", "json"], capture_output=True, text=True,
+                         check=True)
+    assert json.loads(out.stdout)["fingerprinted"] == 6
+
+
+def test_demo_builds_scans_and_reports(tmp_path):
+    result = invoke("demo", str(tmp_path / "demo"), "--workers", "2")
+    assert result.exit_code == 0, result.output
+    assert "15 clusters (15 across accounts)" in result.output
+    assert "3 failed, 1 skipped" in result.output
