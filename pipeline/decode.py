@@ -20,8 +20,10 @@ from PIL import Image, ImageFile, UnidentifiedImageError
 
 from .errors import MediaError
 
-# Smallest side we want after draft/reduce: above pHash's 32 px input with
-# room for border trimming, and small enough that libjpeg's 1/8 DCT scaling
+# Smallest side we want after draft/reduce: enough for pHash's 32 px input
+# and border trimming (the 256-bit pHash's 64 px input may be upsampled from
+# small variants; benchmarks/quality.py measured 128 as no better overall),
+# and small enough that libjpeg's 1/8 DCT scaling
 # applies to any picture whose short side is >= 512 px (most posted photos).
 WORK_SIZE = 64
 

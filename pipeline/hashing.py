@@ -39,6 +39,7 @@ HASHER = f"variants-v1:phash64+dhash64+phash256:imagehash-{imagehash.__version__
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
 TRIM_MIN_KEEP = 0.30  # never trim an image down below this share of a side
+BLEND_LINES = 2  # lines after a border where its colour blends into the picture
 MIN_SIDE = 8  # a variant smaller than this is not hashed
 HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
@@ -60,40 +61,41 @@ def detail(gray: Image.Image) -> float:
     return float(np.asarray(gray, dtype=np.float32).std())
 
 
-def _uniform_run(lines: np.ndarray, tolerance: int) -> int:
-    """How many lines, from the first on, are uniform and of the first's colour."""
+def _border_width(lines: np.ndarray, tolerance: int) -> int:
+    """How many lines, from the outermost in, belong to a uniform border.
+
+    The reference colour is the outermost line's and stays fixed, so the trim
+    removes what was added around the picture and cannot creep along a
+    picture's own smooth margin. Up to BLEND_LINES lines right after a border
+    are taken too: resampling and JPEG mix the border's colour with the
+    picture's there.
+    """
     first = lines[0]
     low, high = int(first.min()), int(first.max())
     if high - low > 2 * tolerance:
         return 0  # the usual case, a picture without a border: decided by one line
     reference = (low + high) / 2
-    uniform = np.abs(lines - reference).max(axis=1) <= tolerance
-    return len(uniform) if uniform.all() else int(np.argmin(uniform))
+    in_border = np.abs(lines - reference).max(axis=1) <= tolerance
+    width = len(in_border) if in_border.all() else int(np.argmin(in_border))
+    for line in lines[width:width + BLEND_LINES]:
+        if int(line.max()) - int(line.min()) > 2 * tolerance:
+            break
+        width += 1
+    return width
 
 
 def trim_box(gray: Image.Image, tolerance: int = TRIM_TOLERANCE) -> tuple[int, int, int, int] | None:
-    """Box (left, top, right, bottom) without uniform borders, or None if none found.
-
-    Repeats so that nested borders (a black frame around a white one) go too.
-    """
+    """Box (left, top, right, bottom) without uniform borders, or None if none found."""
     a = np.asarray(gray, dtype=np.int16)
     height, width = a.shape
-    left, top, right, bottom = 0, 0, width, height
-    for _ in range(3):
-        view = a[top:bottom, left:right]
-        t = _uniform_run(view, tolerance)
-        b = _uniform_run(view[::-1], tolerance)
-        l = _uniform_run(view.T, tolerance)
-        r = _uniform_run(view.T[::-1], tolerance)
-        if t + b == 0 and l + r == 0:
-            break
-        new = (left + l, top + t, right - r, bottom - b)
-        if new[2] - new[0] < width * TRIM_MIN_KEEP or new[3] - new[1] < height * TRIM_MIN_KEEP:
-            break  # mostly uniform picture: its "border" is the content
-        left, top, right, bottom = new
-    if (left, top, right, bottom) == (0, 0, width, height):
+    top, bottom = _border_width(a, tolerance), _border_width(a[::-1], tolerance)
+    left, right = _border_width(a.T, tolerance), _border_width(a.T[::-1], tolerance)
+    if top + bottom + left + right == 0:
         return None
-    return left, top, right, bottom
+    box = (left, top, width - right, height - bottom)
+    if box[2] - box[0] < width * TRIM_MIN_KEEP or box[3] - box[1] < height * TRIM_MIN_KEEP:
+        return None  # mostly uniform picture: its "border" is the content
+    return box
 
 
 def _center(gray: Image.Image) -> Image.Image:
