@@ -11,7 +11,10 @@ cropped and rescaled to social-media sizes, 1024-1280 px on the long side):
   walking, SHA-256, 4 hash variants, SQLite writes and clustering included.
   Reported per wall-clock second and per CPU second of the whole process tree
   (the scan's writer and its one pool process can overlap on 2 cores, so the
-  CPU figure is the fair "per core" one).
+  CPU figure is the fair "per core" one). The interpreter's start-up and
+  imports (~0.6 CPU s, paid once per scan) are measured in the same run
+  with ``hashtrail --help`` and also reported netted out: the rate that
+  holds on a large archive.
 
 Each figure is the best of --repeat runs, interleaved, because shared
 machines are noisy; compare ratios, not absolute times.
@@ -88,18 +91,25 @@ def floor_grey(path: str) -> None:
     im.load()
 
 
-def hashtrail_scan(directory: str, count: int) -> tuple[float, float]:
-    """(images per wall second, images per CPU second) of a fresh --workers 1 scan."""
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def cli_cpu(*args: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds of the whole process tree) of one hashtrail command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cli", *args], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def hashtrail_scan(directory: str, count: int) -> tuple[float, float, float]:
+    """Images per wall second, per CPU second, and per CPU second net of start-up, of a fresh scan."""
+    _, startup = cli_cpu("--help")  # interpreter + imports: paid once per scan, whatever its size
     with tempfile.TemporaryDirectory() as tmp:
-        db = os.path.join(tmp, "bench.db")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "cli", "scan", directory, "--workers", "1", "--db", db],
-                       check=True, stdout=subprocess.DEVNULL, cwd=os.path.dirname(os.path.dirname(__file__)) or ".")
-        wall = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return count / wall, count / cpu
+        wall, cpu = cli_cpu("scan", directory, "--workers", "1", "--db", os.path.join(tmp, "bench.db"))
+    return count / wall, count / cpu, count / (cpu - startup)
 
 
 def main() -> None:
@@ -110,13 +120,14 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as directory:
         paths = make_files(directory, args.files)
         mean_kb = sum(os.path.getsize(p) for p in paths) / len(paths) / 1024
-        best = {"baseline": 0.0, "floor": 0.0, "floor_grey": 0.0, "scan_wall": 0.0, "scan_cpu": 0.0}
+        best = {"baseline": 0.0, "floor": 0.0, "floor_grey": 0.0, "scan_wall": 0.0, "scan_cpu": 0.0,
+                "scan_steady": 0.0}
         for _ in range(args.repeat):
             best["baseline"] = max(best["baseline"], per_second(baseline, paths))
             best["floor"] = max(best["floor"], per_second(floor, paths))
             best["floor_grey"] = max(best["floor_grey"], per_second(floor_grey, paths))
-            wall, cpu = hashtrail_scan(directory, len(paths))
-            best["scan_wall"], best["scan_cpu"] = max(best["scan_wall"], wall), max(best["scan_cpu"], cpu)
+            for key, rate in zip(("scan_wall", "scan_cpu", "scan_steady"), hashtrail_scan(directory, len(paths))):
+                best[key] = max(best[key], rate)
     print(f"{args.files} JPEGs, 1024-1280 px, mean {mean_kb:.0f} KB; best of {args.repeat}; images/s on one core")
     print(f"| method | images/s | vs baseline | floor / method |")
     print(f"|---|---|---|---|")
@@ -124,13 +135,14 @@ def main() -> None:
             ("floor: bare 1/8 draft decode, RGB", best["floor"]),
             ("floor: bare 1/8 draft decode, grey", best["floor_grey"]),
             ("hashtrail scan --workers 1, per wall second", best["scan_wall"]),
-            ("hashtrail scan --workers 1, per CPU second", best["scan_cpu"])]
+            ("hashtrail scan --workers 1, per CPU second", best["scan_cpu"]),
+            ("hashtrail scan --workers 1, per CPU second net of start-up", best["scan_steady"])]
     for label, rate in rows:
         print(f"| {label} | {rate:.0f} | {rate / best['baseline']:.2f}x | {best['floor'] / rate:.2f} |")
-    speedup = best["scan_cpu"] / best["baseline"]
-    gap = best["floor"] / best["scan_cpu"]
-    print(f"speed: scan_cpu={best['scan_cpu']:.0f}/s baseline={best['baseline']:.0f}/s floor={best['floor']:.0f}/s "
-          f"speedup={speedup:.2f}x (target >= 3) floor_gap={gap:.2f}x (target <= 1.5)")
+    for key in ("scan_cpu", "scan_steady"):
+        print(f"speed: {key}={best[key]:.0f}/s baseline={best['baseline']:.0f}/s floor={best['floor']:.0f}/s "
+              f"speedup={best[key] / best['baseline']:.2f}x (target >= 3) "
+              f"floor_gap={best['floor'] / best[key]:.2f}x (target <= 1.5)")
 
 
 if __name__ == "__main__":

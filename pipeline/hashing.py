@@ -40,6 +40,9 @@ CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
 TRIM_MIN_KEEP = 0.30  # never trim an image down below this share of a side
 BLEND_LINES = 2  # lines after a border where its colour blends into the picture
+# Lanczos costs ~0.1 ms an image more than bilinear or bicubic, and buys
+# clustered precision 0.92 against 0.89 / 0.88 (benchmarks/quality.py).
+THUMBNAIL_FILTER = Image.LANCZOS
 MIN_SIDE = 8  # a variant smaller than this is not hashed
 HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
@@ -160,7 +163,7 @@ def hash_variants(gray: Image.Image, min_detail: float) -> list[Variant]:
     for name, picture in variant_images(gray):
         if min(picture.size) < MIN_SIDE:
             continue
-        big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), Image.LANCZOS)
+        big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
         thumb = big.reduce(2)
         pixels = np.asarray(thumb)
         if pixels.std() < min_detail:
