@@ -107,6 +107,81 @@ def scan(paths, db, workers):
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@db_option
+@click.option("--wait", is_flag=True, help="Show progress until every file has a result, then exit 0")
+def enqueue(paths, db, wait):
+    """Send every new or changed file under PATHS to the Celery workers.
+
+    Records the job in the database, then sends batches of
+    celery_batch_size files to the 'fingerprint' queue on
+    HASHTRAIL_BROKER_URL, keeping at most max_queued_batches waiting. Running
+    it again is the resume: only files without a result are sent. Needs a
+    writer ('hashtrail writer') and one or more workers ('hashtrail worker').
+
+    Example: hashtrail enqueue /data/ira_media --wait
+    """
+    from workers.enqueue import enqueue as run_enqueue, wait as wait_for
+
+    settings = _settings(db=db)
+    store = Store(settings.db)
+    bar = _Bar("enqueueing")
+    try:
+        summary = run_enqueue(list(paths), settings, store, bar)
+    finally:
+        bar.close()
+    click.echo(summary.line())
+    if wait:
+        bar = _Bar(f"job {summary.job}")
+        try:
+            counts = wait_for(store, summary.job, bar)
+        finally:
+            bar.close()
+        click.echo(f"job {summary.job} done: {counts.get('ok', 0)} fingerprinted, {counts.get('failed', 0)} failed, "
+                   f"{counts.get('skipped', 0)} skipped")
+
+
+def _celery_worker(queue: str, name: str, concurrency: int, loglevel: str) -> None:
+    from workers.app import app
+
+    app.worker_main(["worker", "-Q", queue, "-n", name, "-c", str(concurrency), "-l", loglevel,
+                     "--without-gossip", "--without-mingle"])
+
+
+@main.command()
+@click.option("--name", "-n", default="worker@%h", show_default=True,
+              help="Node name, distinct per worker (%h is the host name)")
+@click.option("--concurrency", "-c", type=click.IntRange(min=1), default=os.cpu_count() or 1,
+              help="Processes [default: one per core]")
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def worker(name, concurrency, loglevel):
+    """Run a fingerprint worker (Celery) on this host; run as many as you like.
+
+    Consumes the 'fingerprint' queue on HASHTRAIL_BROKER_URL and sends results
+    to the writer; it never opens the database. If this host sees the media
+    under another path than the host that ran 'enqueue', set
+    HASHTRAIL_PATH_MAP='/path/on/enqueue/host=/path/here'.
+
+    Example: HASHTRAIL_BROKER_URL=redis://db-host:6379/0 hashtrail worker -n gpu1@%h
+    """
+    _celery_worker("fingerprint", name, concurrency, loglevel)
+
+
+@main.command()
+@click.option("--loglevel", "-l", default="INFO", show_default=True)
+def writer(loglevel):
+    """Run the single writer: the only process that writes the database.
+
+    Consumes the 'store' queue, saves each batch of results in one
+    transaction, and re-clusters when no file is pending. Run exactly one,
+    on the host that holds HASHTRAIL_DB (SQLite must be on a local disk).
+
+    Example: HASHTRAIL_DB=/data/ira.db hashtrail writer
+    """
+    _celery_worker("store", "writer@%h", 1, loglevel)
+
+
+@main.command()
 @db_option
 @click.option("--min-accounts", "-k", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only clusters posted by at least K distinct accounts")

@@ -35,6 +35,12 @@ class Settings:
     min_detail: float
     account_pattern: str
     account_fallback: str
+    broker_url: str
+    celery_batch_size: int
+    max_queued_batches: int
+    batch_time_limit_s: float
+    visibility_timeout_s: float
+    path_map: str
 
     def replace(self, **changes) -> "Settings":
         """A copy with some settings changed (e.g. from CLI options)."""
@@ -65,6 +71,12 @@ def _validate(s: Settings) -> None:
     for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256)):
         if not 0 <= getattr(s, name) <= bits:
             raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")
+    if s.celery_batch_size < 1 or s.max_queued_batches < 1:
+        raise ConfigError("celery_batch_size and max_queued_batches must be >= 1")
+    if s.visibility_timeout_s <= 2 * s.batch_time_limit_s:
+        raise ConfigError(
+            f"visibility_timeout_s ({s.visibility_timeout_s:g}) must exceed 2 x batch_time_limit_s "
+            f"({s.batch_time_limit_s:g}), or Redis redelivers batches that are still running")
     if s.account_fallback not in ("first_dir", "none"):
         raise ConfigError("account_fallback must be 'first_dir' or 'none'")
 

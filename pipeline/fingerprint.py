@@ -6,10 +6,13 @@ Results are plain JSON-able dicts so they cross process and broker boundaries.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import os
+import signal
 import stat
+import threading
 import time
 
 from config import Settings
@@ -18,6 +21,7 @@ from . import media
 from .decode import decode_still
 from .errors import MediaError
 from .hashing import HASHER, detail, hash_variants
+from .paths import PathMap
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
@@ -55,12 +59,45 @@ def failed(path: str, root: str, reason: str, **known) -> FileResult:
     return FileResult(path=path, root=root, status=FAILED, reason=reason, **known)
 
 
-def fingerprint_file(path: str, root: str, settings: Settings) -> FileResult:
-    """Fingerprint ``path``; any problem becomes a failed or skipped result."""
+class FileTimeout(MediaError):
+    """A file took longer than file_timeout_s."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: float):
+    """Raise FileTimeout in this thread after ``seconds`` (SIGALRM; main thread only).
+
+    This turns a slow or stuck decode into a failed row without losing the
+    rest of the batch. A hang inside C code that never returns to Python is
+    left to the hard limits (pebble's batch timeout, Celery's time_limit).
+    """
+    if seconds <= 0 or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expired(signum, frame):
+        raise FileTimeout(f"timed out after {seconds:g} s (file_timeout_s)")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def fingerprint_file(path: str, root: str, settings: Settings, read_from: str | None = None) -> FileResult:
+    """Fingerprint ``path``; any problem becomes a failed or skipped result.
+
+    ``read_from`` is where this host reads the file when it differs from the
+    recorded ``path`` (see pipeline/paths.py); the result keeps ``path``.
+    """
     started = time.perf_counter()
     result = FileResult(path=path, root=root, status=FAILED)
     try:
-        _fingerprint_into(result, settings)
+        with deadline(settings.file_timeout_s):
+            _fingerprint_into(result, settings, read_from or path)
     except MediaError as exc:
         result.status, result.reason = FAILED, str(exc)
     except MemoryError:
@@ -73,9 +110,9 @@ def fingerprint_file(path: str, root: str, settings: Settings) -> FileResult:
     return result
 
 
-def _fingerprint_into(result: FileResult, settings: Settings) -> None:
+def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) -> None:
     try:
-        fd = os.open(result.path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        fd = os.open(read_from, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise MediaError(f"cannot read file: {exc.strerror or exc}") from None
     with os.fdopen(fd, "rb") as fh:
@@ -120,4 +157,5 @@ def _fingerprint_into(result: FileResult, settings: Settings) -> None:
 
 def fingerprint_batch(items: list[tuple[str, str]], settings: Settings) -> list[dict]:
     """Fingerprint (path, root) pairs; the pool and Celery tasks call this."""
-    return [fingerprint_file(path, root, settings).as_dict() for path, root in items]
+    local = PathMap.parse(settings.path_map)
+    return [fingerprint_file(path, root, settings, local.to_local(path)).as_dict() for path, root in items]

@@ -49,8 +49,9 @@ def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int,
         while pending or in_flight:
             while pending and len(in_flight) < 2 * workers:
                 batch = pending.popleft()
+                # backstop: each file has its own deadline inside the worker
                 future = pool.schedule(work, args=(batch, settings),
-                                       timeout=settings.file_timeout_s * len(batch))
+                                       timeout=settings.file_timeout_s * len(batch) + 1)
                 in_flight[future] = batch
             done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:

@@ -80,6 +80,11 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
              + f"; {counts['clusters']} clusters"]
     for kind, by_status in sorted(counts["by_kind"].items()):
         lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
+    last = counts.get("last_scan")
+    if last:
+        state = f"finished {last['finished_at']}" if last.get("finished_at") else "running"
+        lines.append(f"last {'job' if last['mode'] == 'distributed' else 'scan'} {last['id']} ({last['mode']}): "
+                     f"started {last['started_at']}, {state}")
     failures = counts["failures"]
     if failures:
         lines.append(f"failures ({len(failures)}):")

@@ -2,8 +2,8 @@
 
 The same steps serve the distributed mode (``workers/``): ``plan`` and
 ``record_pending`` run where the job is started, ``fingerprint_batch`` where
-the work is done, ``result_rows`` + ``Store.save`` in the single writer and
-``recluster`` at the end. Every discovered file first gets a ``pending`` row in
+the work is done, ``Store.save`` in the single writer and ``recluster`` at the
+end. Every discovered file first gets a ``pending`` row in
 walk order, so media ids, and with them cluster ids, do not depend on which
 worker finished first, and an interrupted scan resumes where it stopped.
 """
@@ -95,17 +95,30 @@ def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: 
         store.save(pending_rows(todo[start:start + chunk], rule, scan_id))
 
 
-def result_rows(results: list[dict], scan_id: int) -> list[dict]:
-    """Store rows from fingerprint results (account columns stay as recorded)."""
-    return [{**r, "scan_id": scan_id} for r in results]
-
-
 def recluster(store: Store, settings: Settings) -> tuple[int, int]:
     """Recompute clusters from all fingerprints; returns (clusters, cross-account clusters)."""
     assignments = find_clusters(store.fingerprints(), store.sha_by_media(), Thresholds.from_settings(settings))
     store.replace_clusters(assignments)
     summaries = store.cluster_summaries()
     return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)
+
+
+def finish_if_complete(store: Store, settings: Settings) -> bool:
+    """When no file is pending any more: re-cluster and mark open distributed jobs finished.
+
+    The single writer calls this after each stored batch, so clusters are
+    up to date when a job ends, whichever worker sent the last result.
+    """
+    open_jobs = store.unfinished_scans("distributed")
+    if not open_jobs or store.pending_count() > 0:
+        return False
+    clusters, cross = recluster(store, settings)
+    for job in open_jobs:
+        counts = store.scan_counts(job)
+        store.finish_scan(job, {"fingerprinted": counts.get("ok", 0), "failed": counts.get("failed", 0),
+                                "skipped": counts.get("skipped", 0), "clusters": clusters,
+                                "cross_account_clusters": cross})
+    return True
 
 
 def effective_workers(settings: Settings) -> int:
@@ -123,7 +136,7 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
     progress.start(len(the_plan.todo))
     items = [(f.path, f.root) for f in the_plan.todo]
     for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
-        store.save(result_rows(results, scan_id))
+        store.save(results)  # account, post id and scan id stay as recorded
         for r in results:
             if r["status"] == OK:
                 summary.fingerprinted += 1

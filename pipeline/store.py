@@ -14,16 +14,18 @@ most the batch in flight and never leaves half a file's rows behind.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
+import sqlite3
 from typing import Iterable
 
 import numpy as np
 import sqlite_utils
 
 from .cluster import Assignment, Fingerprints
-from .errors import NoDatabase, NoSuchCluster
+from .errors import HashtrailError, NoDatabase, NoSuchCluster
 from .hamming import hex_to_u64
 from .hashing import SECONDARY
 
@@ -32,12 +34,17 @@ SCHEMA_VERSION = 1
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
     "size": int, "mtime_ns": int, "sha256": str, "width": int, "height": int, "detail": float,
-    "hasher": str, "account": str, "post_id": str, "scan_id": int, "seconds": float, "updated_at": str,
+    "hasher": str, "account": str, "post_id": str, "scan_id": int, "seconds": float, "worker": str,
+    "updated_at": str,
 }
 
 
 def now_iso() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class StoreBusy(HashtrailError):
+    """The database stayed locked past the busy timeout (another writer holds it)."""
 
 
 class Store:
@@ -56,14 +63,38 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    @contextlib.contextmanager
+    def _writing(self):
+        """A write transaction that takes the write lock up front.
+
+        sqlite-utils' atomic() issues a deferred BEGIN; in WAL mode a deferred
+        transaction that reads and then writes fails at once with "database is
+        locked" (no busy wait) when another process committed in between.
+        BEGIN IMMEDIATE waits for the lock (busy_timeout) instead.
+        """
+        if self.db.conn.in_transaction:
+            yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.commit()
+
     # -- schema ---------------------------------------------------------------
     def _ensure_schema(self) -> None:
         db = self.db
-        with db.atomic():
+        if "meta" in db.table_names() and db["meta"].count_where("key = 'schema_version' AND value = ?",
+                                                                 [str(SCHEMA_VERSION)]):
+            return  # opening an existing database writes nothing
+        with self._writing():
             db["media"].create(MEDIA_COLUMNS, pk="id", if_not_exists=True)
             db["media"].create_index(["path"], unique=True, if_not_exists=True)
             db["media"].create_index(["sha256"], if_not_exists=True)
             db["media"].create_index(["status"], if_not_exists=True)
+            db["media"].create_index(["scan_id", "status"], if_not_exists=True)
             db["fingerprints"].create(
                 {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
                  "phash256": str},
@@ -79,11 +110,32 @@ class Store:
 
     # -- scans ------------------------------------------------------------------
     def start_scan(self, roots: list[str], mode: str) -> int:
-        table = self.db["scans"].insert({"started_at": now_iso(), "roots": json.dumps(roots), "mode": mode})
+        with self._writing():
+            table = self.db["scans"].insert({"started_at": now_iso(), "roots": json.dumps(roots), "mode": mode})
         return int(table.last_pk)
 
     def finish_scan(self, scan_id: int, counts: dict) -> None:
-        self.db["scans"].update(scan_id, {"finished_at": now_iso(), "counts": json.dumps(counts)})
+        with self._writing():
+            self.db["scans"].update(scan_id, {"finished_at": now_iso(), "counts": json.dumps(counts)})
+
+    def scan(self, scan_id: int) -> dict:
+        return self.db["scans"].get(scan_id)
+
+    def unfinished_scans(self, mode: str) -> list[int]:
+        return [r[0] for r in self.db.execute(
+            "SELECT id FROM scans WHERE mode = ? AND finished_at IS NULL ORDER BY id", [mode])]
+
+    def pending_count(self, scan_id: int | None = None) -> int:
+        """Files recorded but without a result yet (of one scan, or all)."""
+        if scan_id is None:
+            return self.db.execute("SELECT COUNT(*) FROM media WHERE status = 'pending'").fetchone()[0]
+        return self.db.execute("SELECT COUNT(*) FROM media WHERE status = 'pending' AND scan_id = ?",
+                               [scan_id]).fetchone()[0]
+
+    def scan_counts(self, scan_id: int) -> dict[str, int]:
+        """Files of one scan by status."""
+        return dict(self.db.execute("SELECT status, COUNT(*) FROM media WHERE scan_id = ? GROUP BY status",
+                                    [scan_id]).fetchall())
 
     # -- media --------------------------------------------------------------------
     def known_files(self) -> dict[str, tuple[int, int, str, str]]:
@@ -101,7 +153,15 @@ class Store:
         media_rows = [{k: v for k, v in r.items() if k in MEDIA_COLUMNS and k != "id"} for r in rows]
         for row in media_rows:
             row["updated_at"] = now_iso()
-        with self.db.atomic():
+        try:
+            self._save(rows, media_rows)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise StoreBusy(str(exc)) from exc
+            raise
+
+    def _save(self, rows: list[dict], media_rows: list[dict]) -> None:
+        with self._writing():
             self.db["media"].upsert_all(media_rows, pk="path", column_order=list(MEDIA_COLUMNS))
             ids = self._ids_for([r["path"] for r in rows])
             media_ids = [ids[r["path"]] for r in rows]
@@ -143,7 +203,7 @@ class Store:
 
     def replace_clusters(self, assignments: Iterable[Assignment]) -> None:
         rows = [{"media_id": a.media_id, "cluster_id": a.cluster_id, "distance": a.distance} for a in assignments]
-        with self.db.atomic():
+        with self._writing():
             self.db.execute("DELETE FROM clusters")
             if rows:
                 self.db["clusters"].insert_all(rows, batch_size=1000)

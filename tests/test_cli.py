@@ -120,14 +120,16 @@ def test_default_database_comes_from_environment(scanned, monkeypatch):
     assert json.loads(invoke("status", "--format", "json").output)["fingerprinted"] == 6
 
 
-def test_console_script_runs_as_installed(scanned):
-    """The real entry point in a real process, as a user runs it."""
+def test_console_script_runs_as_installed(scanned, tmp_path):
+    """The installed entry point, run from outside the checkout: catches packaging gaps."""
     db, _ = scanned
     exe = os.path.join(os.path.dirname(sys.executable), "hashtrail")
-    command = [exe] if os.path.exists(exe) else [sys.executable, "-m", "cli"]
-    out = subprocess.run(command + ["status", "--db", db, "--format", "json"], capture_output=True, text=True,
-                         check=True)
+    assert os.path.exists(exe), "hashtrail is not installed: pip install -e ."
+    out = subprocess.run([exe, "status", "--db", db, "--format", "json"], capture_output=True, text=True,
+                         check=True, cwd=tmp_path)
     assert json.loads(out.stdout)["fingerprinted"] == 6
+    for command in main.commands:  # every command's module imports from an installed copy
+        subprocess.run([exe, command, "--help"], capture_output=True, check=True, cwd=tmp_path)
 
 
 def test_demo_builds_scans_and_reports(tmp_path):

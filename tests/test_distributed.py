@@ -1,0 +1,156 @@
+"""Distributed mode with a real redis-server and real Celery worker processes."""
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+import pytest
+
+import config
+from pipeline.scan import scan
+from pipeline.store import Store
+from workers.app import make_app
+
+from conftest import save
+from hostile import many_frame_gif
+from processes import CeleryProcess, RedisServer, run_cli
+from test_scan import tree  # noqa: F401  (the fixture)
+
+HOST = socket.gethostname()
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def cluster(redis_server, tmp_path, monkeypatch):
+    """Start/stop helpers for workers and the writer against a clean broker and database."""
+    redis_server.client.flushall()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHTRAIL_")}
+    env.update(HASHTRAIL_BROKER_URL=redis_server.url, HASHTRAIL_DB=str(tmp_path / "dist.db"),
+               HASHTRAIL_CELERY_BATCH_SIZE="3")
+    started: list[CeleryProcess] = []
+
+    class Cluster:
+        def __init__(self):
+            self.env, self.db = env, env["HASHTRAIL_DB"]
+
+        def start(self, kind: str, name: str | None = None, **extra_env) -> CeleryProcess:
+            args = ["writer"] if kind == "writer" else ["worker", "-n", f"{name}@%h", "-c", "1"]
+            process = CeleryProcess(args, {**env, **extra_env}, str(tmp_path / f"{name or kind}.log"))
+            started.append(process)
+            return process
+
+        def enqueue(self, path, *flags):
+            return run_cli(["enqueue", str(path), *flags], env)
+
+    yield Cluster()
+    for process in started:
+        process.stop()
+
+
+def snapshot(db_path: str):
+    store = Store(db_path, create=False)
+    media = sorted(store.db.execute(
+        "SELECT id, path, status, reason, kind, format, sha256, width, height, account, post_id FROM media"))
+    prints = sorted(store.db.execute(
+        "SELECT m.path, f.variant, f.phash, f.dhash, f.phash256 FROM fingerprints f JOIN media m ON m.id = f.media_id"))
+    clusters = sorted(store.db.execute("SELECT media_id, cluster_id, distance FROM clusters"))
+    store.close()
+    return media, prints, clusters
+
+
+def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_path):
+    root, files = tree
+    cluster.start("writer")
+    cluster.start("worker", "alpha")
+    cluster.start("worker", "beta")
+    result = cluster.enqueue(root, "--wait")
+    assert result.returncode == 0, result.stderr
+    assert "done:" in result.stdout
+    embedded = str(tmp_path / "embedded.db")
+    scan([str(root)], config.load({}).replace(db=embedded, workers=2), Store(embedded))
+    assert snapshot(cluster.db) == snapshot(embedded)
+    store = Store(cluster.db, create=False)
+    workers = {w for (w,) in store.db.execute("SELECT worker FROM media WHERE worker IS NOT NULL")}
+    assert workers == {f"alpha@{HOST}", f"beta@{HOST}"}
+    assert store.pending_count() == 0
+    assert len(snapshot(cluster.db)[2]) > 0  # clusters were computed by the writer
+
+
+def many_files(root, photo, n):
+    for i in range(n):
+        save(os.path.join(str(root), f"user{i % 7}", "images", f"{1000 + i}-k.jpg"), photo(i, (96, 72)))
+
+
+def test_worker_killed_mid_job_then_enqueue_again_loses_nothing(cluster, photo, tmp_path):
+    root = tmp_path / "media"
+    many_files(root, photo, 240)
+    cluster.start("writer")
+    victim = cluster.start("worker", "victim", HASHTRAIL_CELERY_BATCH_SIZE="1")
+    first = run_cli(["enqueue", str(root)], {**cluster.env, "HASHTRAIL_CELERY_BATCH_SIZE": "1"})
+    assert first.returncode == 0, first.stderr
+    store = Store(cluster.db, create=False)
+    deadline = time.monotonic() + 60
+    while store.pending_count() > 200:
+        assert time.monotonic() < deadline, "the worker made no progress"
+        time.sleep(0.02)
+    victim.kill()
+    assert store.pending_count() > 0, "the worker finished before it could be killed mid-job"
+    cluster.start("worker", "rescuer")
+    second = cluster.enqueue(root, "--wait")
+    assert second.returncode == 0, second.stderr
+    total, distinct, pending, ok = store.db.execute(
+        "SELECT COUNT(*), COUNT(DISTINCT path), SUM(status = 'pending'), SUM(status = 'ok') FROM media").fetchone()
+    assert (total, distinct, pending, ok) == (240, 240, 0, 240)
+
+
+def test_same_batch_delivered_twice_is_stored_once(cluster, photo, tmp_path, redis_server):
+    root = tmp_path / "media"
+    many_files(root, photo, 9)
+    cluster.start("writer")
+    cluster.start("worker", "only")
+    assert cluster.enqueue(root, "--wait").returncode == 0
+    before = snapshot(cluster.db)
+    store = Store(cluster.db, create=False)
+    items = [[p, str(root)] for (p,) in store.db.execute("SELECT path FROM media ORDER BY id LIMIT 3")]
+    job = store.db.execute("SELECT MAX(id) FROM scans").fetchone()[0]
+    stamp = store.db.execute("SELECT MAX(updated_at) FROM media").fetchone()[0]
+    app = make_app(config.load({"HASHTRAIL_BROKER_URL": redis_server.url}))
+    time.sleep(1.1)  # updated_at has 1 s resolution
+    for _ in range(2):
+        app.send_task("hashtrail.fingerprint", args=[items, job], queue="fingerprint")
+    deadline = time.monotonic() + 60
+    while store.db.execute("SELECT COUNT(*) FROM media WHERE updated_at > ?", [stamp]).fetchone()[0] < 3:
+        assert time.monotonic() < deadline, "the redelivered batch was not processed"
+        time.sleep(0.1)
+    time.sleep(1.0)  # let the second copy land too
+    assert snapshot(cluster.db) == before
+
+
+def test_file_that_hangs_the_decoder_hits_the_time_limit(cluster, photo, tmp_path):
+    root = tmp_path / "media"
+    many_files(root, photo, 4)
+    many_frame_gif(root / "user0" / "images" / "9999-huge.gif")
+    cluster.start("writer")
+    cluster.start("worker", "timed", HASHTRAIL_FILE_TIMEOUT_S="0.5")
+    result = cluster.enqueue(root, "--wait")
+    assert result.returncode == 0, result.stderr
+    store = Store(cluster.db, create=False)
+    rows = {os.path.basename(p): (s, r) for p, s, r in store.db.execute("SELECT path, status, reason FROM media")}
+    assert rows["9999-huge.gif"][0] == "failed" and "timed out" in rows["9999-huge.gif"][1]
+    assert sum(status == "ok" for status, _ in rows.values()) == 4
+
+
+def test_enqueue_without_broker_is_a_clear_error(tmp_path, photo):
+    many_files(tmp_path / "m", photo, 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HASHTRAIL_")}
+    env.update(HASHTRAIL_BROKER_URL="redis://127.0.0.1:1/0", HASHTRAIL_DB=str(tmp_path / "x.db"))
+    result = run_cli(["enqueue", str(tmp_path / "m")], env, timeout=120)
+    assert result.returncode == 1
+    assert "broker" in result.stderr.lower() and "Traceback" not in result.stderr

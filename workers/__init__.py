@@ -1,0 +1,1 @@
+"""Distributed mode: the Celery app and thin tasks over ``pipeline``."""

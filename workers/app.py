@@ -1,0 +1,54 @@
+"""The Celery app. Every delivery setting is here, and each has a reason.
+
+- JSON only, in and out: a broker message must never be able to run code
+  (pickle could).
+- Late acks + prefetch 1: a batch is acknowledged after it is processed, and
+  a worker holds one batch at a time, so a lost host loses at most what it
+  was working on, and Redis redelivers it after ``visibility_timeout``.
+- ``task_reject_on_worker_lost`` stays False: a file that kills its pool
+  child would otherwise be redelivered forever (celery#9082). The batch is
+  acked instead, its files stay ``pending``, and the next ``enqueue`` re-sends
+  them.
+- Hard time limit per batch; the per-file limit (``file_timeout_s``) fires
+  first inside the task, so normally only the hung file fails.
+- The visibility timeout is checked (config) to exceed 2 x the batch limit,
+  or long batches are delivered twice (celery#5935).
+- No result backend: progress is read from SQLite, not from Celery.
+"""
+from __future__ import annotations
+
+from celery import Celery
+
+import config
+
+FINGERPRINT_QUEUE = "fingerprint"
+STORE_QUEUE = "store"
+
+
+def make_app(settings: config.Settings | None = None) -> Celery:
+    settings = settings or config.load()
+    app = Celery("hashtrail", broker=settings.broker_url, include=["workers.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=False,
+        worker_prefetch_multiplier=1,
+        task_time_limit=settings.batch_time_limit_s,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        task_routes={"hashtrail.fingerprint": {"queue": FINGERPRINT_QUEUE},
+                     "hashtrail.store": {"queue": STORE_QUEUE}},
+        task_default_queue=FINGERPRINT_QUEUE,
+        worker_max_tasks_per_child=200,  # decoders can leak: recycle pool children
+        worker_max_memory_per_child=1_500_000,  # KiB
+        worker_cancel_long_running_tasks_on_connection_loss=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    return app
+
+
+app = make_app()
