@@ -27,6 +27,8 @@ class _Group(click.Group):
             return super().invoke(ctx)
         except (HashtrailError, config.ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
+        except OSError as exc:  # e.g. the database's folder does not exist or is not writable
+            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
 
 class _Bar:
@@ -268,6 +270,7 @@ def demo(directory, workers):
     click.echo(summary.line())
     click.echo("\nclusters posted by 2+ accounts:")
     click.echo(report.clusters_table(report.clusters_with_members(store, 2, 5)), nl=False)
+    store.close()
     click.echo(f"\nnext: hashtrail clusters --db {db} --format json")
     click.echo(f"      hashtrail status --db {db}")
 

@@ -68,6 +68,11 @@ def _validate(s: Settings) -> None:
         raise ConfigError("workers must be >= 0 (0 means one per CPU core)")
     if s.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
+    for name in ("file_timeout_s", "max_pixels", "max_image_bytes"):
+        if not getattr(s, name) > 0:
+            raise ConfigError(f"{name} must be > 0")
+    if not s.min_detail >= 0:  # also refuses NaN
+        raise ConfigError("min_detail must be >= 0")
     for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256)):
         if not 0 <= getattr(s, name) <= bits:
             raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")

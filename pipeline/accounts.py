@@ -39,13 +39,18 @@ class AccountRule:
     def from_settings(cls, settings) -> "AccountRule":
         return cls(settings.account_pattern, settings.account_fallback)
 
-    def attribute(self, relative_path: str) -> Attribution:
-        """Account and post id for a path relative to the scanned root."""
-        rel = relative_path.replace(os.sep, "/").lstrip("/")
-        match = self.regex.search(rel)
+    def attribute(self, path: str, root: str = "") -> Attribution:
+        """Account and post id of ``path``, scanned under ``root``.
+
+        The pattern is matched against the whole path, so scanning a single
+        account's folder (``.../<userid>``) still finds ``<userid>/images/...``;
+        the fallback takes the first directory under the root.
+        """
+        whole = path.replace(os.sep, "/")
+        match = self.regex.search(whole)
         if match:
-            post_id = match.groupdict().get("post_id")
-            return Attribution(match.group("account"), post_id)
+            return Attribution(match.group("account"), match.groupdict().get("post_id"))
+        rel = relative_to_root(path, root).lstrip("/") if root else whole.lstrip("/")
         if self.fallback == "first_dir" and "/" in rel:
             return Attribution(rel.split("/", 1)[0], None)
         return Attribution(None, None)

@@ -76,11 +76,16 @@ def decode_still(data: bytes, max_pixels: int) -> Decoded:
             # sides >= WORK_SIZE.
             im.draft("L", (WORK_SIZE, WORK_SIZE))
         im.load()
+        orientation = _orientation(im)  # from the file itself, before any copy
+        if im.mode == "P":
+            im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        factor = _reduce_factor(*im.size)
+        if factor > 1 and im.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "CMYK", "I", "F"):
+            im = im.reduce(factor)  # before flattening: an RGBA copy of a 100 MP picture is 400 MB
         small = _to_grey(im)
         factor = _reduce_factor(*small.size)
         if factor > 1:
             small = small.reduce(factor)
-        orientation = _orientation(im)
         if orientation in _TRANSPOSE:
             small = small.transpose(_TRANSPOSE[orientation])
     except (OSError, SyntaxError, ValueError, EOFError, IndexError) as exc:
@@ -102,6 +107,10 @@ def _to_grey(im: Image.Image) -> Image.Image:
         return Image.alpha_composite(background, rgba).convert("L")
     if im.mode in ("I;16", "I;16B", "I;16L", "I"):
         return im.point(lambda v: v / 256).convert("L")
+    if im.mode == "F":  # 32-bit float TIFFs: stretch to 0-255 rather than clip to black
+        low, high = im.getextrema()
+        scale = 255.0 / (high - low) if high > low else 0.0
+        return im.point(lambda v: (v - low) * scale).convert("L")
     return im.convert("L")
 
 

@@ -42,25 +42,35 @@ def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int,
     ``work`` is the batch function run in the pool processes (a parameter so
     tests can run the isolation logic against real process deaths).
     """
+    pool = pebble.ProcessPool(max_workers=workers, max_tasks=MAX_TASKS_PER_CHILD)
+    try:
+        yield from _run(pool, items, settings, workers, work)
+    except BaseException:
+        pool.stop()  # Ctrl-C, an error, or the caller stopped early: do not wait for batches in flight
+        raise
+    finally:
+        pool.close()
+        pool.join()
+
+
+def _run(pool, items: list[Item], settings: Settings, workers: int, work) -> Iterator[list[dict]]:
     pending = collections.deque(
         items[i:i + settings.batch_size] for i in range(0, len(items), settings.batch_size))
     in_flight: dict[concurrent.futures.Future, list[Item]] = {}
-    with pebble.ProcessPool(max_workers=workers, max_tasks=MAX_TASKS_PER_CHILD) as pool:
-        while pending or in_flight:
-            while pending and len(in_flight) < 2 * workers:
-                batch = pending.popleft()
-                # backstop: each file has its own deadline inside the worker
-                future = pool.schedule(work, args=(batch, settings),
-                                       timeout=settings.file_timeout_s * len(batch) + 1)
-                in_flight[future] = batch
-            done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
-            for future in done:
-                batch = in_flight.pop(future)
-                try:
-                    yield future.result()
-                except Exception as exc:
-                    if len(batch) > 1:  # isolate the culprit: retry each file alone
-                        pending.extendleft([item] for item in reversed(batch))
-                    else:
-                        path, root = batch[0]
-                        yield [failed(path, root, crash_reason(exc, settings.file_timeout_s)).as_dict()]
+    while pending or in_flight:
+        while pending and len(in_flight) < 2 * workers:
+            batch = pending.popleft()
+            # backstop only: each file has its own deadline inside the worker
+            future = pool.schedule(work, args=(batch, settings), timeout=settings.file_timeout_s * len(batch) + 1)
+            in_flight[future] = batch
+        done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
+        for future in done:
+            batch = in_flight.pop(future)
+            try:
+                yield future.result()
+            except Exception as exc:
+                if len(batch) > 1:  # isolate the culprit: retry each file alone
+                    pending.extendleft([item] for item in reversed(batch))
+                else:
+                    path, root = batch[0]
+                    yield [failed(path, root, crash_reason(exc, settings.file_timeout_s)).as_dict()]

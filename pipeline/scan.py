@@ -16,7 +16,7 @@ from typing import Iterable, Protocol
 
 from config import Settings
 
-from .accounts import AccountRule, relative_to_root
+from .accounts import AccountRule
 from .cluster import Thresholds, find_clusters
 from .fingerprint import FAILED, OK, SKIPPED
 from .hashing import HASHER
@@ -72,6 +72,9 @@ def plan(paths: Iterable[str], store: Store) -> Plan:
     todo: list[Found] = []
     for f in walk(paths):
         found += 1
+        if f.problem:
+            todo.append(f)  # recorded as decided by the walk, never fingerprinted
+            continue
         previous = known.get(f.path)
         unchanged = previous is not None and previous[3] != PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER)
         if not unchanged:
@@ -83,8 +86,9 @@ def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int) -> list[dic
     """``pending`` media rows, in walk order, with account and post id."""
     rows = []
     for f in todo:
-        who = rule.attribute(relative_to_root(f.path, f.root))
-        rows.append({"path": f.path, "root": f.root, "status": PENDING, "reason": None, "size": f.size,
+        who = rule.attribute(f.path, f.root)
+        status, reason = f.problem or (PENDING, None)
+        rows.append({"path": f.path, "root": f.root, "status": status, "reason": reason, "size": f.size,
                      "mtime_ns": f.mtime_ns, "hasher": HASHER, "account": who.account,
                      "post_id": who.post_id, "scan_id": scan_id})
     return rows
@@ -122,7 +126,8 @@ def finish_if_complete(store: Store, settings: Settings) -> bool:
 
 
 def effective_workers(settings: Settings) -> int:
-    return settings.workers or os.cpu_count() or 1
+    """Configured workers, else the cores this process may use (not the host's, in a container)."""
+    return settings.workers or len(os.sched_getaffinity(0)) or 1
 
 
 def scan(paths: list[str], settings: Settings, store: Store, progress: Progress | None = None) -> ScanSummary:
@@ -133,8 +138,14 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
     summary = ScanSummary(files=the_plan.found, unchanged=the_plan.unchanged)
     scan_id = store.start_scan([os.path.abspath(p) for p in paths], "embedded")
     record_pending(store, the_plan.todo, AccountRule.from_settings(settings), scan_id)
-    progress.start(len(the_plan.todo))
-    items = [(f.path, f.root) for f in the_plan.todo]
+    walk_decided = [f for f in the_plan.todo if f.problem]
+    for f in walk_decided:
+        if f.problem[0] == FAILED:
+            summary.failed += 1
+        else:
+            summary.skipped += 1
+    items = [(f.path, f.root) for f in the_plan.todo if not f.problem]
+    progress.start(len(items))
     for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
         store.save(results)  # account, post id and scan id stay as recorded
         for r in results:

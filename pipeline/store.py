@@ -47,18 +47,37 @@ class StoreBusy(HashtrailError):
     """The database stayed locked past the busy timeout (another writer holds it)."""
 
 
+class DatabaseUnavailable(HashtrailError):
+    """The database file cannot be opened or is not SQLite."""
+
+
 class Store:
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True):
+        """Open (``create``: or create) a hashtrail database.
+
+        With ``create=False`` nothing is written: reading commands can run on a
+        read-only copy, and pointing --db at some other SQLite file is an error
+        instead of silently adding hashtrail's tables to it.
+        """
         if not create and path != ":memory:" and not os.path.exists(path):
             raise NoDatabase(f"no database at {path}: run 'hashtrail scan PATH' first (or pass --db)")
         self.path = path
-        self.db = sqlite_utils.Database(path) if path != ":memory:" else sqlite_utils.Database(memory=True)
-        self.db.execute("PRAGMA busy_timeout = 30000")
-        if path != ":memory:":
-            self.db.enable_wal()
-        self._ensure_schema()
+        try:
+            self.db = sqlite_utils.Database(path) if path != ":memory:" else sqlite_utils.Database(memory=True)
+            self.db.execute("PRAGMA busy_timeout = 30000")
+            current = self._schema_version()
+            if not create:
+                if current is None:
+                    raise NoDatabase(f"{path} is not a hashtrail database")
+                return
+            if path != ":memory:" and self.db.journal_mode != "wal":
+                self.db.enable_wal()
+            if current != SCHEMA_VERSION:
+                self._create_schema()
+        except sqlite3.Error as exc:
+            raise DatabaseUnavailable(f"cannot use {path} as a database: {exc}") from None
 
     def close(self) -> None:
         self.db.close()
@@ -84,11 +103,14 @@ class Store:
         self.db.conn.commit()
 
     # -- schema ---------------------------------------------------------------
-    def _ensure_schema(self) -> None:
+    def _schema_version(self) -> int | None:
+        if "meta" not in self.db.table_names():
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    def _create_schema(self) -> None:
         db = self.db
-        if "meta" in db.table_names() and db["meta"].count_where("key = 'schema_version' AND value = ?",
-                                                                 [str(SCHEMA_VERSION)]):
-            return  # opening an existing database writes nothing
         with self._writing():
             db["media"].create(MEDIA_COLUMNS, pk="id", if_not_exists=True)
             db["media"].create_index(["path"], unique=True, if_not_exists=True)
@@ -150,7 +172,11 @@ class Store:
         """
         if not rows:
             return
-        media_rows = [{k: v for k, v in r.items() if k in MEDIA_COLUMNS and k != "id"} for r in rows]
+        # None size/mtime (a worker that died before stat) must not erase the walk's
+        # values, or the file would look changed and be retried on every scan
+        media_rows = [{k: v for k, v in r.items()
+                       if k in MEDIA_COLUMNS and k != "id" and not (v is None and k in ("size", "mtime_ns"))}
+                      for r in rows]
         for row in media_rows:
             row["updated_at"] = now_iso()
         try:
@@ -212,7 +238,7 @@ class Store:
     def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:
         """Clusters of 2+ media, largest cross-account reuse first."""
         sql = (
-            "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT m.account) AS accounts "
+            "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts "
             "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
             "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
         )
@@ -237,7 +263,7 @@ class Store:
         rows = self.cluster_members([cluster_id])[cluster_id]
         if not rows:
             raise NoSuchCluster(f"no cluster {cluster_id}: 'hashtrail clusters' lists the cluster ids")
-        accounts = {r["account"] for r in rows}
+        accounts = {r["account"] or "" for r in rows}  # no account counts as one "unknown" account, as in clusters
         return {"cluster": cluster_id, "size": len(rows), "accounts": len(accounts), "members": rows}
 
     def status_counts(self) -> dict:

@@ -1,10 +1,16 @@
 """Find the files under the paths a user gives, with their stat, cheaply.
 
 The walk is the only place that touches every directory entry, so it uses
-``os.scandir`` (one syscall per entry, stat cached on Linux) and yields in a
-stable sorted order: two scans of one tree enqueue in the same order, which
-keeps progress and resumption predictable. Symlinked directories are not
-followed (they loop in real dumps); symlinked files are.
+``os.scandir`` (stat cached on Linux), an explicit stack (no recursion limit
+on deep trees) and a stable sorted order: two scans of one tree enqueue in
+the same order, which keeps ids, progress and resumption predictable.
+
+What the walk itself cannot handle is reported, never dropped: an unlistable
+directory or a file name that is not valid UTF-8 (SQLite and JSON messages
+need text) comes back as a ``Found`` with a ``problem``, which becomes a
+failed or skipped row. Symlinked directories are not followed (they loop in
+real dumps); symlinked files are. A file reached through overlapping roots is
+yielded once, under the outermost root.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ class Found:
     root: str  # the scanned root it was found under (account rules use it)
     size: int | None  # None when stat failed (broken link): fingerprinting records why
     mtime_ns: int | None
+    problem: tuple[str, str] | None = None  # (status, reason) decided by the walk itself
 
 
 def _stat(path: str) -> tuple[int | None, int | None]:
@@ -31,33 +38,69 @@ def _stat(path: str) -> tuple[int | None, int | None]:
     return st.st_size, st.st_mtime_ns
 
 
-def _walk_dir(directory: str, root: str) -> Iterator[Found]:
+def printable(path: str) -> str:
+    """``path`` as valid UTF-8 text (undecodable bytes shown as \\xNN)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _is_text(path: str) -> bool:
     try:
-        entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        path.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
+
+
+def _entry(entry: os.DirEntry, root: str) -> Found:
+    path = os.path.abspath(entry.path)
+    if not _is_text(path):
+        return Found(printable(path), root, None, None,
+                     ("failed", "file name is not valid UTF-8: rename the file (e.g. with convmv) to scan it"))
+    try:
+        if entry.is_symlink() and entry.is_dir():
+            return Found(path, root, None, None, ("skipped", "symlink to a directory: not followed"))
+        st = entry.stat()
+        return Found(path, root, st.st_size, st.st_mtime_ns)
     except OSError:
-        return  # unreadable directory: nothing to list (reported by the caller's counts)
-    for entry in entries:
+        return Found(path, root, None, None)  # fingerprinting records the precise error
+
+
+def _walk_dir(top: str, root: str) -> Iterator[Found]:
+    stack = [top]
+    while stack:
+        directory = stack.pop()
         try:
-            if entry.is_dir(follow_symlinks=False):
-                yield from _walk_dir(entry.path, root)
-                continue
-        except OSError:
+            entries = sorted(os.scandir(directory), key=lambda e: e.name)
+        except OSError as exc:
+            yield Found(printable(os.path.abspath(directory)), root, None, None,
+                        ("failed", f"cannot list directory: {exc.strerror or exc}"))
             continue
-        try:
-            st = entry.stat()
-            size, mtime = st.st_size, st.st_mtime_ns
-        except OSError:
-            size, mtime = None, None
-        yield Found(os.path.abspath(entry.path), root, size, mtime)
+        subdirs = []
+        for entry in entries:
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subdirs.append(entry.path)
+            else:
+                yield _entry(entry, root)
+        stack.extend(reversed(subdirs))  # depth-first, in name order
 
 
 def walk(paths: Iterable[str]) -> Iterator[Found]:
-    """Every file under ``paths`` (files given directly are yielded as themselves)."""
-    for given in paths:
+    """Every file under ``paths`` once (files given directly are yielded as themselves)."""
+    seen: set[str] = set()
+    # parents sort before their children, so an overlapping root's files keep the outermost root
+    for given in sorted(paths, key=lambda p: os.path.abspath(p)):
         path = os.path.abspath(given)
         if os.path.isdir(path):
-            yield from _walk_dir(path, path)
+            found = _walk_dir(path, path)
         elif os.path.lexists(path):
-            yield Found(path, os.path.dirname(path), *_stat(path))
+            found = iter([Found(path, os.path.dirname(path), *_stat(path))])
         else:
             raise NoMediaFound(f"no such file or directory: {given}")
+        for f in found:
+            if f.path not in seen:
+                seen.add(f.path)
+                yield f

@@ -44,5 +44,15 @@ def test_bad_patterns_are_clear_errors(pattern, message):
         AccountRule(pattern)
 
 
+def test_scanning_one_accounts_folder_keeps_its_account():
+    root = f"/data/ira_1/{SHA_USER}"
+    who = RULE.attribute(f"{root}/images/11-x.jpg", root)
+    assert (who.account, who.post_id) == (SHA_USER, "11")
+
+
+def test_fallback_is_relative_to_the_root():
+    assert RULE.attribute("/data/dump/alice/a.jpg", "/data/dump").account == "alice"
+
+
 def test_relative_to_root_uses_slashes(tmp_path):
     assert relative_to_root(str(tmp_path / "a" / "b.jpg"), str(tmp_path)) == "a/b.jpg"

@@ -32,12 +32,13 @@ class EnqueueSummary:
     sent: int
     unchanged: int
     batches: int
-    seconds: float
+    seconds: float  # walk + record + send
+    send_seconds: float  # publishing to the broker alone
 
     def line(self) -> str:
         rate = self.sent / self.seconds if self.seconds else 0.0
         return (f"job {self.job}: {self.files} files, {self.sent} sent in {self.batches} batches "
-                f"({rate:.0f} files/s), {self.unchanged} unchanged")
+                f"in {self.seconds:.1f} s ({rate:.0f} files/s), {self.unchanged} unchanged")
 
 
 def queue_length(connection, name: str = FINGERPRINT_QUEUE) -> int:
@@ -70,10 +71,11 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
     the_plan = plan(paths, store)
     job = store.start_scan([os.path.abspath(p) for p in paths], "distributed")
     record_pending(store, the_plan.todo, AccountRule.from_settings(settings), job)
-    items = [[f.path, f.root] for f in the_plan.todo]
+    items = [[f.path, f.root] for f in the_plan.todo if not f.problem]
     size = settings.celery_batch_size
     progress.start(len(items))
     batches = 0
+    sending = time.perf_counter()
     with connection, app.producer_pool.acquire(block=True) as producer:
         for start in range(0, len(items), size):
             if batches % CHECK_QUEUE_EVERY == 0:
@@ -84,8 +86,9 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
             progress.advance(len(items[start:start + size]))
     if not items:
         finish_if_complete(store, settings)  # nothing to do: the job is complete now
-    return EnqueueSummary(job, the_plan.found, len(items), the_plan.unchanged, batches,
-                          time.perf_counter() - started)
+    done = time.perf_counter()
+    return EnqueueSummary(job, the_plan.found, len(items), the_plan.unchanged, batches, done - started,
+                          done - sending)
 
 
 def wait(store: Store, job: int, progress: Progress, poll_s: float = 0.5) -> dict:
