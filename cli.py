@@ -87,12 +87,14 @@ def main():
 @db_option
 @click.option("--workers", "-w", type=click.IntRange(min=0), default=None,
               help="Processes to fingerprint with [default: one per core]")
-def scan(paths, db, workers):
+@click.option("--retry-failed", is_flag=True, help="Read files that failed before again (e.g. after raising a limit)")
+def scan(paths, db, workers, retry_failed):
     """Fingerprint every image under PATHS and cluster near-duplicates.
 
     Walks directories recursively and decides what a file is by its content,
     not its name. Files already scanned and unchanged are not read again, so
-    re-running a scan resumes or updates it. Files that cannot be
+    re-running a scan resumes or updates it; files gone from a scanned folder
+    are marked missing and leave the clusters. Files that cannot be
     fingerprinted are recorded as failed, with the reason ('hashtrail status').
 
     Example: hashtrail scan ira_tweet_media/ --db ira.db --workers 2
@@ -101,7 +103,7 @@ def scan(paths, db, workers):
     store = Store(settings.db)
     bar = _Bar("fingerprinting")
     try:
-        summary = run_scan(list(paths), settings, store, progress=bar)
+        summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
     finally:
         bar.close()
         store.close()
@@ -112,7 +114,8 @@ def scan(paths, db, workers):
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @db_option
 @click.option("--wait", is_flag=True, help="Show progress until every file has a result, then exit 0")
-def enqueue(paths, db, wait):
+@click.option("--retry-failed", is_flag=True, help="Send files that failed before again")
+def enqueue(paths, db, wait, retry_failed):
     """Send every new or changed file under PATHS to the Celery workers.
 
     Records the job in the database, then sends batches of
@@ -129,7 +132,7 @@ def enqueue(paths, db, wait):
     store = Store(settings.db)
     bar = _Bar("enqueueing")
     try:
-        summary = run_enqueue(list(paths), settings, store, bar)
+        summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed)
     finally:
         bar.close()
     click.echo(summary.line())

@@ -62,6 +62,29 @@ class Assignment:
     distance: int | None
 
 
+def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Media id pairs that connect the same media as ``matching_pairs``, cheaply.
+
+    Rows with identical hashes are collapsed first (archives repost one meme
+    thousands of times; pairing every copy with every other would cost memory
+    quadratic in the copies): the copies are chained to each other, and only
+    one row per distinct fingerprint enters the pair search. The components
+    are those of the matching rule (identical fingerprints always match,
+    centre crops included); the pair list is not, so measure with
+    ``matching_pairs``.
+    """
+    key = np.column_stack([fp.phash, fp.dhash, fp.phash256, fp.secondary.astype(np.uint64)])
+    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.argsort(inverse, kind="stable")
+    same = inverse[order][1:] == inverse[order][:-1]
+    chain_a, chain_b = fp.media_id[order][:-1][same], fp.media_id[order][1:][same]
+    distinct = Fingerprints(fp.media_id[first], fp.phash[first], fp.dhash[first], fp.phash256[first],
+                            fp.secondary[first])
+    a, b = matching_pairs(distinct, t)
+    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b])
+
+
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """Media id pairs with some variant pair (not two centre crops) within all thresholds."""
     i, j = pairs_within(fp.phash, t.phash)
@@ -91,7 +114,7 @@ def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
 
 def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds) -> list[Assignment]:
     """Cluster assignments for every media that has at least one duplicate."""
-    pa, pb = matching_pairs(fp, thresholds)
+    pa, pb = cluster_edges(fp, thresholds)
     ea, eb = exact_pairs(sha_by_media)
     a, b = np.concatenate([pa, ea]), np.concatenate([pb, eb])
     if len(a) == 0:

@@ -77,6 +77,7 @@ def cluster_detail(cluster: dict) -> str:
 def status_text(counts: dict, max_failures: int = 20) -> str:
     lines = [f"fingerprinted {counts['fingerprinted']}, failed {counts['failed']}, "
              f"skipped {counts['skipped']}" + (f", pending {counts['pending']}" if counts.get("pending") else "")
+             + (f", missing {counts['missing']}" if counts.get("missing") else "")
              + f"; {counts['clusters']} clusters"]
     for kind, by_status in sorted(counts["by_kind"].items()):
         lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))

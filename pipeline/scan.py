@@ -25,6 +25,7 @@ from .store import Store
 from .walk import Found, walk
 
 PENDING = "pending"
+MISSING = "missing"
 
 
 class Progress(Protocol):
@@ -45,6 +46,9 @@ class Plan:
     found: int
     todo: list[Found]
     unchanged: int
+    reattributed: list[dict]  # unchanged files whose account or post id the current rule sees differently
+    seen: list[str]  # every path walked, so rows of vanished files can be marked missing
+    walked_dirs: list[str]  # the given paths that are directories (vanished files are looked for there)
 
 
 @dataclasses.dataclass
@@ -65,21 +69,45 @@ class ScanSummary:
                 f"({self.cross_account_clusters} across accounts) in {self.seconds:.1f} s ({rate:.0f} files/s)")
 
 
-def plan(paths: Iterable[str], store: Store) -> Plan:
-    """Which files need work: new, changed, hashed by another hasher, or unfinished."""
+RETRY_ALWAYS = (PENDING, MISSING)
+
+
+def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bool = False) -> Plan:
+    """Which files need work: new, changed, hashed by another hasher, unfinished,
+    back after missing, or (``retry_failed``) failed before.
+
+    Unchanged files are not read, but their account and post id are derived
+    again, so a changed account rule applies to the whole archive.
+    """
+    paths = list(paths)
     known = store.known_files()
+    retry = RETRY_ALWAYS + ((FAILED,) if retry_failed else ())
     found = 0
     todo: list[Found] = []
+    reattributed: list[dict] = []
+    seen: list[str] = []
     for f in walk(paths):
         found += 1
+        seen.append(f.path)
         if f.problem:
             todo.append(f)  # recorded as decided by the walk, never fingerprinted
             continue
         previous = known.get(f.path)
-        unchanged = previous is not None and previous[3] != PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER)
-        if not unchanged:
+        if previous is None or previous[3] in retry or previous[:3] != (f.size, f.mtime_ns, HASHER):
             todo.append(f)
-    return Plan(found=found, todo=todo, unchanged=found - len(todo))
+            continue
+        who = rule.attribute(f.path, f.root)
+        if (who.account, who.post_id, f.root) != previous[4:]:
+            reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id})
+    walked_dirs = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
+    return Plan(found, todo, found - len(todo), reattributed, seen, walked_dirs)
+
+
+def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> None:
+    """Record a plan before any work is sent: pending rows, new accounts, vanished files."""
+    record_pending(store, the_plan.todo, rule, scan_id)
+    store.update_attribution(the_plan.reattributed)
+    store.mark_missing(the_plan.walked_dirs, the_plan.seen)
 
 
 def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int) -> list[dict]:
@@ -130,14 +158,16 @@ def effective_workers(settings: Settings) -> int:
     return settings.workers or len(os.sched_getaffinity(0)) or 1
 
 
-def scan(paths: list[str], settings: Settings, store: Store, progress: Progress | None = None) -> ScanSummary:
+def scan(paths: list[str], settings: Settings, store: Store, progress: Progress | None = None,
+         retry_failed: bool = False) -> ScanSummary:
     """Fingerprint everything new under ``paths`` into ``store`` and re-cluster."""
     progress = progress or _NoProgress()
     started = time.perf_counter()
-    the_plan = plan(paths, store)
+    rule = AccountRule.from_settings(settings)
+    the_plan = plan(paths, store, rule, retry_failed)
     summary = ScanSummary(files=the_plan.found, unchanged=the_plan.unchanged)
     scan_id = store.start_scan([os.path.abspath(p) for p in paths], "embedded")
-    record_pending(store, the_plan.todo, AccountRule.from_settings(settings), scan_id)
+    prepare(store, the_plan, rule, scan_id)
     walk_decided = [f for f in the_plan.todo if f.problem]
     for f in walk_decided:
         if f.problem[0] == FAILED:

@@ -160,10 +160,40 @@ class Store:
                                     [scan_id]).fetchall())
 
     # -- media --------------------------------------------------------------------
-    def known_files(self) -> dict[str, tuple[int, int, str, str]]:
-        """path -> (size, mtime_ns, hasher, status) for every file already recorded."""
-        cursor = self.db.execute("SELECT path, size, mtime_ns, hasher, status FROM media")
+    def known_files(self) -> dict[str, tuple]:
+        """path -> (size, mtime_ns, hasher, status, account, post_id, root) for every recorded file."""
+        cursor = self.db.execute("SELECT path, size, mtime_ns, hasher, status, account, post_id, root FROM media")
         return {row[0]: tuple(row[1:]) for row in cursor}
+
+    def update_attribution(self, rows: list[dict]) -> None:
+        """New account, post id and root for files that were not re-read."""
+        if rows:
+            with self._writing():
+                self.db.conn.executemany(
+                    "UPDATE media SET account = :account, post_id = :post_id, root = :root WHERE path = :path", rows)
+
+    def mark_missing(self, directories: list[str], seen: list[str]) -> int:
+        """Rows under ``directories`` whose file the walk did not see become 'missing'.
+
+        Missing media leave the clusters (only 'ok' rows are matched) and come
+        back, re-read, when a later scan finds them again.
+        """
+        if not directories:
+            return 0
+        with self._writing():
+            self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY)")
+            self.db.execute("DELETE FROM temp.seen")
+            for chunk in _chunks(seen, 10000):
+                self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", [(p,) for p in chunk])
+            marked = 0
+            for directory in directories:
+                prefix = directory.rstrip("/") + "/"
+                marked += self.db.execute(
+                    "UPDATE media SET status = 'missing', reason = 'not found by the last scan of ' || ? "
+                    "WHERE status != 'missing' AND substr(path, 1, ?) = ? "
+                    "AND path NOT IN (SELECT path FROM temp.seen)", [directory, len(prefix), prefix]).rowcount
+            self.db.execute("DELETE FROM temp.seen")
+        return marked
 
     def save(self, rows: list[dict]) -> None:
         """Upsert media rows (each with a ``fingerprints`` list) in one transaction.

@@ -67,12 +67,13 @@ def test_a_file_that_kills_its_worker_is_not_retried_on_every_rescan(tmp_path, p
     store = Store(settings.db)
     from pipeline.scan import plan, record_pending
     from pipeline.accounts import AccountRule
-    first = plan([str(root)], store)
-    record_pending(store, first.todo, AccountRule.from_settings(settings), 1)
+    rule = AccountRule.from_settings(settings)
+    first = plan([str(root)], store, rule)
+    record_pending(store, first.todo, rule, 1)
     for results in fingerprint_in_pool([(path, str(root))], settings, 1, die_on_marker):
         store.save(results)
     assert rows(settings.db)["KILLME.jpg"][0] == "failed"
-    assert plan([str(root)], store).unchanged == 1
+    assert plan([str(root)], store, rule).unchanged == 1
 
 
 def test_reading_commands_write_nothing_and_refuse_foreign_databases(tmp_path, photo, settings):
@@ -110,7 +111,28 @@ def test_very_deep_tree_is_walked(tmp_path, photo, settings):
         path = os.path.join(path, "x")
         os.mkdir(path)
     save(os.path.join(path, "a.jpg"), photo(1))
-    assert scan([str(deep)], settings, Store(settings.db)).fingerprinted == 1
+    try:
+        assert scan([str(deep)], settings, Store(settings.db)).fingerprinted == 1
+    finally:  # pytest's own clean-up would recurse that deep
+        os.remove(os.path.join(path, "a.jpg"))
+        while path != str(deep):
+            os.rmdir(path)
+            path = os.path.dirname(path)
+
+
+def test_thousands_of_identical_copies_cluster_in_bounded_memory():
+    import resource
+    import numpy as np
+    from pipeline.cluster import Fingerprints, Thresholds, find_clusters
+    n = 6000
+    one = np.arange(1, 8, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    fp = Fingerprints(np.arange(n), np.full(n, one[0]), np.full(n, one[1]), np.tile(one[2:6], (n, 1)),
+                      np.zeros(n, dtype=bool))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assignments = find_clusters(fp, {}, Thresholds(16, 16, 64))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert {a.cluster_id for a in assignments} == {0} and len(assignments) == n
+    assert grown_mb < 200, f"{grown_mb:.0f} MB for {n} identical copies: pairs were materialised"
 
 
 def test_float_tiff_is_stretched_not_black(tmp_path, photo, settings):
@@ -120,3 +142,39 @@ def test_float_tiff_is_stretched_not_black(tmp_path, photo, settings):
     scan([str(tmp_path)], settings, Store(settings.db))
     (n,) = sqlite3.connect(settings.db).execute("SELECT COUNT(*) FROM fingerprints").fetchone()
     assert n >= 1
+
+
+def test_changed_account_rule_applies_to_unchanged_files(tmp_path, photo, settings):
+    root = tmp_path / "gallery"
+    save(str(root / "twitter" / "some_user" / "123_1.jpg"), photo(1))
+    scan([str(root)], settings, Store(settings.db))
+    custom = settings.replace(account_pattern=r"twitter/(?P<account>[^/]+)/(?P<post_id>\d+)_\d+\.\w+$")
+    summary = scan([str(root)], custom, Store(settings.db))
+    assert summary.unchanged == 1
+    assert sqlite3.connect(settings.db).execute("SELECT account, post_id FROM media").fetchone() == ("some_user", "123")
+
+
+def test_retry_failed_reads_failed_files_again(tmp_path, photo, settings):
+    save(str(tmp_path / "m" / "big.jpg"), photo(1, (1200, 900)))
+    scan([str(tmp_path / "m")], settings.replace(max_pixels=1000), Store(settings.db))
+    assert rows(settings.db)["big.jpg"][0] == "failed"
+    assert scan([str(tmp_path / "m")], settings, Store(settings.db)).unchanged == 1
+    again = scan([str(tmp_path / "m")], settings, Store(settings.db), retry_failed=True)
+    assert again.fingerprinted == 1 and rows(settings.db)["big.jpg"][0] == "ok"
+
+
+def test_moved_files_leave_the_clusters_and_come_back(tmp_path, photo, settings):
+    import shutil
+    save(str(tmp_path / "a" / "u1" / "x.jpg"), photo(1))
+    save(str(tmp_path / "a" / "u2" / "y.jpg"), photo(2))
+    store = Store(settings.db)
+    scan([str(tmp_path / "a")], settings, store)
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
+    os.makedirs(tmp_path / "a")
+    moved = scan([str(tmp_path / "a"), str(tmp_path / "b")], settings, store)
+    assert moved.clusters == 0, "a moved file must not look like its own duplicate"
+    statuses = sorted(r[0] for r in sqlite3.connect(settings.db).execute("SELECT status FROM media"))
+    assert statuses == ["missing", "missing", "ok", "ok"]
+    shutil.copytree(str(tmp_path / "b"), str(tmp_path / "a"), dirs_exist_ok=True)
+    back = scan([str(tmp_path / "a")], settings, store)
+    assert back.fingerprinted == 2 and back.clusters == 2

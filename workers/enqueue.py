@@ -16,7 +16,7 @@ from amqp.exceptions import ChannelError
 import config
 from pipeline.accounts import AccountRule
 from pipeline.errors import HashtrailError
-from pipeline.scan import Progress, finish_if_complete, plan, record_pending
+from pipeline.scan import Progress, finish_if_complete, plan, prepare
 from pipeline.store import Store
 
 from .app import FINGERPRINT_QUEUE, app
@@ -65,12 +65,14 @@ def _connect(settings: config.Settings):
     return connection
 
 
-def enqueue(paths: list[str], settings: config.Settings, store: Store, progress: Progress) -> EnqueueSummary:
+def enqueue(paths: list[str], settings: config.Settings, store: Store, progress: Progress,
+            retry_failed: bool = False) -> EnqueueSummary:
     started = time.perf_counter()
     connection = _connect(settings)  # before recording anything: a failed enqueue leaves no job behind
-    the_plan = plan(paths, store)
+    rule = AccountRule.from_settings(settings)
+    the_plan = plan(paths, store, rule, retry_failed)
     job = store.start_scan([os.path.abspath(p) for p in paths], "distributed")
-    record_pending(store, the_plan.todo, AccountRule.from_settings(settings), job)
+    prepare(store, the_plan, rule, job)
     items = [[f.path, f.root] for f in the_plan.todo if not f.problem]
     size = settings.celery_batch_size
     progress.start(len(items))
