@@ -14,6 +14,7 @@ import dataclasses
 import os
 import re
 
+from . import archives
 from .errors import HashtrailError
 
 
@@ -50,7 +51,11 @@ class AccountRule:
         match = self.regex.search(whole)
         if match:
             return Attribution(match.group("account"), match.groupdict().get("post_id"))
-        rel = relative_to_root(path, root).lstrip("/") if root else whole.lstrip("/")
+        located = archives.split(path)
+        if located:  # inside a zip, the member path is what sits under the root
+            rel = located[1]
+        else:
+            rel = relative_to_root(path, root).lstrip("/") if root else whole.lstrip("/")
         if self.fallback == "first_dir" and "/" in rel:
             return Attribution(rel.split("/", 1)[0], None)
         return Attribution(None, None)

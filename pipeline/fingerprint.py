@@ -14,10 +14,12 @@ import signal
 import stat
 import threading
 import time
+import zipfile
+import zlib
 
 from config import Settings
 
-from . import media
+from . import archives, media
 from .decode import decode_still
 from .errors import MediaError
 from .hashing import HASHER, detail, hash_variants
@@ -110,20 +112,56 @@ def fingerprint_file(path: str, root: str, settings: Settings, read_from: str | 
     return result
 
 
-def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) -> None:
+@contextlib.contextmanager
+def _open_source(result: FileResult, read_from: str):
+    """A readable stream for a file or an archive member; sets size and mtime.
+
+    Yields None for something that is not a regular file (never read: a FIFO
+    would block forever).
+    """
+    located = archives.split(read_from)
+    if located:
+        archive, member = located
+        try:
+            st = os.stat(archive)
+            zf = zipfile.ZipFile(archive)
+        except (OSError, zipfile.BadZipFile) as exc:
+            raise MediaError(f"cannot read archive: {exc}") from None
+        with zf:
+            try:
+                info = zf.getinfo(member)
+                result.size, result.mtime_ns = info.file_size, st.st_mtime_ns
+                with zf.open(info) as stream:
+                    yield stream
+            except KeyError:
+                raise MediaError(f"no member {member!r} in {archive}") from None
+            except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
+                raise MediaError(f"cannot read archive member: {exc}") from None
+        return
     try:
         fd = os.open(read_from, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
         raise MediaError(f"cannot read file: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    try:
+        st = os.fstat(fd)
         result.size, result.mtime_ns = st.st_size, st.st_mtime_ns
         if not stat.S_ISREG(st.st_mode):
             result.status, result.reason = SKIPPED, "not a regular file"
+            yield None
             return
-        if st.st_size == 0:
+        with os.fdopen(fd, "rb", closefd=False) as stream:
+            yield stream
+    finally:
+        os.close(fd)
+
+
+def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) -> None:
+    with _open_source(result, read_from) as stream:
+        if stream is None:
+            return
+        if result.size == 0:
             raise MediaError("empty file (0 bytes)")
-        head = fh.read(media.SNIFF_BYTES)
+        head = stream.read(media.SNIFF_BYTES)
         sniffed = media.sniff(head)
         result.kind, result.format = sniffed.kind, sniffed.format
         if sniffed.kind == media.OTHER:
@@ -136,11 +174,12 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
             result.status = SKIPPED
             result.reason = f"{sniffed.format} video: video fingerprinting is not enabled"
             return
-        if st.st_size > settings.max_image_bytes:
+        if result.size > settings.max_image_bytes:
             raise MediaError(
-                f"image file of {st.st_size:,} bytes exceeds max_image_bytes={settings.max_image_bytes:,}"
-            )
-        data = head + fh.read()
+                f"image file of {result.size:,} bytes exceeds max_image_bytes={settings.max_image_bytes:,}")
+        data = head + stream.read(settings.max_image_bytes + 1 - len(head))
+        if len(data) > settings.max_image_bytes:  # an archive member that inflates past its declared size
+            raise MediaError(f"content exceeds max_image_bytes={settings.max_image_bytes:,}")
     result.sha256 = hashlib.sha256(data).hexdigest()
     decoded = decode_still(data, settings.max_pixels)
     result.format, result.width, result.height = decoded.format, decoded.width, decoded.height

@@ -9,7 +9,8 @@ What the walk itself cannot handle is reported, never dropped: an unlistable
 directory or a file name that is not valid UTF-8 (SQLite and JSON messages
 need text) comes back as a ``Found`` with a ``problem``, which becomes a
 failed or skipped row. Symlinked directories are not followed (they loop in
-real dumps); symlinked files are. A file reached through overlapping roots is
+real dumps); symlinked files are. Zip archives are walked into: each member
+is a ``Found`` of its own (see archives.py). A file reached through overlapping roots is
 yielded once, under the outermost root.
 """
 from __future__ import annotations
@@ -18,7 +19,8 @@ import dataclasses
 import os
 from typing import Iterable, Iterator
 
-from .errors import NoMediaFound
+from . import archives
+from .errors import MediaError, NoMediaFound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,18 +53,41 @@ def _is_text(path: str) -> bool:
         return False
 
 
-def _entry(entry: os.DirEntry, root: str) -> Found:
+NOT_UTF8 = ("failed", "file name is not valid UTF-8: rename the file (e.g. with convmv) to scan it")
+
+
+def _entry(entry: os.DirEntry, root: str) -> Iterator[Found]:
     path = os.path.abspath(entry.path)
     if not _is_text(path):
-        return Found(printable(path), root, None, None,
-                     ("failed", "file name is not valid UTF-8: rename the file (e.g. with convmv) to scan it"))
+        yield Found(printable(path), root, None, None, NOT_UTF8)
+        return
     try:
         if entry.is_symlink() and entry.is_dir():
-            return Found(path, root, None, None, ("skipped", "symlink to a directory: not followed"))
+            yield Found(path, root, None, None, ("skipped", "symlink to a directory: not followed"))
+            return
         st = entry.stat()
-        return Found(path, root, st.st_size, st.st_mtime_ns)
     except OSError:
-        return Found(path, root, None, None)  # fingerprinting records the precise error
+        yield Found(path, root, None, None)  # fingerprinting records the precise error
+        return
+    yield from _expand(path, root, st.st_size, st.st_mtime_ns)
+
+
+def _expand(path: str, root: str, size: int | None, mtime_ns: int | None) -> Iterator[Found]:
+    """A file, or, for a zip archive, each of its members (``ARCHIVE.zip!member``)."""
+    if size is None or not archives.is_archive(path):
+        yield Found(path, root, size, mtime_ns)
+        return
+    try:
+        infos = list(archives.members(path))
+    except MediaError as exc:
+        yield Found(path, root, size, mtime_ns, ("failed", str(exc)))
+        return
+    for info in infos:
+        if not _is_text(info.filename):
+            yield Found(printable(archives.member_path(path, info.filename)), root, None, None, NOT_UTF8)
+            continue
+        # a member changes only with its archive: the archive's mtime stands for it
+        yield Found(archives.member_path(path, info.filename), root, info.file_size, mtime_ns)
 
 
 def _walk_dir(top: str, root: str) -> Iterator[Found]:
@@ -84,7 +109,7 @@ def _walk_dir(top: str, root: str) -> Iterator[Found]:
             if is_dir:
                 subdirs.append(entry.path)
             else:
-                yield _entry(entry, root)
+                yield from _entry(entry, root)
         stack.extend(reversed(subdirs))  # depth-first, in name order
 
 
@@ -97,7 +122,7 @@ def walk(paths: Iterable[str]) -> Iterator[Found]:
         if os.path.isdir(path):
             found = _walk_dir(path, path)
         elif os.path.lexists(path):
-            found = iter([Found(path, os.path.dirname(path), *_stat(path))])
+            found = _expand(path, os.path.dirname(path), *_stat(path))
         else:
             raise NoMediaFound(f"no such file or directory: {given}")
         for f in found:

@@ -15,6 +15,7 @@ from workers.app import make_app
 from conftest import save
 from hostile import many_frame_gif
 from processes import CeleryProcess, RedisServer, run_cli
+from test_archives import clusters_by_tail, release  # noqa: F401  (release: a fixture)
 from test_scan import tree  # noqa: F401  (the fixture)
 
 HOST = socket.gethostname()
@@ -154,3 +155,35 @@ def test_enqueue_without_broker_is_a_clear_error(tmp_path, photo):
     result = run_cli(["enqueue", str(tmp_path / "m")], env, timeout=120)
     assert result.returncode == 1
     assert "broker" in result.stderr.lower() and "Traceback" not in result.stderr
+
+
+def test_workers_read_zip_members_in_place(cluster, release, tmp_path):
+    _, zips = release
+    cluster.start("writer")
+    cluster.start("worker", "zipper")
+    assert cluster.enqueue(zips, "--wait").returncode == 0
+    embedded = Store(str(tmp_path / "e.db"))
+    scan([str(zips)], config.load({}).replace(db=embedded.path, workers=1), embedded)
+    assert clusters_by_tail(Store(cluster.db, create=False)) == clusters_by_tail(embedded)
+    assert snapshot(cluster.db) == snapshot(embedded.path)
+
+
+def test_worker_on_another_host_reads_through_a_path_map(cluster, photo, tmp_path):
+    """Paths recorded under one mount point, read by a worker that sees them elsewhere."""
+    media = tmp_path / "media"
+    many_files(media, photo, 6)
+    alias = tmp_path / "mnt-on-db-host"
+    os.symlink(media, alias)
+    cluster.start("writer")
+    first = cluster.enqueue(alias)  # no worker yet: the batches wait in Redis
+    assert first.returncode == 0, first.stderr
+    os.remove(alias)  # this "host" cannot see the recorded paths
+    cluster.start("worker", "remote", HASHTRAIL_PATH_MAP=f"{alias}={media}")
+    store = Store(cluster.db, create=False)
+    deadline = time.monotonic() + 60
+    while store.pending_count() > 0:
+        assert time.monotonic() < deadline, "the mapped worker did not finish"
+        time.sleep(0.1)
+    statuses = {p: s for p, s in store.db.execute("SELECT path, status FROM media")}
+    assert len(statuses) == 6 and set(statuses.values()) == {"ok"}
+    assert all(p.startswith(str(alias)) for p in statuses)
