@@ -53,6 +53,10 @@ class _Bar:
             self.bar = None
 
 
+def _warn(message: str) -> None:
+    click.echo(f"\nwarning: {message}", err=True)
+
+
 def _settings(**overrides) -> config.Settings:
     return config.load().replace(**overrides)
 
@@ -115,7 +119,9 @@ def scan(paths, db, workers, retry_failed):
 @db_option
 @click.option("--wait", is_flag=True, help="Show progress until every file has a result, then exit 0")
 @click.option("--retry-failed", is_flag=True, help="Send files that failed before again")
-def enqueue(paths, db, wait, retry_failed):
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="With --wait: give up (exit 1) after this many seconds")
+def enqueue(paths, db, wait, retry_failed, timeout):
     """Send every new or changed file under PATHS to the Celery workers.
 
     Records the job in the database, then sends batches of
@@ -132,14 +138,14 @@ def enqueue(paths, db, wait, retry_failed):
     store = Store(settings.db)
     bar = _Bar("enqueueing")
     try:
-        summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed)
+        summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn)
     finally:
         bar.close()
     click.echo(summary.line())
     if wait:
         bar = _Bar(f"job {summary.job}")
         try:
-            counts = wait_for(store, summary.job, bar)
+            counts = wait_for(store, summary.job, bar, settings, timeout_s=timeout, warn=_warn)
         finally:
             bar.close()
         click.echo(f"job {summary.job} done: {counts.get('ok', 0)} fingerprinted, {counts.get('failed', 0)} failed, "

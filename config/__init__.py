@@ -82,6 +82,10 @@ def _validate(s: Settings) -> None:
         raise ConfigError(
             f"visibility_timeout_s ({s.visibility_timeout_s:g}) must exceed 2 x batch_time_limit_s "
             f"({s.batch_time_limit_s:g}), or Redis redelivers batches that are still running")
+    for part in filter(None, (p.strip() for p in s.path_map.split(";"))):
+        source, _, target = part.partition("=")
+        if not source.strip() or not target.strip():
+            raise ConfigError(f"path_map entry {part!r} is not FROM=TO (entries separated by ';')")
     if s.account_fallback not in ("first_dir", "none"):
         raise ConfigError("account_fallback must be 'first_dir' or 'none'")
 

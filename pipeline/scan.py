@@ -21,6 +21,7 @@ from .cluster import Thresholds, find_clusters
 from .fingerprint import FAILED, OK, SKIPPED
 from .hashing import HASHER
 from .localpool import fingerprint_in_pool
+from .posts import snowflake_time
 from .store import Store
 from .walk import Found, walk
 
@@ -47,6 +48,7 @@ class Plan:
     todo: list[Found]
     unchanged: int
     reattributed: list[dict]  # unchanged files whose account or post id the current rule sees differently
+    attempts: dict[str, int]  # pending files already sent to workers this many times (a resume)
     seen: list[str]  # every path walked, so rows of vanished files can be marked missing
     walked_dirs: list[str]  # the given paths that are directories (vanished files are looked for there)
 
@@ -85,6 +87,7 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
     found = 0
     todo: list[Found] = []
     reattributed: list[dict] = []
+    attempts: dict[str, int] = {}
     seen: list[str] = []
     for f in walk(paths):
         found += 1
@@ -95,36 +98,45 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
         previous = known.get(f.path)
         if previous is None or previous[3] in retry or previous[:3] != (f.size, f.mtime_ns, HASHER):
             todo.append(f)
+            if previous is not None and previous[3] == PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER):
+                attempts[f.path] = previous[7]
             continue
         who = rule.attribute(f.path, f.root)
-        if (who.account, who.post_id, f.root) != previous[4:]:
-            reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id})
+        if (who.account, who.post_id, f.root) != previous[4:7]:
+            reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id,
+                                 "posted_at": snowflake_time(who.post_id)})
     walked_dirs = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
-    return Plan(found, todo, found - len(todo), reattributed, seen, walked_dirs)
+    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked_dirs)
 
 
 def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> None:
     """Record a plan before any work is sent: pending rows, new accounts, vanished files."""
-    record_pending(store, the_plan.todo, rule, scan_id)
+    record_pending(store, the_plan.todo, rule, scan_id, the_plan.attempts)
     store.update_attribution(the_plan.reattributed)
     store.mark_missing(the_plan.walked_dirs, the_plan.seen)
+    store.refresh_post_times()  # imported posts and manifests win over the path and the id
 
 
-def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int) -> list[dict]:
-    """``pending`` media rows, in walk order, with account and post id."""
+def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int, attempts: dict[str, int]) -> list[dict]:
+    """``pending`` media rows, in walk order, with account and post id.
+
+    ``attempts`` is kept for files resumed while pending, reset otherwise.
+    """
     rows = []
     for f in todo:
         who = rule.attribute(f.path, f.root)
         status, reason = f.problem or (PENDING, None)
         rows.append({"path": f.path, "root": f.root, "status": status, "reason": reason, "size": f.size,
                      "mtime_ns": f.mtime_ns, "hasher": HASHER, "account": who.account,
-                     "post_id": who.post_id, "scan_id": scan_id})
+                     "post_id": who.post_id, "posted_at": snowflake_time(who.post_id), "scan_id": scan_id,
+                     "attempts": attempts.get(f.path, 0)})
     return rows
 
 
-def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: int, chunk: int = 5000) -> None:
+def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: int,
+                   attempts: dict[str, int] | None = None, chunk: int = 5000) -> None:
     for start in range(0, len(todo), chunk):
-        store.save(pending_rows(todo[start:start + chunk], rule, scan_id))
+        store.save(pending_rows(todo[start:start + chunk], rule, scan_id, attempts or {}))
 
 
 def recluster(store: Store, settings: Settings) -> tuple[int, int]:
@@ -135,22 +147,26 @@ def recluster(store: Store, settings: Settings) -> tuple[int, int]:
     return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)
 
 
-def finish_if_complete(store: Store, settings: Settings) -> bool:
-    """When no file is pending any more: re-cluster and mark open distributed jobs finished.
+def finish_if_complete(store: Store, settings: Settings, recluster_needed: bool = True) -> list[int]:
+    """Finish every recorded distributed job with no pending file left; returns their ids.
 
     The single writer calls this after each stored batch, so clusters are
-    up to date when a job ends, whichever worker sent the last result.
+    up to date when a job ends, whichever worker sent the last result. Jobs
+    are judged one by one: a file left pending by another job never blocks
+    this one, and a job is only considered once all its rows are recorded.
     """
-    open_jobs = store.unfinished_scans("distributed")
-    if not open_jobs or store.pending_count() > 0:
-        return False
-    clusters, cross = recluster(store, settings)
-    for job in open_jobs:
+    done = [job for job in store.unfinished_scans("distributed") if not store.has_pending(job)]
+    if not done:
+        return []
+    clusters = cross = None
+    if recluster_needed:
+        clusters, cross = recluster(store, settings)
+    for job in done:
         counts = store.scan_counts(job)
         store.finish_scan(job, {"fingerprinted": counts.get("ok", 0), "failed": counts.get("failed", 0),
                                 "skipped": counts.get("skipped", 0), "clusters": clusters,
                                 "cross_account_clusters": cross})
-    return True
+    return done
 
 
 def effective_workers(settings: Settings) -> int:
@@ -177,7 +193,7 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
     items = [(f.path, f.root) for f in the_plan.todo if not f.problem]
     progress.start(len(items))
     for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
-        store.save(results)  # account, post id and scan id stay as recorded
+        store.save_results(results)  # account, post id, scan id, size and mtime stay as recorded
         for r in results:
             if r["status"] == OK:
                 summary.fingerprinted += 1

@@ -19,6 +19,7 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import uuid
 from typing import Iterable
 
 import numpy as np
@@ -28,14 +29,15 @@ from .cluster import Assignment, Fingerprints
 from .errors import HashtrailError, NoDatabase, NoSuchCluster
 from .hamming import hex_to_u64
 from .hashing import SECONDARY
+from .store_history import HistoryMixin
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
     "size": int, "mtime_ns": int, "sha256": str, "width": int, "height": int, "detail": float,
-    "hasher": str, "account": str, "post_id": str, "scan_id": int, "seconds": float, "worker": str,
-    "updated_at": str,
+    "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
+    "worker": str, "attempts": int, "updated_at": str,
 }
 
 
@@ -51,7 +53,7 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store:
+class Store(HistoryMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True):
@@ -97,10 +99,11 @@ class Store:
         self.db.conn.execute("BEGIN IMMEDIATE")
         try:
             yield
+            self.db.conn.commit()
         except BaseException:
-            self.db.conn.rollback()
+            if self.db.conn.in_transaction:  # also when commit itself failed (disk full, locked)
+                self.db.conn.rollback()
             raise
-        self.db.conn.commit()
 
     # -- schema ---------------------------------------------------------------
     def _schema_version(self) -> int | None:
@@ -125,10 +128,17 @@ class Store:
             db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
                                   pk="media_id", if_not_exists=True)
             db["clusters"].create_index(["cluster_id"], if_not_exists=True)
-            db["scans"].create({"id": int, "started_at": str, "finished_at": str, "roots": str,
-                                "mode": str, "counts": str}, pk="id", if_not_exists=True)
+            db["scans"].create({"id": int, "started_at": str, "recorded_at": str, "finished_at": str,
+                                "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
+            self._create_history_schema()
+            for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
+                for name, kind in columns.items():  # databases made by an older hashtrail
+                    if name not in db[table].columns_dict:
+                        db[table].add_column(name, kind)
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
+            if not db.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone():
+                db["meta"].insert({"key": "database_id", "value": uuid.uuid4().hex})
 
     # -- scans ------------------------------------------------------------------
     def start_scan(self, roots: list[str], mode: str) -> int:
@@ -140,12 +150,42 @@ class Store:
         with self._writing():
             self.db["scans"].update(scan_id, {"finished_at": now_iso(), "counts": json.dumps(counts)})
 
+    def mark_recorded(self, scan_id: int) -> None:
+        """All of a job's rows are written: from now on it can finish."""
+        with self._writing():
+            self.db["scans"].update(scan_id, {"recorded_at": now_iso()})
+
     def scan(self, scan_id: int) -> dict:
         return self.db["scans"].get(scan_id)
 
     def unfinished_scans(self, mode: str) -> list[int]:
+        """Recorded jobs of ``mode`` not marked finished yet."""
         return [r[0] for r in self.db.execute(
-            "SELECT id FROM scans WHERE mode = ? AND finished_at IS NULL ORDER BY id", [mode])]
+            "SELECT id FROM scans WHERE mode = ? AND finished_at IS NULL AND recorded_at IS NOT NULL ORDER BY id",
+            [mode])]
+
+    def has_pending(self, scan_id: int) -> bool:
+        return bool(self.db.execute(
+            "SELECT EXISTS (SELECT 1 FROM media WHERE scan_id = ? AND status = 'pending')", [scan_id]).fetchone()[0])
+
+    @property
+    def database_id(self) -> str:
+        """A random id made with the database: messages name it so a writer holding another file refuses them."""
+        return self.db.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()[0]
+
+    def attempts(self, paths: list[str]) -> dict[str, int]:
+        out = {}
+        for chunk in _chunks(paths, 900):
+            marks = ",".join("?" * len(chunk))
+            out.update(self.db.execute(
+                f"SELECT path, COALESCE(attempts, 0) FROM media WHERE path IN ({marks})", chunk).fetchall())
+        return out
+
+    def count_attempt(self, paths: list[str]) -> None:
+        """These files were sent to the workers once more."""
+        with self._writing():
+            self.db.conn.executemany("UPDATE media SET attempts = COALESCE(attempts, 0) + 1 WHERE path = ?",
+                                     [(p,) for p in paths])
 
     def pending_count(self, scan_id: int | None = None) -> int:
         """Files recorded but without a result yet (of one scan, or all)."""
@@ -161,8 +201,9 @@ class Store:
 
     # -- media --------------------------------------------------------------------
     def known_files(self) -> dict[str, tuple]:
-        """path -> (size, mtime_ns, hasher, status, account, post_id, root) for every recorded file."""
-        cursor = self.db.execute("SELECT path, size, mtime_ns, hasher, status, account, post_id, root FROM media")
+        """path -> (size, mtime_ns, hasher, status, account, post_id, root, attempts) for every recorded file."""
+        cursor = self.db.execute(
+            "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0) FROM media")
         return {row[0]: tuple(row[1:]) for row in cursor}
 
     def update_attribution(self, rows: list[dict]) -> None:
@@ -170,7 +211,8 @@ class Store:
         if rows:
             with self._writing():
                 self.db.conn.executemany(
-                    "UPDATE media SET account = :account, post_id = :post_id, root = :root WHERE path = :path", rows)
+                    "UPDATE media SET account = :account, post_id = :post_id, posted_at = :posted_at, root = :root "
+                    "WHERE path = :path", rows)
 
     def mark_missing(self, directories: list[str], seen: list[str]) -> int:
         """Rows under ``directories`` whose file the walk did not see become 'missing'.
@@ -195,18 +237,25 @@ class Store:
             self.db.execute("DELETE FROM temp.seen")
         return marked
 
-    def save(self, rows: list[dict]) -> None:
-        """Upsert media rows (each with a ``fingerprints`` list) in one transaction.
+    def save_results(self, results: list[dict]) -> None:
+        """Store fingerprint results over their pending rows.
 
-        Idempotent: saving the same result twice leaves the same rows.
+        Size and mtime stay as the walk recorded them: a worker's stat may be
+        missing (it died first) or differ (another host's mount), and either
+        would make the file look changed at every later scan.
+        """
+        self.save([{k: v for k, v in r.items() if k not in ("size", "mtime_ns")} for r in results])
+
+    def save(self, rows: list[dict]) -> None:
+        """Upsert media rows (with their ``fingerprints`` lists) in one transaction.
+
+        Idempotent: saving the same rows twice leaves the same database. All
+        rows of one call must carry the same keys (sqlite-utils sets a key
+        missing from one row to NULL when others have it).
         """
         if not rows:
             return
-        # None size/mtime (a worker that died before stat) must not erase the walk's
-        # values, or the file would look changed and be retried on every scan
-        media_rows = [{k: v for k, v in r.items()
-                       if k in MEDIA_COLUMNS and k != "id" and not (v is None and k in ("size", "mtime_ns"))}
-                      for r in rows]
+        media_rows = [{k: v for k, v in r.items() if k in MEDIA_COLUMNS and k != "id"} for r in rows]
         for row in media_rows:
             row["updated_at"] = now_iso()
         try:
@@ -283,9 +332,10 @@ class Store:
         for chunk in _chunks(cluster_ids, 900):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
-                "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.kind, m.format, "
-                "m.width, m.height, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
-                f"WHERE c.cluster_id IN ({marks}) ORDER BY c.cluster_id, c.distance, m.id", chunk):
+                "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
+                "m.format, m.width, m.height, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+                f"WHERE c.cluster_id IN ({marks}) "
+                "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, m.id", chunk):
                 out[row.pop("cluster_id")].append(row)
         return out
 

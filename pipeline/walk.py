@@ -121,6 +121,8 @@ def walk(paths: Iterable[str]) -> Iterator[Found]:
         path = os.path.abspath(given)
         if os.path.isdir(path):
             found = _walk_dir(path, path)
+        elif os.path.lexists(path) and not _is_text(path):
+            found = iter([Found(printable(path), os.path.dirname(printable(path)), None, None, NOT_UTF8)])
         elif os.path.lexists(path):
             found = _expand(path, os.path.dirname(path), *_stat(path))
         else:

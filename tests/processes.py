@@ -62,6 +62,7 @@ class CeleryProcess:
         deadline = time.monotonic() + 60
         while b" ready." not in open(log_path, "rb").read():
             if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()  # never leave a half-started worker behind
                 raise RuntimeError(f"celery did not start:\n{open(log_path, 'rb').read().decode()[-3000:]}")
             time.sleep(0.1)
 

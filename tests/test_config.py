@@ -28,3 +28,14 @@ def test_replace_ignores_unset_cli_options():
     s = config.load({})
     assert s.replace(db=None, workers=4).db == s.db
     assert s.replace(db=None, workers=4).workers == 4
+
+
+def test_malformed_path_map_is_refused_at_start():
+    with pytest.raises(config.ConfigError, match="path_map"):
+        config.load({"HASHTRAIL_PATH_MAP": "/data/ira:/mnt/ira"})
+    assert config.load({"HASHTRAIL_PATH_MAP": "/data/ira=/mnt/ira; /x=/y"}).path_map
+
+
+def test_visibility_timeout_must_outlast_two_batches():
+    with pytest.raises(config.ConfigError, match="visibility_timeout_s"):
+        config.load({"HASHTRAIL_BATCH_TIME_LIMIT_S": "2000", "HASHTRAIL_VISIBILITY_TIMEOUT_S": "3600"})

@@ -124,8 +124,10 @@ def test_same_batch_delivered_twice_is_stored_once(cluster, photo, tmp_path, red
     stamp = store.db.execute("SELECT MAX(updated_at) FROM media").fetchone()[0]
     app = make_app(config.load({"HASHTRAIL_BROKER_URL": redis_server.url}))
     time.sleep(1.1)  # updated_at has 1 s resolution
+    from pipeline.hashing import HASHER
+    meta = {"database": store.database_id, "hasher": HASHER}
     for _ in range(2):
-        app.send_task("hashtrail.fingerprint", args=[items, job], queue="fingerprint")
+        app.send_task("hashtrail.fingerprint", args=[items, job, meta], queue="fingerprint")
     deadline = time.monotonic() + 60
     while store.db.execute("SELECT COUNT(*) FROM media WHERE updated_at > ?", [stamp]).fetchone()[0] < 3:
         assert time.monotonic() < deadline, "the redelivered batch was not processed"
@@ -187,3 +189,52 @@ def test_worker_on_another_host_reads_through_a_path_map(cluster, photo, tmp_pat
     statuses = {p: s for p, s in store.db.execute("SELECT path, status FROM media")}
     assert len(statuses) == 6 and set(statuses.values()) == {"ok"}
     assert all(p.startswith(str(alias)) for p in statuses)
+
+
+def test_batch_killed_by_the_hard_limit_is_isolated_over_resumes(cluster, photo, tmp_path):
+    """The pool child is killed on every delivery of the batch: resumes isolate the culprit."""
+    root = tmp_path / "media"
+    many_files(root, photo, 4)
+    many_frame_gif(root / "user0" / "images" / "9999-huge.gif")
+    limits = {"HASHTRAIL_BATCH_TIME_LIMIT_S": "1.0", "HASHTRAIL_FILE_TIMEOUT_S": "100",
+              "HASHTRAIL_CELERY_BATCH_SIZE": "5"}
+    cluster.start("writer")
+    worker = cluster.start("worker", "strict", **limits)
+    env = {**cluster.env, **limits}
+
+    def killed_times() -> int:
+        return open(worker.log_path, "rb").read().count(b"Hard time limit")
+
+    def settle(kills: int) -> None:
+        deadline = time.monotonic() + 60
+        while killed_times() < kills:
+            assert time.monotonic() < deadline, "the batch was not killed"
+            time.sleep(0.1)
+        time.sleep(0.5)
+
+    assert run_cli(["enqueue", str(root)], env).returncode == 0
+    store = Store(cluster.db, create=False)
+    settle(1)
+    assert store.pending_count() == 5  # the whole batch is lost: its child was killed
+    assert run_cli(["enqueue", str(root)], env).returncode == 0  # resume: one file per message
+    settle(2)
+    assert store.pending_count() == 1  # the four good files are in
+    last = run_cli(["enqueue", str(root), "--wait", "--timeout", "60"], env)
+    assert last.returncode == 0, last.stderr
+    assert "1 failed" in last.stdout
+    rows = {os.path.basename(p): (s, r) for p, s, r in store.db.execute("SELECT path, status, reason FROM media")}
+    assert rows["9999-huge.gif"][0] == "failed" and "lost twice" in rows["9999-huge.gif"][1]
+    assert sum(status == "ok" for status, _ in rows.values()) == 4
+
+
+def test_writer_holding_another_database_stores_nothing(cluster, photo, tmp_path):
+    root = tmp_path / "media"
+    many_files(root, photo, 3)
+    other = str(tmp_path / "other.db")
+    Store(other).close()
+    cluster.start("writer", HASHTRAIL_DB=other)  # misconfigured: not the enqueue's database
+    cluster.start("worker", "w")
+    result = cluster.enqueue(root, "--wait", "--timeout", "8")
+    assert result.returncode == 1 and "not finished" in result.stderr
+    assert Store(other, create=False).db.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 0
+    assert Store(cluster.db, create=False).pending_count() == 3  # nothing lost: still pending, resumable

@@ -71,7 +71,7 @@ def test_a_file_that_kills_its_worker_is_not_retried_on_every_rescan(tmp_path, p
     first = plan([str(root)], store, rule)
     record_pending(store, first.todo, rule, 1)
     for results in fingerprint_in_pool([(path, str(root))], settings, 1, die_on_marker):
-        store.save(results)
+        store.save_results(results)
     assert rows(settings.db)["KILLME.jpg"][0] == "failed"
     assert plan([str(root)], store, rule).unchanged == 1
 

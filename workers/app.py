@@ -9,8 +9,11 @@
   child would otherwise be redelivered forever (celery#9082). The batch is
   acked instead, its files stay ``pending``, and the next ``enqueue`` re-sends
   them.
-- Hard time limit per batch; the per-file limit (``file_timeout_s``) fires
-  first inside the task, so normally only the hung file fails.
+- Hard time limit per fingerprint batch (not for the writer, which
+  re-clusters); the per-file limit (``file_timeout_s``) fires first inside
+  the task, so normally only the hung file fails. A batch killed anyway
+  stays pending; the next ``enqueue`` re-sends its files one by one and
+  records a file that is lost twice as failed.
 - The visibility timeout is checked (config) to exceed 2 x the batch limit,
   or long batches are delivered twice (celery#5935).
 - No result backend: progress is read from SQLite, not from Celery.
@@ -37,7 +40,7 @@ def make_app(settings: config.Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
-        task_time_limit=settings.batch_time_limit_s,
+        task_annotations={"hashtrail.fingerprint": {"time_limit": settings.batch_time_limit_s}},
         broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
         task_routes={"hashtrail.fingerprint": {"queue": FINGERPRINT_QUEUE},
                      "hashtrail.store": {"queue": STORE_QUEUE}},

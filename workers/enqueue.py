@@ -1,28 +1,47 @@
 """Start a distributed job: record it, send batches, optionally wait for it.
 
-Uses the same ``plan`` and ``record_pending`` as the embedded scan, so
-running ``enqueue`` again is the resume: only files without a result are
-sent. The broker's queue is kept bounded (``max_queued_batches``), so an
-archive of millions of files never has to fit in Redis at once.
+Uses the same ``plan`` and ``prepare`` as the embedded scan, so running
+``enqueue`` again is the resume: only files without a result are sent. The
+broker's queues are kept bounded (``max_queued_batches``, fingerprint and
+store queues together), so an archive of millions of files never has to fit
+in Redis at once.
+
+A batch whose worker process was killed (hard time limit, segfault, OOM)
+is acknowledged by Celery and its files stay pending. The next enqueue
+re-sends such files one per message, and a file lost a second time that way
+(still pending with nothing queued) is recorded as failed: the same
+isolation the embedded pool applies, spread over runs.
 """
 from __future__ import annotations
 
 import dataclasses
 import os
 import time
+from typing import Callable
 
 from amqp.exceptions import ChannelError
+from kombu.exceptions import OperationalError
 
 import config
 from pipeline.accounts import AccountRule
 from pipeline.errors import HashtrailError
+from pipeline.hashing import HASHER
 from pipeline.scan import Progress, finish_if_complete, plan, prepare
 from pipeline.store import Store
 
-from .app import FINGERPRINT_QUEUE, app
+from .app import FINGERPRINT_QUEUE, STORE_QUEUE, app
 from .tasks import fingerprint
 
 CHECK_QUEUE_EVERY = 20  # batches between two looks at the queue length
+LOST_TWICE = "lost twice: a worker process died or hit batch_time_limit_s while processing this file"
+
+
+class BrokerUnavailable(HashtrailError):
+    """The message broker cannot be reached."""
+
+
+class WaitTimeout(HashtrailError):
+    """--wait gave up after --timeout seconds."""
 
 
 @dataclasses.dataclass
@@ -34,11 +53,15 @@ class EnqueueSummary:
     batches: int
     seconds: float  # walk + record + send
     send_seconds: float  # publishing to the broker alone
+    given_up: int = 0  # lost twice: recorded as failed
 
     def line(self) -> str:
         rate = self.sent / self.seconds if self.seconds else 0.0
-        return (f"job {self.job}: {self.files} files, {self.sent} sent in {self.batches} batches "
+        text = (f"job {self.job}: {self.files} files, {self.sent} sent in {self.batches} batches "
                 f"in {self.seconds:.1f} s ({rate:.0f} files/s), {self.unchanged} unchanged")
+        if self.given_up:
+            text += f"; {self.given_up} failed ({LOST_TWICE.split(':')[0]})"
+        return text
 
 
 def queue_length(connection, name: str = FINGERPRINT_QUEUE) -> int:
@@ -49,8 +72,8 @@ def queue_length(connection, name: str = FINGERPRINT_QUEUE) -> int:
         return 0
 
 
-class BrokerUnavailable(HashtrailError):
-    """The message broker cannot be reached."""
+def queued(connection) -> int:
+    return queue_length(connection, FINGERPRINT_QUEUE) + queue_length(connection, STORE_QUEUE)
 
 
 def _connect(settings: config.Settings):
@@ -65,8 +88,23 @@ def _connect(settings: config.Settings):
     return connection
 
 
+def _batches(items: list[list[str]], attempts: dict[str, int], size: int, queues_empty: bool):
+    """(batches to send, paths given up) for this run.
+
+    Files sent before are sent again one per message (a duplicate of a batch
+    still queued costs work, never correctness: writes are idempotent). A file
+    already sent alone and still pending while nothing is queued was lost with
+    its worker twice: it is given up as failed instead of killing a third.
+    """
+    fresh = [i for i in items if attempts.get(i[0], 0) == 0]
+    lost = {i[0] for i in items if attempts.get(i[0], 0) >= 2} if queues_empty else set()
+    again = [i for i in items if attempts.get(i[0], 0) >= 1 and i[0] not in lost]
+    batches = [fresh[s:s + size] for s in range(0, len(fresh), size)] + [[i] for i in again]
+    return batches, sorted(lost)
+
+
 def enqueue(paths: list[str], settings: config.Settings, store: Store, progress: Progress,
-            retry_failed: bool = False) -> EnqueueSummary:
+            retry_failed: bool = False, warn: Callable[[str], None] = lambda message: None) -> EnqueueSummary:
     started = time.perf_counter()
     connection = _connect(settings)  # before recording anything: a failed enqueue leaves no job behind
     rule = AccountRule.from_settings(settings)
@@ -74,35 +112,66 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
     job = store.start_scan([os.path.abspath(p) for p in paths], "distributed")
     prepare(store, the_plan, rule, job)
     items = [[f.path, f.root] for f in the_plan.todo if not f.problem]
-    size = settings.celery_batch_size
-    progress.start(len(items))
-    batches = 0
-    sending = time.perf_counter()
-    with connection, app.producer_pool.acquire(block=True) as producer:
-        for start in range(0, len(items), size):
-            if batches % CHECK_QUEUE_EVERY == 0:
-                while queue_length(connection) >= settings.max_queued_batches:
-                    time.sleep(0.5)
-            fingerprint.apply_async(args=[items[start:start + size], job], producer=producer)
-            batches += 1
-            progress.advance(len(items[start:start + size]))
-    if not items:
-        finish_if_complete(store, settings)  # nothing to do: the job is complete now
+    meta = {"database": store.database_id, "hasher": HASHER}
+    try:
+        batches, given_up = _batches(items, the_plan.attempts, settings.celery_batch_size,
+                                     queues_empty=queued(connection) == 0)
+        if given_up:
+            store.save([{"path": p, "status": "failed", "reason": LOST_TWICE} for p in given_up])
+        store.mark_recorded(job)  # only now may the writer finish this job
+        sending = time.perf_counter()
+        progress.start(sum(len(b) for b in batches))
+        with connection, app.producer_pool.acquire(block=True) as producer:
+            for number, batch in enumerate(batches):
+                if number % CHECK_QUEUE_EVERY == 0:
+                    _wait_for_room(connection, settings, warn)
+                fingerprint.apply_async(args=[batch, job, meta], producer=producer)
+                store.count_attempt([path for path, _ in batch])
+                progress.advance(len(batch))
+    except OperationalError as exc:
+        raise BrokerUnavailable(f"lost the broker at {settings.broker_url} while sending ({exc}); the files "
+                                "not sent stay pending: run the same enqueue again") from None
+    if not batches:  # nothing to do: finish now, re-clustering only if something changed
+        finish_if_complete(store, settings,
+                           recluster_needed=bool(the_plan.todo or the_plan.reattributed or given_up))
     done = time.perf_counter()
-    return EnqueueSummary(job, the_plan.found, len(items), the_plan.unchanged, batches, done - started,
-                          done - sending)
+    return EnqueueSummary(job, the_plan.found, sum(len(b) for b in batches), the_plan.unchanged, len(batches),
+                          done - started, done - sending, len(given_up))
 
 
-def wait(store: Store, job: int, progress: Progress, poll_s: float = 0.5) -> dict:
+def _wait_for_room(connection, settings: config.Settings, warn: Callable[[str], None]) -> None:
+    waited = 0.0
+    while queued(connection) >= settings.max_queued_batches:
+        if waited == 10:
+            warn(f"{settings.max_queued_batches} batches are waiting in Redis and none is being taken: "
+                 "are workers running ('hashtrail worker') and a writer ('hashtrail writer')?")
+        time.sleep(0.5)
+        waited += 0.5
+
+
+def wait(store: Store, job: int, progress: Progress, settings: config.Settings, timeout_s: float | None = None,
+         stall_s: float = 120, poll_s: float = 0.5, warn: Callable[[str], None] = lambda message: None) -> dict:
     """Block until the writer has stored every file of ``job`` and re-clustered."""
     total = sum(store.scan_counts(job).values())
     progress.start(total)
-    done = 0
-    while True:
+    done, started = 0, time.monotonic()
+    last_progress, warned = started, False
+    while not store.scan(job).get("finished_at"):
         now_done = total - store.pending_count(job)
+        now = time.monotonic()
         if now_done > done:
             progress.advance(now_done - done)
-            done = now_done
-        if store.scan(job).get("finished_at"):
-            return store.scan_counts(job)
+            done, last_progress = now_done, now
+        if not warned and now - last_progress > stall_s:
+            with app.connection_for_read() as connection:
+                idle = queued(connection) == 0
+            if idle:
+                warn(f"no progress for {stall_s:.0f} s and nothing queued: {total - done} files of job {job} "
+                     "are pending because their batch was lost (a worker died?); run the same "
+                     "'hashtrail enqueue' again to resume them")
+                warned = True
+        if timeout_s is not None and now - started > timeout_s:
+            raise WaitTimeout(f"job {job} not finished after {timeout_s:g} s: {total - done} files pending "
+                              "('hashtrail status' shows them; 'hashtrail enqueue' again resumes)")
         time.sleep(poll_s)
+    return store.scan_counts(job)

@@ -2,20 +2,39 @@
 
 ``fingerprint`` runs on any host and never touches the database: it sends its
 results to the ``store`` queue, which exactly one writer consumes. Messages
-carry paths and plain dicts only.
+carry paths, plain dicts and two checks: the id of the database the job was
+recorded in (a writer holding another file refuses the results instead of
+storing them in the wrong place) and the hasher (a worker with another
+imagehash or hashtrail version refuses the batch instead of mixing
+incomparable hashes into the clusters).
 """
 from __future__ import annotations
 
 import functools
+import os
 
+from celery.utils.log import get_task_logger
 from kombu.exceptions import OperationalError
 
 import config
+from pipeline.errors import HashtrailError
 from pipeline.fingerprint import fingerprint_batch
+from pipeline.hashing import HASHER
+from pipeline.paths import PathMap
 from pipeline.scan import finish_if_complete
-from pipeline.store import Store, StoreBusy
+from pipeline.store import DatabaseUnavailable, Store, StoreBusy
 
 from .app import app
+
+log = get_task_logger(__name__)
+
+
+class WrongHost(HashtrailError):
+    """This worker cannot take the batch (another hasher, or the media is not mounted here)."""
+
+
+class WrongDatabase(HashtrailError):
+    """The writer holds another database than the one the job was recorded in."""
 
 
 @functools.lru_cache(maxsize=1)
@@ -29,20 +48,43 @@ def _writer_store() -> Store:
     return Store(_settings().db)
 
 
-@app.task(name="hashtrail.fingerprint", bind=True, autoretry_for=(OperationalError,),
-          retry_backoff=True, retry_backoff_max=120, max_retries=8)
-def fingerprint(self, items: list[list[str]], job_id: int) -> None:
+def _check_host(items: list[list[str]], meta: dict) -> None:
+    if meta.get("hasher") != HASHER:
+        raise WrongHost(f"batch hashed with {meta.get('hasher')!r}, this worker has {HASHER!r}: "
+                        "install the same hashtrail and imagehash versions everywhere")
+    local = PathMap.parse(_settings().path_map)
+    for root in {root for _, root in items}:
+        if not os.path.isdir(local.to_local(root)):
+            raise WrongHost(f"{local.to_local(root)} (recorded as {root}) is not a directory on this host: "
+                            "mount the media or set HASHTRAIL_PATH_MAP")
+
+
+@app.task(name="hashtrail.fingerprint", bind=True, autoretry_for=(OperationalError, WrongHost),
+          retry_backoff=5, retry_backoff_max=300, max_retries=12)
+def fingerprint(self, items: list[list[str]], job_id: int, meta: dict) -> None:
     """Fingerprint a batch of [path, root] and send the results to the writer."""
+    try:
+        _check_host(items, meta)
+    except WrongHost as exc:
+        log.error("refusing batch of job %s: %s", job_id, exc)
+        raise  # retried later, by whichever worker takes it then
     results = fingerprint_batch([(path, root) for path, root in items], _settings())
     for result in results:
         result["worker"] = self.request.hostname
-    store.apply_async(args=[results, job_id])
+    store.apply_async(args=[results, job_id, meta])
 
 
-@app.task(name="hashtrail.store", bind=True, autoretry_for=(StoreBusy,),
-          retry_backoff=True, retry_backoff_max=60, max_retries=20)
-def store(self, results: list[dict], job_id: int) -> None:
+# No time limit: the writer re-clusters the archive when a job ends. Not acked
+# on failure: a database error leaves the batch in Redis to be redelivered.
+@app.task(name="hashtrail.store", bind=True, autoretry_for=(StoreBusy, WrongDatabase, DatabaseUnavailable),
+          retry_backoff=5, retry_backoff_max=300, max_retries=None, time_limit=None, soft_time_limit=None,
+          acks_on_failure_or_timeout=False)
+def store(self, results: list[dict], job_id: int, meta: dict) -> None:
     """Write one batch of results (idempotent: a redelivered batch changes nothing)."""
     writer = _writer_store()
-    writer.save(results)
+    if meta.get("database") != writer.database_id:
+        log.error("results of job %s belong to database %s, this writer holds %s (%s): not stored",
+                  job_id, meta.get("database"), writer.database_id, writer.path)
+        raise WrongDatabase(f"this writer holds {writer.path}, not the job's database")
+    writer.save_results(results)
     finish_if_complete(writer, _settings())
