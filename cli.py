@@ -226,7 +226,7 @@ def show(cluster, db, fmt):
 
     Example: hashtrail show 17
     """
-    found = _open(db).cluster(cluster)
+    found = report.with_history(_open(db).cluster(cluster))
     if fmt == "json":
         click.echo(json.dumps(found))
     else:
@@ -246,6 +246,97 @@ def status(db, fmt):
         click.echo(json.dumps(counts))
     else:
         click.echo(report.status_text(counts), nl=False)
+
+
+@main.command(name="import")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+def import_(files, db):
+    """Import tweets CSVs, users CSVs or manifests: who posted what, and when.
+
+    The kind is read from each file's header: a Twitter IO tweets CSV
+    (tweetid, userid, ..., tweet_time, ...; split parts and .csv.gz are
+    fine), a users CSV (userid, user_screen_name, ...), or a manifest
+    (path, account, post_id, posted_at, platform, url) for other
+    collections. Post times then date the media in clusters (first seen,
+    delays); without a CSV they come from the tweet id itself. Bad rows are
+    listed by file and line and skipped; importing twice changes nothing.
+
+    Example: hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
+    """
+    from pipeline.posts import Problem, UnknownCsv, read_csv
+
+    store = Store(_settings(db=db).db)
+    refused = 0
+    for path in files:
+        try:
+            kind, rows = read_csv(path)
+        except UnknownCsv as exc:
+            click.echo(f"error: {exc}", err=True)
+            refused += 1
+            continue
+        good, problems, chunk = 0, [], []
+        for row in rows:
+            if isinstance(row, Problem):
+                problems.append(row)
+                continue
+            chunk.append(row)
+            if len(chunk) >= 5000:
+                store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
+                good, chunk = good + len(chunk), []
+        store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
+        good += len(chunk)
+        click.echo(f"{path}: {kind}, {good} rows imported" + (f", {len(problems)} bad rows skipped" if problems else ""))
+        for problem in problems[:20]:
+            click.echo(f"  {problem}", err=True)
+        if len(problems) > 20:
+            click.echo(f"  ... {len(problems) - 20} more", err=True)
+    store.refresh_post_times()
+    if refused:
+        raise click.ClickException(f"{refused} of {len(files)} files were not imported (see above)")
+
+
+@main.command()
+@db_option
+@click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
+@click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N accounts")
+def accounts(db, fmt, limit):
+    """Per account: media posted, media shared with other accounts, top partners.
+
+    Accounts that share the most media with others come first; "shares most
+    with" counts the clusters two accounts both posted.
+
+    Example: hashtrail accounts --format csv > accounts.csv
+    """
+    rows = report.accounts_report(_open(db))[:limit]
+    if fmt == "json":
+        click.echo("".join(json.dumps(r) + "\n" for r in rows), nl=False)
+    elif fmt == "csv":
+        click.echo(report.accounts_csv(rows), nl=False)
+    else:
+        click.echo(report.accounts_table(rows), nl=False)
+
+
+@main.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["csv", "gexf"]), default="csv", show_default=True)
+@click.option("--min-weight", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Only pairs of accounts that share at least this many clusters")
+def graph(db, fmt, min_weight):
+    """The account co-sharing network: one edge per pair of accounts that
+    posted media of one cluster, weighted by the number of such clusters.
+
+    CSV (source, target, weight) loads in networkx or pandas; GEXF opens in
+    Gephi, with each account's media counts as node attributes.
+
+    Example: hashtrail graph --format gexf > ira.gexf
+    """
+    store = _open(db)
+    edges = store.account_edges(min_weight)
+    if fmt == "gexf":
+        click.echo(report.graph_gexf(edges, store.account_summaries()), nl=False)
+    else:
+        click.echo(report.graph_csv(edges), nl=False)
 
 
 @main.command()

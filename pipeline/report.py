@@ -6,13 +6,14 @@ testable without a terminal.
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import os
 
 from .store import Store
 
-MEMBER_FIELDS = ("path", "account", "post_id", "kind", "distance")
+MEMBER_FIELDS = ("path", "account", "post_id", "kind", "distance", "posted_at", "delay_s")
 
 
 def short_path(member: dict) -> str:
@@ -21,15 +22,31 @@ def short_path(member: dict) -> str:
     return os.path.relpath(member["path"], root) if root and member["path"].startswith(root) else member["path"]
 
 
+def with_history(cluster: dict) -> dict:
+    """Add first_seen, first_account and each member's delay after it.
+
+    Members come from the store in post-time order (unknown times last), so
+    the first dated member is who posted the media first; ``delay_s`` is how
+    long after that each repost came.
+    """
+    dated = [m for m in cluster["members"] if m.get("posted_at")]
+    first = dated[0] if dated else None
+    start = dt.datetime.fromisoformat(first["posted_at"]) if first else None
+    members = [{**m, "delay_s": int((dt.datetime.fromisoformat(m["posted_at"]) - start).total_seconds())
+                if start and m.get("posted_at") else None} for m in cluster["members"]]
+    head = {k: v for k, v in cluster.items() if k != "members"}
+    return {**head, "first_seen": first["posted_at"] if first else None,
+            "first_account": first["account"] if first else None, "members": members}
+
+
 def clusters_with_members(store: Store, min_accounts: int, limit: int | None) -> list[dict]:
     summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit)
     members = store.cluster_members([s["cluster"] for s in summaries])
-    return [{**s, "members": [{k: m[k] for k in (*MEMBER_FIELDS, "root")} for m in members[s["cluster"]]]}
-            for s in summaries]
+    return [with_history({**s, "members": members[s["cluster"]]}) for s in summaries]
 
 
 def _public(cluster: dict) -> dict:
-    return {**cluster, "members": [{k: m[k] for k in MEMBER_FIELDS} for m in cluster["members"]]}
+    return {**cluster, "members": [{k: m.get(k) for k in MEMBER_FIELDS} for m in cluster["members"]]}
 
 
 def as_json_lines(items: list[dict]) -> str:
@@ -40,10 +57,11 @@ def clusters_csv(clusters: list[dict]) -> str:
     """One row per member, so spreadsheets and pandas get a flat table."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["cluster", "size", "accounts", *MEMBER_FIELDS])
+    writer.writerow(["cluster", "size", "accounts", "first_seen", "first_account", *MEMBER_FIELDS])
     for c in clusters:
         for m in c["members"]:
-            writer.writerow([c["cluster"], c["size"], c["accounts"], *(m[k] for k in MEMBER_FIELDS)])
+            writer.writerow([c["cluster"], c["size"], c["accounts"], c["first_seen"], c["first_account"],
+                             *(m.get(k) for k in MEMBER_FIELDS)])
     return out.getvalue()
 
 
@@ -52,24 +70,29 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
         return "no clusters of 2 or more media (run 'hashtrail scan PATH' first?)\n"
     lines = []
     for c in clusters:
-        lines.append(f"cluster {c['cluster']}: {c['size']} media, {c['accounts']} accounts")
+        first = f"; first seen {c['first_seen']} ({c['first_account']})" if c.get("first_seen") else ""
+        lines.append(f"cluster {c['cluster']}: {c['size']} media, {c['accounts']} accounts{first}")
         for m in c["members"][:max_members]:
-            lines.append(f"  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  {short_path(m)}")
+            lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
+                         f"{short_path(m)}")
         if len(c["members"]) > max_members:
             lines.append(f"  ... {len(c['members']) - max_members} more: hashtrail show {c['cluster']}")
     return "\n".join(lines) + "\n"
 
 
 def cluster_detail(cluster: dict) -> str:
-    lines = [f"cluster {cluster['cluster']}: {cluster['size']} media, {cluster['accounts']} accounts",
-             "distance = pHash bits from the representative (first member); 0 for byte-identical copies"]
+    lines = [f"cluster {cluster['cluster']}: {cluster['size']} media, {cluster['accounts']} accounts"]
+    if cluster.get("first_seen"):
+        lines.append(f"first seen {cluster['first_seen']} from {cluster['first_account']}; members in post order, "
+                     "with the delay after the first post")
+    lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies")
     by_account: dict[str, int] = {}
     for m in cluster["members"]:
         by_account[m["account"] or "-"] = by_account.get(m["account"] or "-", 0) + 1
     lines.append("accounts: " + ", ".join(f"{a} ({n})" for a, n in sorted(by_account.items(), key=lambda x: -x[1])))
     for m in cluster["members"]:
         size = f"{m['width']}x{m['height']}" if m.get("width") else "?"
-        lines.append(f"  d={_d(m['distance']):>2}  {m['format'] or '?':<5} {size:>11}  "
+        lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['format'] or '?':<5} {size:>11}  "
                      f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
     return "\n".join(lines) + "\n"
 
@@ -98,3 +121,73 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
 
 def _d(distance) -> str:
     return "?" if distance is None else str(distance)
+
+
+def _delay(seconds: int | None) -> str:
+    """'first', '+45s', '+3h12m', '+2d4h', or '' when the post time is unknown."""
+    if seconds is None:
+        return ""
+    if seconds == 0:
+        return "first"
+    minutes, hours, days = seconds // 60, seconds // 3600, seconds // 86400
+    if days:
+        return f"+{days}d{hours % 24}h"
+    if hours:
+        return f"+{hours}h{minutes % 60:02d}m"
+    return f"+{minutes}m" if minutes else f"+{seconds}s"
+
+
+def accounts_report(store: Store, top: int = 3) -> list[dict]:
+    """Per account: media posted, media shared with others, and who it shares most with."""
+    partners: dict[str, list[tuple[str, int]]] = {}
+    for edge in store.account_edges():
+        partners.setdefault(edge["source"], []).append((edge["target"], edge["weight"]))
+        partners.setdefault(edge["target"], []).append((edge["source"], edge["weight"]))
+    out = []
+    for row in store.account_summaries():
+        best = sorted(partners.get(row["account"], []), key=lambda p: (-p[1], p[0]))[:top]
+        out.append({**row, "shares_most_with": [{"account": a, "clusters": n} for a, n in best]})
+    return out
+
+
+def accounts_table(rows: list[dict]) -> str:
+    if not rows:
+        return "no accounts (run 'hashtrail scan PATH' first?)\n"
+    lines = [f"{'account':<24} {'media':>6} {'shared':>6}  shares most with"]
+    for r in rows:
+        name = r["account"] if not r.get("screen_name") else f"{r['account'][:12]} @{r['screen_name']}"
+        best = ", ".join(f"{p['account'][:16]} ({p['clusters']})" for p in r["shares_most_with"]) or "-"
+        lines.append(f"{name:<24.24} {r['media']:>6} {r['shared_media']:>6}  {best}")
+    return "\n".join(lines) + "\n"
+
+
+def accounts_csv(rows: list[dict]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["account", "screen_name", "media", "shared_media", "first_post", "shares_most_with"])
+    for r in rows:
+        writer.writerow([r["account"], r.get("screen_name"), r["media"], r["shared_media"], r["first_post"],
+                         ";".join(f"{p['account']}:{p['clusters']}" for p in r["shares_most_with"])])
+    return out.getvalue()
+
+
+def graph_csv(edges: list[dict]) -> str:
+    """The co-sharing network as an edge list: source, target, weight (clusters)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["source", "target", "weight"])
+    writer.writerows([e["source"], e["target"], e["weight"]] for e in edges)
+    return out.getvalue()
+
+
+def graph_gexf(edges: list[dict], accounts: list[dict]) -> str:
+    """The co-sharing network as GEXF, for Gephi (networkx writes it)."""
+    import networkx as nx
+
+    graph = nx.Graph()
+    for a in accounts:
+        graph.add_node(a["account"], label=a.get("screen_name") or a["account"], media=a["media"],
+                       shared_media=a["shared_media"])
+    for e in edges:
+        graph.add_edge(e["source"], e["target"], weight=e["weight"])
+    return "\n".join(nx.generate_gexf(graph)) + "\n"
