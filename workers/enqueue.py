@@ -121,13 +121,17 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
         store.mark_recorded(job)  # only now may the writer finish this job
         sending = time.perf_counter()
         progress.start(sum(len(b) for b in batches))
+        sent: list[str] = []
         with connection, app.producer_pool.acquire(block=True) as producer:
             for number, batch in enumerate(batches):
                 if number % CHECK_QUEUE_EVERY == 0:
+                    store.count_attempt(sent)  # one transaction per CHECK_QUEUE_EVERY batches
+                    sent = []
                     _wait_for_room(connection, settings, warn)
                 fingerprint.apply_async(args=[batch, job, meta], producer=producer)
-                store.count_attempt([path for path, _ in batch])
+                sent += [path for path, _ in batch]
                 progress.advance(len(batch))
+            store.count_attempt(sent)
     except OperationalError as exc:
         raise BrokerUnavailable(f"lost the broker at {settings.broker_url} while sending ({exc}); the files "
                                 "not sent stay pending: run the same enqueue again") from None
