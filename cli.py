@@ -275,10 +275,12 @@ def import_(files, db):
             click.echo(f"error: {exc}", err=True)
             refused += 1
             continue
-        good, problems, chunk = 0, [], []
+        good, bad, problems, chunk = 0, 0, [], []
         for row in rows:
             if isinstance(row, Problem):
-                problems.append(row)
+                bad += 1
+                if len(problems) < 20:  # a systematically bad column must not fill memory
+                    problems.append(row)
                 continue
             chunk.append(row)
             if len(chunk) >= 5000:
@@ -286,11 +288,11 @@ def import_(files, db):
                 good, chunk = good + len(chunk), []
         store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
         good += len(chunk)
-        click.echo(f"{path}: {kind}, {good} rows imported" + (f", {len(problems)} bad rows skipped" if problems else ""))
-        for problem in problems[:20]:
+        click.echo(f"{path}: {kind}, {good} rows imported" + (f", {bad} bad rows skipped" if bad else ""))
+        for problem in problems:
             click.echo(f"  {problem}", err=True)
-        if len(problems) > 20:
-            click.echo(f"  ... {len(problems) - 20} more", err=True)
+        if bad > len(problems):
+            click.echo(f"  ... {bad - len(problems)} more", err=True)
     store.refresh_post_times()
     if refused:
         raise click.ClickException(f"{refused} of {len(files)} files were not imported (see above)")

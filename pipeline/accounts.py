@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import posixpath
 import re
 
 from . import archives
@@ -52,12 +53,16 @@ class AccountRule:
         if match:
             return Attribution(match.group("account"), match.groupdict().get("post_id"))
         located = archives.split(path)
-        if located:  # inside a zip, the member path is what sits under the root
-            rel = located[1]
+        if located:  # inside a zip: the archive's folder under the root, then the member path
+            outer, member = located
+            member = posixpath.normpath("/" + member.replace("\\", "/")).lstrip("/")
+            folder = relative_to_root(os.path.dirname(outer), root) if root else ""
+            rel = member if folder in ("", ".") else f"{folder}/{member}"
         else:
             rel = relative_to_root(path, root).lstrip("/") if root else whole.lstrip("/")
-        if self.fallback == "first_dir" and "/" in rel:
-            return Attribution(rel.split("/", 1)[0], None)
+        first = rel.split("/", 1)[0] if "/" in rel else None
+        if self.fallback == "first_dir" and first not in (None, "", ".", ".."):
+            return Attribution(first, None)
         return Attribution(None, None)
 
 

@@ -10,6 +10,8 @@ bomb cannot exhaust a worker's memory.
 """
 from __future__ import annotations
 
+import functools
+import os
 import zipfile
 from typing import Iterator
 
@@ -24,12 +26,28 @@ def is_archive(path: str) -> bool:
 
 
 def split(path: str) -> tuple[str, str] | None:
-    """(archive path, member name) for ``ARCHIVE.zip!member``, else None."""
-    marker = path.lower().find(SUFFIX + SEPARATOR)
-    if marker < 0:
+    """(archive path, member name) for ``ARCHIVE.zip!member``, else None.
+
+    A folder may itself be called ``x.zip!y``: the archive is the first
+    ``.zip!`` prefix that is an existing file (the first one if none exists).
+    """
+    lowered, marker = path.lower(), SUFFIX + SEPARATOR
+    cuts = []
+    start = lowered.find(marker)
+    while start >= 0:
+        cuts.append(start + len(SUFFIX))
+        start = lowered.find(marker, start + 1)
+    if not cuts:
         return None
-    cut = marker + len(SUFFIX)
+    cut = next((c for c in cuts if os.path.isfile(path[:c])), cuts[0])
     return path[:cut], path[cut + len(SEPARATOR):]
+
+
+@functools.lru_cache(maxsize=4)
+def open_archive(path: str, mtime_ns: int) -> zipfile.ZipFile:
+    """An open ZipFile, kept for the next members of a batch (the central
+    directory of a 20,000-member zip takes ~75 ms to read, once, not per member)."""
+    return zipfile.ZipFile(path)
 
 
 def member_path(archive: str, member: str) -> str:

@@ -124,19 +124,20 @@ def _open_source(result: FileResult, read_from: str):
         archive, member = located
         try:
             st = os.stat(archive)
-            zf = zipfile.ZipFile(archive)
+            zf = archives.open_archive(archive, st.st_mtime_ns)
         except (OSError, zipfile.BadZipFile) as exc:
             raise MediaError(f"cannot read archive: {exc}") from None
-        with zf:
-            try:
-                info = zf.getinfo(member)
-                result.size, result.mtime_ns = info.file_size, st.st_mtime_ns
-                with zf.open(info) as stream:
-                    yield stream
-            except KeyError:
-                raise MediaError(f"no member {member!r} in {archive}") from None
-            except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error) as exc:
-                raise MediaError(f"cannot read archive member: {exc}") from None
+        try:
+            info = zf.getinfo(member)
+            result.size, result.mtime_ns = info.file_size, st.st_mtime_ns
+            if info.flag_bits & 0x1:
+                raise MediaError("encrypted archive member: a password is needed")
+            with zf.open(info) as stream:
+                yield stream
+        except KeyError:
+            raise MediaError(f"no member {member!r} in {archive}") from None
+        except (zipfile.BadZipFile, EOFError, NotImplementedError, zlib.error, RuntimeError) as exc:
+            raise MediaError(f"cannot read archive member: {exc}") from None
         return
     try:
         fd = os.open(read_from, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
@@ -164,6 +165,9 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
         head = stream.read(media.SNIFF_BYTES)
         sniffed = media.sniff(head)
         result.kind, result.format = sniffed.kind, sniffed.format
+        if sniffed.kind == media.OTHER and sniffed.format == "ZIP":
+            result.status, result.reason = SKIPPED, "archive inside an archive: not read (unpack the outer one)"
+            return
         if sniffed.kind == media.OTHER:
             if media.claims_media(result.path):
                 ext = os.path.splitext(result.path)[1]

@@ -27,13 +27,15 @@ import io
 import json
 import re
 import sys
+import zlib
 from typing import Iterator
 
 from .errors import HashtrailError
 
 TWEETS, USERS, MANIFEST = "tweets", "users", "manifest"
 SNOWFLAKE_EPOCH_MS = 1288834974657
-_DIGITS = re.compile(r"^\d+$")
+FIRST_SNOWFLAKE_ID = 29_700_859_247  # ids below are sequential (2006-2010) and carry no time
+_DIGITS = re.compile(r"^[0-9]+$")  # ASCII only: \d also matches other scripts' digits
 
 csv.field_size_limit(sys.maxsize)
 
@@ -74,14 +76,17 @@ def _open_text(path: str) -> io.TextIOBase:
 
 
 def snowflake_time(post_id: str | None) -> str | None:
-    """Post time encoded in a Twitter id (Snowflake, ids from late 2010 on), ISO 8601 UTC."""
-    if not post_id or not _DIGITS.match(post_id):
+    """Post time encoded in a Twitter id (Snowflake, ids from 2010-11-04 on), ISO 8601 UTC."""
+    if not post_id or len(post_id) > 19 or not _DIGITS.match(post_id):
         return None
     value = int(post_id)
-    if value < 1 << 32:  # pre-Snowflake sequential ids carry no time
+    if not FIRST_SNOWFLAKE_ID <= value < 1 << 63:
         return None
     ms = (value >> 22) + SNOWFLAKE_EPOCH_MS
-    return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds")
+    try:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.timezone.utc).isoformat(timespec="seconds")
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def parse_time(value: str) -> str:
@@ -118,9 +123,11 @@ def _list(value: str | None) -> str | None:
         return None
     try:
         items = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
+    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
         items = [value]
-    return json.dumps(list(items) if isinstance(items, (list, tuple)) else [items])
+    if not isinstance(items, (list, tuple)) or not all(isinstance(i, str) for i in items):
+        items = [value]  # not a list of strings: keep the text as it was
+    return json.dumps(list(items))
 
 
 def _text(value: str | None) -> str | None:
@@ -132,8 +139,12 @@ def _tweet(row: dict) -> dict:
     post_id, account = _id(row.get("tweetid"), "tweetid"), _text(row.get("userid"))
     if not account:
         raise ValueError("empty userid")
+    posted = parse_time(row.get("tweet_time") or "")
+    exact = snowflake_time(post_id)
+    if exact and exact[:16] == posted[:16]:
+        posted = exact  # tweet_time has minutes only; the id has the second, and orders same-minute reposts
     return {
-        "post_id": post_id, "account": account, "posted_at": parse_time(row["tweet_time"]),
+        "post_id": post_id, "account": account, "posted_at": posted,
         "platform": "twitter", "url": f"https://twitter.com/i/web/status/{post_id}",
         "screen_name": _text(row.get("user_screen_name")), "text": _text(row.get("tweet_text")),
         "is_retweet": (row.get("is_retweet") or "").strip().lower() == "true",
@@ -160,9 +171,13 @@ def _user(row: dict) -> dict:
 def _manifest(row: dict) -> dict:
     post_id = _text(row.get("post_id"))
     posted = _text(row.get("posted_at"))
+    platform = _text(row.get("platform"))
+    if posted:
+        posted = parse_time(posted)
+    elif (platform or "twitter").lower() in ("twitter", "x"):  # other platforms' ids carry no Twitter time
+        posted = snowflake_time(post_id)
     return {"path": (row.get("path") or "").strip(), "account": _text(row.get("account")), "post_id": post_id,
-            "posted_at": parse_time(posted) if posted else snowflake_time(post_id),
-            "platform": _text(row.get("platform")), "url": _text(row.get("url"))}
+            "posted_at": posted, "platform": platform, "url": _text(row.get("url"))}
 
 
 _PARSERS = {TWEETS: _tweet, USERS: _user, MANIFEST: _manifest}
@@ -172,7 +187,14 @@ def read_csv(path: str) -> tuple[str, Iterator[dict | Problem]]:
     """(kind, rows): each row a dict for the store, or a Problem naming file and line."""
     stream = _open_text(path)
     reader = csv.DictReader(stream)
-    header = [h.strip() for h in (reader.fieldnames or [])]
+    try:
+        header = [h.strip() for h in (reader.fieldnames or [])]
+    except (OSError, EOFError, csv.Error, UnicodeError) as exc:
+        stream.close()
+        raise UnknownCsv(f"{path}: cannot read: {exc}") from None
+    if not header:
+        stream.close()
+        raise UnknownCsv(f"{path}: empty file")
     reader.fieldnames = header
     try:
         kind = detect(header)
@@ -183,12 +205,18 @@ def read_csv(path: str) -> tuple[str, Iterator[dict | Problem]]:
 
     def rows() -> Iterator[dict | Problem]:
         with stream:
-            for row in reader:
-                try:
-                    if kind == MANIFEST and not (row.get("path") or "").strip():
-                        raise ValueError("empty path")
-                    yield parse(row)
-                except (ValueError, KeyError) as exc:
-                    yield Problem(path, reader.line_num, str(exc))
+            try:
+                for row in reader:
+                    try:
+                        if None in row.values():
+                            raise ValueError(f"short row: {sum(v is not None for v in row.values())} of "
+                                             f"{len(header)} columns")
+                        if kind == MANIFEST and not (row.get("path") or "").strip():
+                            raise ValueError("empty path")
+                        yield parse(row)
+                    except Exception as exc:  # any bad row is reported, never fatal
+                        yield Problem(path, reader.line_num, str(exc))
+            except (OSError, EOFError, csv.Error, zlib.error) as exc:  # truncated gzip, broken file
+                yield Problem(path, reader.line_num, f"file ends here: {exc}")
 
     return kind, rows()

@@ -39,6 +39,10 @@ def with_history(cluster: dict) -> dict:
             "first_account": first["account"] if first else None, "members": members}
 
 
+def _who(account: str | None) -> str:
+    return account or "an unknown account"
+
+
 def clusters_with_members(store: Store, min_accounts: int, limit: int | None) -> list[dict]:
     summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit)
     members = store.cluster_members([s["cluster"] for s in summaries])
@@ -70,7 +74,7 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
         return "no clusters of 2 or more media (run 'hashtrail scan PATH' first?)\n"
     lines = []
     for c in clusters:
-        first = f"; first seen {c['first_seen']} ({c['first_account']})" if c.get("first_seen") else ""
+        first = f"; first seen {c['first_seen']} ({_who(c['first_account'])})" if c.get("first_seen") else ""
         lines.append(f"cluster {c['cluster']}: {c['size']} media, {c['accounts']} accounts{first}")
         for m in c["members"][:max_members]:
             lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
@@ -83,7 +87,7 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
 def cluster_detail(cluster: dict) -> str:
     lines = [f"cluster {cluster['cluster']}: {cluster['size']} media, {cluster['accounts']} accounts"]
     if cluster.get("first_seen"):
-        lines.append(f"first seen {cluster['first_seen']} from {cluster['first_account']}; members in post order, "
+        lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
     lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies")
     by_account: dict[str, int] = {}

@@ -16,6 +16,7 @@ from typing import Iterable, Protocol
 
 from config import Settings
 
+from . import archives
 from .accounts import AccountRule
 from .cluster import Thresholds, find_clusters
 from .fingerprint import FAILED, OK, SKIPPED
@@ -50,7 +51,7 @@ class Plan:
     reattributed: list[dict]  # unchanged files whose account or post id the current rule sees differently
     attempts: dict[str, int]  # pending files already sent to workers this many times (a resume)
     seen: list[str]  # every path walked, so rows of vanished files can be marked missing
-    walked_dirs: list[str]  # the given paths that are directories (vanished files are looked for there)
+    walked: list[str]  # where vanished files are looked for: given folders + "/", given archives + "!"
 
 
 @dataclasses.dataclass
@@ -83,6 +84,7 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
     """
     paths = list(paths)
     known = store.known_files()
+    from_manifest = store.manifest_paths()
     retry = RETRY_ALWAYS + ((FAILED,) if retry_failed else ())
     found = 0
     todo: list[Found] = []
@@ -101,19 +103,23 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
             if previous is not None and previous[3] == PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER):
                 attempts[f.path] = previous[7]
             continue
+        if f.path in from_manifest:
+            continue  # account and post come from the imported manifest, not from the path
         who = rule.attribute(f.path, f.root)
         if (who.account, who.post_id, f.root) != previous[4:7]:
             reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id,
                                  "posted_at": snowflake_time(who.post_id)})
-    walked_dirs = [os.path.abspath(p) for p in paths if os.path.isdir(p)]
-    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked_dirs)
+    walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]
+    walked += [os.path.abspath(p) + archives.SEPARATOR for p in paths
+               if os.path.isfile(p) and archives.is_archive(p)]
+    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked)
 
 
 def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> None:
     """Record a plan before any work is sent: pending rows, new accounts, vanished files."""
     record_pending(store, the_plan.todo, rule, scan_id, the_plan.attempts)
     store.update_attribution(the_plan.reattributed)
-    store.mark_missing(the_plan.walked_dirs, the_plan.seen)
+    store.mark_missing(the_plan.walked, the_plan.seen)
     store.refresh_post_times()  # imported posts and manifests win over the path and the id
 
 

@@ -216,13 +216,13 @@ class Store(HistoryMixin):
                     "UPDATE media SET account = :account, post_id = :post_id, posted_at = :posted_at, root = :root "
                     "WHERE path = :path", rows)
 
-    def mark_missing(self, directories: list[str], seen: list[str]) -> int:
-        """Rows under ``directories`` whose file the walk did not see become 'missing'.
+    def mark_missing(self, prefixes: list[str], seen: list[str]) -> int:
+        """Rows under ``prefixes`` (a folder + "/", an archive + "!") the walk did not see become 'missing'.
 
         Missing media leave the clusters (only 'ok' rows are matched) and come
         back, re-read, when a later scan finds them again.
         """
-        if not directories:
+        if not prefixes:
             return 0
         with self._writing():
             self.db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY)")
@@ -230,12 +230,11 @@ class Store(HistoryMixin):
             for chunk in _chunks(seen, 10000):
                 self.db.conn.executemany("INSERT OR IGNORE INTO temp.seen VALUES (?)", [(p,) for p in chunk])
             marked = 0
-            for directory in directories:
-                prefix = directory.rstrip("/") + "/"
+            for prefix in prefixes:
                 marked += self.db.execute(
                     "UPDATE media SET status = 'missing', reason = 'not found by the last scan of ' || ? "
                     "WHERE status != 'missing' AND substr(path, 1, ?) = ? "
-                    "AND path NOT IN (SELECT path FROM temp.seen)", [directory, len(prefix), prefix]).rowcount
+                    "AND path NOT IN (SELECT path FROM temp.seen)", [prefix[:-1], len(prefix), prefix]).rowcount
             self.db.execute("DELETE FROM temp.seen")
         return marked
 
@@ -343,7 +342,9 @@ class Store(HistoryMixin):
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
                 "m.format, m.width, m.height, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
                 f"WHERE c.cluster_id IN ({marks}) "
-                "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, m.id", chunk):
+                # same second: the smaller tweet id was posted first (Snowflake ids grow with time)
+                "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id",
+                chunk):
                 out[row.pop("cluster_id")].append(row)
         return out
 

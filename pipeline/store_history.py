@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from . import archives
+
 POSTS = {"post_id": str, "account": str, "posted_at": str, "platform": str, "url": str, "screen_name": str,
          "text": str, "is_retweet": int, "retweet_of": str, "hashtags": str, "urls": str}
 USERS = {"account": str, "screen_name": str, "display_name": str, "follower_count": int,
@@ -30,6 +32,14 @@ GROUP BY a.account, b.account HAVING weight >= ? ORDER BY weight DESC, source, t
 """
 
 
+def _absolute(path: str, base_dir: str) -> str:
+    """A manifest path made absolute; inside an archive only the archive part is normalised."""
+    located = archives.split(path)
+    outer, member = located if located else (path, None)
+    outer = outer if os.path.isabs(outer) else os.path.abspath(os.path.join(base_dir, outer))
+    return archives.member_path(outer, member) if member is not None else outer
+
+
 class HistoryMixin:
     def _create_history_schema(self) -> None:
         db = self.db
@@ -45,21 +55,30 @@ class HistoryMixin:
         table, _, pk = TABLES[kind]
         if kind == "manifest":
             for row in rows:
-                if not os.path.isabs(row["path"]):
-                    row["path"] = os.path.abspath(os.path.join(base_dir, row["path"]))
+                row["path"] = _absolute(row["path"], base_dir)
         with self._writing():
             self.db[table].upsert_all(rows, pk=pk, batch_size=500)
 
     def refresh_post_times(self) -> None:
-        """Apply imported posts and manifest rows to media (after imports and scans)."""
+        """Apply imported posts and manifest rows to media (after imports and scans).
+
+        Only rows whose values change are written (no WAL churn on rescans);
+        correlated subqueries rather than UPDATE ... FROM, which needs SQLite 3.33.
+        """
         with self._writing():
             self.db.execute(
-                "UPDATE media SET posted_at = p.posted_at FROM posts p "
-                "WHERE p.post_id = media.post_id AND p.posted_at IS NOT NULL")
-            self.db.execute(
-                "UPDATE media SET account = COALESCE(mf.account, media.account), "
-                "post_id = COALESCE(mf.post_id, media.post_id), posted_at = COALESCE(mf.posted_at, media.posted_at) "
-                "FROM manifest mf WHERE mf.path = media.path")
+                "UPDATE media SET posted_at = (SELECT p.posted_at FROM posts p WHERE p.post_id = media.post_id) "
+                "WHERE post_id IN (SELECT post_id FROM posts WHERE posted_at IS NOT NULL) "
+                "AND posted_at IS NOT (SELECT p.posted_at FROM posts p WHERE p.post_id = media.post_id)")
+            for column in ("account", "post_id", "posted_at"):
+                self.db.execute(
+                    f"UPDATE media SET {column} = (SELECT mf.{column} FROM manifest mf WHERE mf.path = media.path) "
+                    f"WHERE path IN (SELECT path FROM manifest WHERE {column} IS NOT NULL) "
+                    f"AND {column} IS NOT (SELECT mf.{column} FROM manifest mf WHERE mf.path = media.path)")
+
+    def manifest_paths(self) -> set[str]:
+        """Files whose account and post come from a manifest, not from the path rule."""
+        return {p for (p,) in self.db.execute("SELECT path FROM manifest WHERE account IS NOT NULL")}
 
     def account_edges(self, min_weight: int = 1) -> list[dict]:
         return list(self.db.query(_EDGES, [min_weight]))
@@ -70,7 +89,7 @@ class HistoryMixin:
             "WITH shared AS (SELECT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
             "                GROUP BY c.cluster_id HAVING COUNT(DISTINCT m.account) >= 2) "
             "SELECT m.account, COUNT(*) AS media, "
-            "       SUM(c.cluster_id IN (SELECT cluster_id FROM shared)) AS shared_media, "
+            "       CAST(TOTAL(c.cluster_id IN (SELECT cluster_id FROM shared)) AS INTEGER) AS shared_media, "
             "       MIN(m.posted_at) AS first_post, u.screen_name "
             "FROM media m LEFT JOIN clusters c ON c.media_id = m.id LEFT JOIN users u ON u.account = m.account "
             "WHERE m.status = 'ok' AND m.account IS NOT NULL "
