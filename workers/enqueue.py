@@ -154,7 +154,7 @@ def _wait_for_room(connection, settings: config.Settings, warn: Callable[[str], 
 
 
 def wait(store: Store, job: int, progress: Progress, settings: config.Settings, timeout_s: float | None = None,
-         stall_s: float = 120, poll_s: float = 0.5, warn: Callable[[str], None] = lambda message: None) -> dict:
+         stall_s: float = 120, poll_s: float = 0.2, warn: Callable[[str], None] = lambda message: None) -> dict:
     """Block until the writer has stored every file of ``job`` and re-clustered."""
     total = sum(store.scan_counts(job).values())
     progress.start(total)
