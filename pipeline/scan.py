@@ -1,11 +1,12 @@
 """The embedded scan: walk, record, fingerprint in a local pool, store, cluster.
 
 The same steps serve the distributed mode (``workers/``): ``plan`` and
-``record_pending`` run where the job is started, ``fingerprint_batch`` where
-the work is done, ``Store.save`` in the single writer and ``recluster`` at the
-end. Every discovered file first gets a ``pending`` row in
-walk order, so media ids, and with them cluster ids, do not depend on which
-worker finished first, and an interrupted scan resumes where it stopped.
+``prepare`` run where the job is started, ``fingerprint_batch`` where the
+work is done, ``Store.save_results`` in the single writer and ``recluster``
+(via ``finish_if_complete``) at the end. Every discovered file first gets a
+``pending`` row in walk order, so media ids, and with them cluster ids, do
+not depend on which worker finished first, and an interrupted scan resumes
+where it stopped.
 """
 from __future__ import annotations
 
@@ -98,15 +99,17 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
             todo.append(f)  # recorded as decided by the walk, never fingerprinted
             continue
         previous = known.get(f.path)
-        if previous is None or previous[3] in retry or previous[:3] != (f.size, f.mtime_ns, HASHER):
+        same_file = previous is not None and (previous.size, previous.mtime_ns, previous.hasher) == (
+            f.size, f.mtime_ns, HASHER)
+        if not same_file or previous.status in retry:
             todo.append(f)
-            if previous is not None and previous[3] == PENDING and previous[:3] == (f.size, f.mtime_ns, HASHER):
-                attempts[f.path] = previous[7]
+            if same_file and previous.status == PENDING:
+                attempts[f.path] = previous.attempts  # a resume: keep counting lost deliveries
             continue
         if f.path in from_manifest:
             continue  # account and post come from the imported manifest, not from the path
         who = rule.attribute(f.path, f.root)
-        if (who.account, who.post_id, f.root) != previous[4:7]:
+        if (who.account, who.post_id, f.root) != (previous.account, previous.post_id, previous.root):
             reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id,
                                  "posted_at": snowflake_time(who.post_id)})
     walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]

@@ -20,7 +20,7 @@ import json
 import os
 import sqlite3
 import uuid
-from typing import Iterable
+from typing import Iterable, NamedTuple
 
 import numpy as np
 import sqlite_utils
@@ -39,6 +39,19 @@ MEDIA_COLUMNS = {
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
     "worker": str, "attempts": int, "updated_at": str,
 }
+
+
+class Known(NamedTuple):
+    """A recorded file, as a scan compares it with the walk."""
+
+    size: int | None
+    mtime_ns: int | None
+    hasher: str | None
+    status: str
+    account: str | None
+    post_id: str | None
+    root: str | None
+    attempts: int
 
 
 def now_iso() -> str:
@@ -202,11 +215,11 @@ class Store(HistoryMixin):
                                     [scan_id]).fetchall())
 
     # -- media --------------------------------------------------------------------
-    def known_files(self) -> dict[str, tuple]:
-        """path -> (size, mtime_ns, hasher, status, account, post_id, root, attempts) for every recorded file."""
+    def known_files(self) -> dict[str, "Known"]:
+        """What the database knows of every recorded file, by path."""
         cursor = self.db.execute(
             "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0) FROM media")
-        return {row[0]: tuple(row[1:]) for row in cursor}
+        return {row[0]: Known(*row[1:]) for row in cursor}
 
     def update_attribution(self, rows: list[dict]) -> None:
         """New account, post id and root for files that were not re-read."""
