@@ -248,6 +248,45 @@ def status(db, fmt):
         click.echo(report.status_text(counts), nl=False)
 
 
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@db_option
+@click.option("--threshold", type=click.IntRange(0, 64), default=None,
+              help="pHash64 bits (default: phash_threshold); dHash and pHash256 keep theirs")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def match(file, db, threshold, fmt):
+    """List stored media near FILE (query by example), best match first.
+
+    FILE is fingerprinted as a scan would (it need not be in the database)
+    and compared with every stored image under the clustering rule.
+
+    Example: hashtrail match suspicious_meme.jpg --format json
+    """
+    from pipeline.cluster import Thresholds
+    from pipeline.fingerprint import fingerprint_file
+    from pipeline.search import nearest, query_fingerprints
+
+    settings = _settings(db=db, phash_threshold=threshold)
+    store = _open(db)
+    result = fingerprint_file(os.path.abspath(file), os.path.dirname(os.path.abspath(file)), settings)
+    if result.status != "ok":
+        raise click.ClickException(f"{file}: {result.reason}")
+    if not result.fingerprints:
+        raise click.ClickException(f"{file}: too flat to match by appearance (only byte-identical copies would)")
+    found = nearest(store.fingerprints(), query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
+    rows = store.media_rows([f["media_id"] for f in found])
+    matches = [{**{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "cluster_id")},
+                **{k: v for k, v in f.items() if k != "media_id"}} for f in found]
+    if fmt == "json":
+        click.echo("".join(json.dumps(m) + "\n" for m in matches), nl=False)
+    elif not matches:
+        click.echo("no stored media near this file")
+    else:
+        for m in matches:
+            click.echo(f"p={m['phash_distance']:>2} d={m['dhash_distance']:>2} q={m['phash256_distance']:>3}  "
+                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}")
+
+
 @main.command(name="import")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
 @db_option

@@ -361,6 +361,17 @@ class Store(HistoryMixin):
                 out[row.pop("cluster_id")].append(row)
         return out
 
+    def media_rows(self, media_ids: list[int]) -> dict[int, dict]:
+        """Path, account, post and cluster of some media, by id."""
+        out = {}
+        for chunk in _chunks(media_ids, 900):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(
+                    "SELECT m.id, m.path, m.account, m.post_id, m.posted_at, m.kind, c.cluster_id FROM media m "
+                    f"LEFT JOIN clusters c ON c.media_id = m.id WHERE m.id IN ({marks})", chunk):
+                out[row["id"]] = row
+        return out
+
     def cluster(self, cluster_id: int) -> dict:
         rows = self.cluster_members([cluster_id])[cluster_id]
         if not rows:

@@ -137,3 +137,18 @@ def test_demo_builds_scans_and_reports(tmp_path):
     assert result.exit_code == 0, result.output
     assert "15 clusters (15 across accounts)" in result.output
     assert "3 failed, 1 skipped" in result.output
+
+
+def test_match_finds_stored_copies_of_a_new_file(scanned, tmp_path, photo):
+    db, _ = scanned
+    query = save(str(tmp_path / "q" / "query.jpg"), transforms.border(photo(1), 0.05))  # not in the database
+    rows = [json.loads(line) for line in invoke("match", query, "--db", db, "--format", "json").output.splitlines()]
+    assert {r["post_id"] for r in rows} == {"101", "102", "103"}
+    assert rows[0]["phash_distance"] <= rows[-1]["phash_distance"]
+    assert len({r["cluster_id"] for r in rows}) == 1
+    other = save(str(tmp_path / "q" / "other.jpg"), photo(77))
+    assert "no stored media near this file" in invoke("match", other, "--db", db).output
+    bad = tmp_path / "q" / "bad.jpg"
+    bad.write_bytes(b"<html></html>")
+    result = invoke("match", str(bad), "--db", db)
+    assert result.exit_code == 1 and "HTML" in result.output
