@@ -51,14 +51,10 @@ class FileResult:
         # share of the per-file cost at ~2 ms a file
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
 
-    @classmethod
-    def from_dict(cls, d: dict) -> "FileResult":
-        return cls(**d)
 
-
-def failed(path: str, root: str, reason: str, **known) -> FileResult:
+def failed(path: str, root: str, reason: str) -> FileResult:
     """A failed result for a file the worker could not even look at."""
-    return FileResult(path=path, root=root, status=FAILED, reason=reason, **known)
+    return FileResult(path=path, root=root, status=FAILED, reason=reason)
 
 
 class FileTimeout(MediaError):

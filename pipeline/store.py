@@ -186,14 +186,6 @@ class Store(HistoryMixin):
         """A random id made with the database: messages name it so a writer holding another file refuses them."""
         return self.db.execute("SELECT value FROM meta WHERE key = 'database_id'").fetchone()[0]
 
-    def attempts(self, paths: list[str]) -> dict[str, int]:
-        out = {}
-        for chunk in _chunks(paths, 900):
-            marks = ",".join("?" * len(chunk))
-            out.update(self.db.execute(
-                f"SELECT path, COALESCE(attempts, 0) FROM media WHERE path IN ({marks})", chunk).fetchall())
-        return out
-
     def count_attempt(self, paths: list[str]) -> None:
         """These files were sent to the workers once more."""
         if not paths:

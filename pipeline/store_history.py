@@ -94,6 +94,3 @@ class HistoryMixin:
             "FROM media m LEFT JOIN clusters c ON c.media_id = m.id LEFT JOIN users u ON u.account = m.account "
             "WHERE m.status = 'ok' AND m.account IS NOT NULL "
             "GROUP BY m.account ORDER BY shared_media DESC, media DESC, m.account"))
-
-    def users(self) -> dict[str, dict]:
-        return {row["account"]: row for row in self.db.query("SELECT * FROM users")}
