@@ -54,6 +54,14 @@ class Thresholds:
     def from_settings(cls, settings) -> "Thresholds":
         return cls(settings.phash_threshold, settings.dhash_threshold, settings.phash256_threshold)
 
+    def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
+               both_centre: np.ndarray) -> np.ndarray:
+        """The matching rule on distances of variant pairs: the one place it is written.
+
+        Clustering (``matching_pairs``) and query by example (search.py) both ask it.
+        """
+        return (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256) & ~both_centre
+
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
@@ -88,11 +96,8 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarr
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """Media id pairs with some variant pair (not two centre crops) within all thresholds."""
     i, j = pairs_within(fp.phash, t.phash)
-    keep = ~(fp.secondary[i] & fp.secondary[j])
-    i, j = i[keep], j[keep]
-    keep = distances(fp.dhash[i], fp.dhash[j]) <= t.dhash
-    i, j = i[keep], j[keep]
-    keep = distances(fp.phash256[i], fp.phash256[j]).sum(axis=1) <= t.phash256
+    keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
+                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j])
     a, b = fp.media_id[i[keep]], fp.media_id[j[keep]]
     different = a != b
     return a[different], b[different]

@@ -30,9 +30,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         p = distances(stored.phash, query.phash[k])
         d = distances(stored.dhash, query.dhash[k])
         q = distances(stored.phash256, query.phash256[k][None, :]).sum(axis=1)
-        ok = (p <= t.phash) & (d <= t.dhash) & (q <= t.phash256)
-        if query.secondary[k]:
-            ok &= ~stored.secondary
+        ok = t.admits(p, d, q, stored.secondary & query.secondary[k])
         for row in np.nonzero(ok)[0].tolist():
             media, score = int(stored.media_id[row]), (int(p[row]), int(d[row]), int(q[row]))
             if media not in best or score < best[media]:
