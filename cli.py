@@ -52,6 +52,12 @@ class _Bar:
             self.bar.__exit__(None, None, None)
             self.bar = None
 
+    def __enter__(self) -> "_Bar":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
 
 def _warn(message: str) -> None:
     click.echo(f"\nwarning: {message}", err=True)
@@ -105,11 +111,10 @@ def scan(paths, db, workers, retry_failed):
     """
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
-    bar = _Bar("fingerprinting")
     try:
-        summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
+        with _Bar("fingerprinting") as bar:
+            summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
     finally:
-        bar.close()
         store.close()
     click.echo(summary.line())
 
@@ -136,18 +141,12 @@ def enqueue(paths, db, wait, retry_failed, timeout):
 
     settings = _settings(db=db)
     store = Store(settings.db)
-    bar = _Bar("enqueueing")
-    try:
+    with _Bar("enqueueing") as bar:
         summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn)
-    finally:
-        bar.close()
     click.echo(summary.line())
     if wait:
-        bar = _Bar(f"job {summary.job}")
-        try:
+        with _Bar(f"job {summary.job}") as bar:
             counts = wait_for(store, summary.job, bar, settings, timeout_s=timeout, warn=_warn)
-        finally:
-            bar.close()
         click.echo(f"job {summary.job} done: {counts.get('ok', 0)} fingerprinted, {counts.get('failed', 0)} failed, "
                    f"{counts.get('skipped', 0)} skipped")
 
@@ -403,11 +402,8 @@ def demo(directory, workers):
     db = os.path.join(directory, "hashtrail.db")
     settings = _settings(db=db, workers=workers)
     store = Store(db)
-    bar = _Bar("fingerprinting")
-    try:
+    with _Bar("fingerprinting") as bar:
         summary = run_scan([archive], settings, store, progress=bar)
-    finally:
-        bar.close()
     click.echo(summary.line())
     click.echo("\nclusters posted by 2+ accounts:")
     click.echo(report.clusters_table(report.clusters_with_members(store, 2, 5)), nl=False)
