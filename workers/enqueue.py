@@ -120,7 +120,8 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
             store.save([{"path": p, "status": "failed", "reason": LOST_TWICE} for p in given_up])
         store.mark_recorded(job)  # only now may the writer finish this job
         sending = time.perf_counter()
-        progress.start(sum(len(b) for b in batches))
+        to_send = sum(len(b) for b in batches)
+        progress.start(to_send)
         sent: list[str] = []
         with connection, app.producer_pool.acquire(block=True) as producer:
             for number, batch in enumerate(batches):
@@ -139,7 +140,7 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
         finish_if_complete(store, settings,
                            recluster_needed=bool(the_plan.todo or the_plan.reattributed or given_up))
     done = time.perf_counter()
-    return EnqueueSummary(job, the_plan.found, sum(len(b) for b in batches), the_plan.unchanged, len(batches),
+    return EnqueueSummary(job, the_plan.found, to_send, the_plan.unchanged, len(batches),
                           done - started, done - sending, len(given_up))
 
 
