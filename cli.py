@@ -6,6 +6,7 @@ with exit code 1, never tracebacks.
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -28,6 +29,8 @@ class _Group(click.Group):
         except (HashtrailError, config.ConfigError) as exc:
             raise click.ClickException(str(exc)) from None
         except OSError as exc:  # e.g. the database's folder does not exist or is not writable
+            if exc.errno == errno.EPIPE:
+                raise  # `hashtrail clusters | head`: click ends quietly
             raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
 
 

@@ -152,3 +152,13 @@ def test_match_finds_stored_copies_of_a_new_file(scanned, tmp_path, photo):
     bad.write_bytes(b"<html></html>")
     result = invoke("match", str(bad), "--db", db)
     assert result.exit_code == 1 and "HTML" in result.output
+
+
+def test_output_into_a_closed_pipe_ends_quietly(scanned, tmp_path):
+    """`hashtrail clusters | head`: the reader leaves early; no error message, no traceback."""
+    db, _ = scanned
+    exe = os.path.join(os.path.dirname(sys.executable), "hashtrail")
+    # `true` exits without reading, so the first write surely meets a closed pipe
+    done = subprocess.run(f"{exe} clusters --db {db} --format csv | true", shell=True, executable="/bin/bash",
+                          capture_output=True, text=True, cwd=tmp_path)
+    assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
