@@ -41,6 +41,13 @@ class Settings:
     batch_time_limit_s: float
     visibility_timeout_s: float
     path_map: str
+    ffmpeg: str
+    max_video_bytes: int
+    max_video_s: float
+    max_frames: int
+    frame_interval_s: float
+    dense_decode_pixels: int
+    frame_share: float
 
     def replace(self, **changes) -> "Settings":
         """A copy with some settings changed (e.g. from CLI options)."""
@@ -68,7 +75,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("workers must be >= 0 (0 means one per CPU core)")
     if s.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
-    for name in ("file_timeout_s", "max_pixels", "max_image_bytes"):
+    for name in ("file_timeout_s", "max_pixels", "max_image_bytes", "max_video_bytes", "max_video_s",
+                 "max_frames", "frame_interval_s"):
         if not getattr(s, name) > 0:
             raise ConfigError(f"{name} must be > 0")
     if not s.min_detail >= 0:  # also refuses NaN
@@ -76,6 +84,10 @@ def _validate(s: Settings) -> None:
     for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256)):
         if not 0 <= getattr(s, name) <= bits:
             raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")
+    if not 0 < s.frame_share <= 1:
+        raise ConfigError("frame_share must be > 0 and <= 1")
+    if s.dense_decode_pixels < 0:
+        raise ConfigError("dense_decode_pixels must be >= 0 (0: keyframes only)")
     if s.celery_batch_size < 1 or s.max_queued_batches < 1:
         raise ConfigError("celery_batch_size and max_queued_batches must be >= 1")
     if s.visibility_timeout_s <= 2 * s.batch_time_limit_s:

@@ -8,8 +8,13 @@ A plain function from fingerprints to cluster assignments, as in perception:
    connected components then chain those few false pairs into giant
    clusters; the 256-bit pHash sees finer detail and stops them
    (benchmarks/quality.py: clustered precision 0.1 without it, 0.9 with);
-3. byte-identical files (same SHA-256) always join, even when too flat to hash;
-4. connected components (scipy's, not a hand-rolled union-find).
+3. videos and animations are bags of frames, each hashed like a still:
+   two of them match when at least ``frame_share`` of one side's frames
+   match frames of the other (a clip cut from a longer video matches it, a
+   shared intro card alone does not join two videos); a still matches a
+   video or GIF that has its frame;
+4. byte-identical files (same SHA-256) always join, even when too flat to hash;
+5. connected components (scipy's, not a hand-rolled union-find).
 
 A cluster's id is the smallest media id in it, so a cluster that gains no
 members keeps its id across re-clustering, and the first-scanned member is
@@ -30,18 +35,36 @@ from .hamming import distances, pairs_within
 
 @dataclasses.dataclass(frozen=True)
 class Fingerprints:
-    """Columns of the fingerprint table: one row per hashed variant."""
+    """Columns of the fingerprint table: one row per hashed variant (of a frame, for videos)."""
 
     media_id: np.ndarray  # int64
     phash: np.ndarray  # uint64
     dhash: np.ndarray  # uint64
     phash256: np.ndarray  # uint64, shape (n, 4)
     secondary: np.ndarray  # bool: a centre-crop variant
+    time_s: np.ndarray | None = None  # float: the frame's time in a video or animation, NaN for stills
 
     @classmethod
     def empty(cls) -> "Fingerprints":
         z = np.zeros(0, dtype=np.uint64)
         return cls(np.zeros(0, dtype=np.int64), z, z, np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=bool))
+
+    def times(self) -> np.ndarray:
+        return self.time_s if self.time_s is not None else np.full(len(self.media_id), np.nan)
+
+    def take(self, rows: np.ndarray) -> "Fingerprints":
+        return Fingerprints(self.media_id[rows], self.phash[rows], self.dhash[rows], self.phash256[rows],
+                            self.secondary[rows], self.times()[rows])
+
+    def frames(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: a frame id (rows of one frame of one media share it) and its media's frame count."""
+        millis = np.where(np.isnan(self.times()), -1, np.round(self.times() * 1000)).astype(np.int64)
+        _, frame = np.unique(np.column_stack([self.media_id, millis]), axis=0, return_inverse=True)
+        frame = frame.reshape(-1)
+        media_of_frame = np.zeros(frame.max() + 1 if len(frame) else 0, dtype=np.int64)
+        media_of_frame[frame] = self.media_id
+        ids, counts = np.unique(media_of_frame, return_counts=True)
+        return frame, counts[np.searchsorted(ids, self.media_id)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +72,12 @@ class Thresholds:
     phash: int
     dhash: int
     phash256: int
+    frame_share: float = 0.5
 
     @classmethod
     def from_settings(cls, settings) -> "Thresholds":
-        return cls(settings.phash_threshold, settings.dhash_threshold, settings.phash256_threshold)
+        return cls(settings.phash_threshold, settings.dhash_threshold, settings.phash256_threshold,
+                   settings.frame_share)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
                both_centre: np.ndarray) -> np.ndarray:
@@ -62,6 +87,15 @@ class Thresholds:
         """
         return (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256) & ~both_centre
 
+    def shares(self, matched_a: np.ndarray, frames_a: np.ndarray, matched_b: np.ndarray,
+               frames_b: np.ndarray) -> np.ndarray:
+        """The rule for media of several frames: enough of one side's frames match the other.
+
+        A still (one frame) matching any frame has share 1, so stills match
+        stills as before, and a still matches the video that contains it.
+        """
+        return np.maximum(matched_a / frames_a, matched_b / frames_b) >= self.frame_share - 1e-9
+
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
@@ -70,37 +104,123 @@ class Assignment:
     distance: int | None
 
 
-def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Media id pairs that connect the same media as ``matching_pairs``, cheaply.
+@dataclasses.dataclass(frozen=True)
+class FrameMatch:
+    """Why two media, at least one of them a video or animation, joined: which frames matched."""
 
-    Rows with identical hashes are collapsed first (archives repost one meme
-    thousands of times; pairing every copy with every other would cost memory
-    quadratic in the copies): the copies are chained to each other, and only
-    one row per distinct fingerprint enters the pair search. The components
-    are those of the matching rule (identical fingerprints always match,
-    centre crops included); the pair list is not, so measure with
-    ``matching_pairs``.
+    media_a: int
+    media_b: int
+    frames_a: int  # frames of a with a match in b
+    of_a: int  # frames a has
+    frames_b: int
+    of_b: int
+    times: list  # up to MAX_EXAMPLE_TIMES [time in a, time in b] pairs (None for a still), best first
+
+
+MAX_EXAMPLE_TIMES = 5
+
+
+def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (i < j) of variants within all thresholds, not two centre crops."""
+    i, j = pairs_within(fp.phash, t.phash)
+    keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
+                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j])
+    return i[keep], j[keep]
+
+
+def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
+    """Media id pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
+
+    Rows of stills with identical hashes are collapsed first (archives
+    repost one meme thousands of times; pairing every copy with every other
+    would cost memory quadratic in the copies): the copies are chained to
+    each other, and only one row per distinct fingerprint enters the pair
+    search. Video and animation rows are never collapsed: their matches are
+    counted frame by frame. The components are those of the matching rule;
+    the pair list is not, so measure with ``matching_pairs``.
     """
-    key = np.column_stack([fp.phash, fp.dhash, fp.phash256, fp.secondary.astype(np.uint64)])
+    frame, frame_count = fp.frames()
+    single = np.nonzero(frame_count == 1)[0]
+    multi = np.nonzero(frame_count > 1)[0]
+    key = np.column_stack([fp.phash[single], fp.dhash[single], fp.phash256[single],
+                           fp.secondary[single].astype(np.uint64)])
     _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
     inverse = inverse.reshape(-1)
     order = np.argsort(inverse, kind="stable")
     same = inverse[order][1:] == inverse[order][:-1]
-    chain_a, chain_b = fp.media_id[order][:-1][same], fp.media_id[order][1:][same]
-    distinct = Fingerprints(fp.media_id[first], fp.phash[first], fp.dhash[first], fp.phash256[first],
-                            fp.secondary[first])
-    a, b = matching_pairs(distinct, t)
-    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b])
+    chain_a, chain_b = fp.media_id[single][order][:-1][same], fp.media_id[single][order][1:][same]
+    rows = np.concatenate([single[first], multi])
+    a, b, details = _edges(fp, rows, frame, frame_count, t)
+    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b]), details
 
 
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Media id pairs with some variant pair (not two centre crops) within all thresholds."""
-    i, j = pairs_within(fp.phash, t.phash)
-    keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
-                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j])
-    a, b = fp.media_id[i[keep]], fp.media_id[j[keep]]
-    different = a != b
-    return a[different], b[different]
+    """Media id pairs that match: some variant pair within all thresholds (stills),
+    or enough matching frames (videos and animations)."""
+    frame, frame_count = fp.frames()
+    a, b, _ = _edges(fp, np.arange(len(fp.media_id)), frame, frame_count, t)
+    return a, b
+
+
+def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray,
+           t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
+    """Media pairs among ``rows`` under the whole rule, with frame details for videos."""
+    i, j = matching_rows(fp.take(rows), t)
+    ri, rj = rows[i], rows[j]
+    ma, mb = fp.media_id[ri], fp.media_id[rj]
+    differ = ma != mb
+    ri, rj, ma, mb = ri[differ], rj[differ], ma[differ], mb[differ]
+    swap = ma > mb  # one orientation per media pair
+    ri, rj = np.where(swap, rj, ri), np.where(swap, ri, rj)
+    ma, mb = fp.media_id[ri], fp.media_id[rj]
+    stills_only = (frame_count[ri] == 1) & (frame_count[rj] == 1)
+    if not (~stills_only).any():
+        return ma, mb, []
+    vi, vj = ri[~stills_only], rj[~stills_only]
+    pair_ids, pair_of = np.unique(np.column_stack([ma[~stills_only], mb[~stills_only]]), axis=0,
+                                  return_inverse=True)
+    pair_of = pair_of.reshape(-1)
+    matched_a = _distinct_count(pair_of, frame[vi], len(pair_ids))
+    matched_b = _distinct_count(pair_of, frame[vj], len(pair_ids))
+    first_row_a = np.zeros(len(pair_ids), dtype=np.int64)
+    first_row_a[pair_of] = vi
+    first_row_b = np.zeros(len(pair_ids), dtype=np.int64)
+    first_row_b[pair_of] = vj
+    of_a, of_b = frame_count[first_row_a], frame_count[first_row_b]
+    accepted = t.shares(matched_a, of_a, matched_b, of_b)
+    details = _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b)
+    return (np.concatenate([ma[stills_only], pair_ids[accepted, 0]]),
+            np.concatenate([mb[stills_only], pair_ids[accepted, 1]]), details)
+
+
+def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct values each group has."""
+    distinct = np.unique(np.column_stack([group, value]), axis=0)
+    return np.bincount(distinct[:, 0], minlength=n)
+
+
+def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b) -> list[FrameMatch]:
+    """Example matched frame times for each accepted pair, closest pHash first."""
+    times = fp.times()
+    closeness = distances(fp.phash[vi], fp.phash[vj])
+    order = np.lexsort((closeness, pair_of))
+    out, examples = [], {}
+    for k in order.tolist():
+        p = int(pair_of[k])
+        if not accepted[p]:
+            continue
+        pair = examples.setdefault(p, [])
+        ta, tb = _time(times[vi[k]]), _time(times[vj[k]])
+        if len(pair) < MAX_EXAMPLE_TIMES and [ta, tb] not in pair:
+            pair.append([ta, tb])
+    for p, example in examples.items():
+        out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
+                              int(matched_b[p]), int(of_b[p]), example))
+    return out
+
+
+def _time(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
 
 
 def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -119,11 +239,17 @@ def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
 
 def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds) -> list[Assignment]:
     """Cluster assignments for every media that has at least one duplicate."""
-    pa, pb = cluster_edges(fp, thresholds)
+    return cluster_with_details(fp, sha_by_media, thresholds)[0]
+
+
+def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
+                         thresholds: Thresholds) -> tuple[list[Assignment], list[FrameMatch]]:
+    """Cluster assignments, and which frames joined each video or animation."""
+    pa, pb, details = cluster_edges(fp, thresholds)
     ea, eb = exact_pairs(sha_by_media)
     a, b = np.concatenate([pa, ea]), np.concatenate([pb, eb])
     if len(a) == 0:
-        return []
+        return [], []
     ids, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(ids)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))
@@ -139,7 +265,7 @@ def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Th
         for media_id in members:
             out.append(Assignment(media_id, representative,
                                   _distance(fp, rows_by_media, sha_by_media, representative, media_id)))
-    return out
+    return out, details
 
 
 def _rows_by_media(fp: Fingerprints) -> dict[int, np.ndarray]:

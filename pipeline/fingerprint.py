@@ -9,9 +9,11 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import os
 import signal
 import stat
+import tempfile
 import threading
 import time
 import zipfile
@@ -19,11 +21,17 @@ import zlib
 
 from config import Settings
 
+from PIL import Image
+
 from . import archives, media
+from .animation import animation_frames
 from .decode import decode_still
 from .errors import MediaError
 from .hashing import HASHER, detail, hash_variants
 from .paths import PathMap
+from .video import hash_frames, round_rate, video_print
+
+COPY_CHUNK = 1 << 20
 
 OK, FAILED, SKIPPED = "ok", "failed", "skipped"
 
@@ -42,6 +50,10 @@ class FileResult:
     width: int | None = None
     height: int | None = None
     detail: float | None = None
+    duration_s: float | None = None  # videos and animations
+    fps: float | None = None
+    codec: str | None = None
+    frames: int | None = None  # distinct frames hashed
     hasher: str = HASHER
     fingerprints: list[dict] = dataclasses.field(default_factory=list)
     seconds: float = 0.0
@@ -171,8 +183,7 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
             result.status, result.reason = SKIPPED, f"not media ({sniffed.format})"
             return
         if sniffed.kind == media.VIDEO:
-            result.status = SKIPPED
-            result.reason = f"{sniffed.format} video: video fingerprinting is not enabled"
+            _video_into(result, settings, stream, head, read_from)
             return
         if result.size > settings.max_image_bytes:
             raise MediaError(
@@ -184,13 +195,59 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
     decoded = decode_still(data, settings.max_pixels)
     result.format, result.width, result.height = decoded.format, decoded.width, decoded.height
     if decoded.frames > 1 and decoded.format in ("GIF", "WEBP", "PNG"):
-        result.kind = media.ANIMATION
-        result.status = SKIPPED
-        result.reason = f"animated {decoded.format} ({decoded.frames} frames): video fingerprinting is not enabled"
+        _animation_into(result, settings, data)
         return
     result.detail = round(detail(decoded.image), 3)
     result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256}
                            for v in hash_variants(decoded.image, settings.min_detail)]
+    result.status = OK
+
+
+def _animation_into(result: FileResult, settings: Settings, data: bytes) -> None:
+    """An animated GIF/WebP/PNG: chosen frames hashed as video frames are."""
+    with Image.open(io.BytesIO(data)) as im:
+        animation = animation_frames(im, settings)
+    result.kind, result.codec = media.ANIMATION, result.format
+    result.duration_s = round(animation.duration_s, 3)
+    result.fps = round_rate(animation.count / animation.duration_s) if animation.duration_s else None
+    result.fingerprints, result.frames = hash_frames(animation.frames, settings)
+    result.status = OK
+
+
+def _video_into(result: FileResult, settings: Settings, stream, head: bytes, read_from: str) -> None:
+    """A video: SHA-256 of its bytes, then keyframes through ffmpeg.
+
+    ffmpeg reads a file in place; an archive member is first copied to a
+    temporary file (containers such as MP4 need to seek), within max_video_bytes.
+    """
+    if result.size > settings.max_video_bytes:
+        raise MediaError(f"video of {result.size:,} bytes exceeds max_video_bytes={settings.max_video_bytes:,}")
+    digest = hashlib.sha256(head)
+    with contextlib.ExitStack() as stack:
+        source = read_from
+        copy = None
+        if archives.split(read_from):
+            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="hashtrail-"))
+            source = os.path.join(directory, "member" + os.path.splitext(read_from)[1][:8])
+            copy = stack.enter_context(open(source, "wb"))
+            copy.write(head)
+        copied = len(head)
+        while chunk := stream.read(COPY_CHUNK):
+            digest.update(chunk)
+            copied += len(chunk)
+            if copy is not None:
+                if copied > settings.max_video_bytes:
+                    raise MediaError(f"content exceeds max_video_bytes={settings.max_video_bytes:,}")
+                copy.write(chunk)
+        if copy is not None:
+            copy.close()
+        result.sha256 = digest.hexdigest()
+        printed = video_print(source, settings, settings.file_timeout_s)
+    info = printed.info
+    result.width, result.height, result.codec = info.width, info.height, info.codec
+    result.duration_s = round(info.duration_s, 3) if info.duration_s is not None else None
+    result.fps = round_rate(info.fps)
+    result.fingerprints, result.frames = printed.fingerprints, printed.frames
     result.status = OK
 
 

@@ -19,9 +19,10 @@ from config import Settings
 
 from . import archives
 from .accounts import AccountRule
-from .cluster import Thresholds, find_clusters
+from .cluster import Thresholds, cluster_with_details
 from .fingerprint import FAILED, OK, SKIPPED
 from .hashing import HASHER
+from .media import ANIMATION, VIDEO
 from .localpool import fingerprint_in_pool
 from .posts import snowflake_time
 from .store import Store
@@ -101,7 +102,9 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
         previous = known.get(f.path)
         same_file = previous is not None and (previous.size, previous.mtime_ns, previous.hasher) == (
             f.size, f.mtime_ns, HASHER)
-        if not same_file or previous.status in retry:
+        # videos and animations an older hashtrail skipped unread are read now
+        was_unread = previous is not None and previous.status == SKIPPED and previous.kind in (VIDEO, ANIMATION)
+        if not same_file or previous.status in retry or was_unread:
             todo.append(f)
             if same_file and previous.status == PENDING:
                 attempts[f.path] = previous.attempts  # a resume: keep counting lost deliveries
@@ -150,8 +153,9 @@ def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: 
 
 def recluster(store: Store, settings: Settings) -> tuple[int, int]:
     """Recompute clusters from all fingerprints; returns (clusters, cross-account clusters)."""
-    assignments = find_clusters(store.fingerprints(), store.sha_by_media(), Thresholds.from_settings(settings))
-    store.replace_clusters(assignments)
+    assignments, frame_matches = cluster_with_details(store.fingerprints(), store.sha_by_media(),
+                                                      Thresholds.from_settings(settings))
+    store.replace_clusters(assignments, frame_matches)
     summaries = store.cluster_summaries()
     return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)
 

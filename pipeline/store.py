@@ -25,17 +25,19 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import sqlite_utils
 
-from .cluster import Assignment, Fingerprints
+from .cluster import Assignment, Fingerprints, FrameMatch
 from .errors import HashtrailError, NoDatabase, NoSuchCluster
 from .hamming import hex_to_u64
 from .hashing import SECONDARY
 from .store_history import HistoryMixin
 
-SCHEMA_VERSION = 3  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at
+SCHEMA_VERSION = 4  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+# 4: video columns (duration_s, fps, codec, frames), frame_matches
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
     "size": int, "mtime_ns": int, "sha256": str, "width": int, "height": int, "detail": float,
+    "duration_s": float, "fps": float, "codec": str, "frames": int,
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
     "worker": str, "attempts": int, "updated_at": str,
 }
@@ -52,6 +54,7 @@ class Known(NamedTuple):
     post_id: str | None
     root: str | None
     attempts: int
+    kind: str | None
 
 
 def now_iso() -> str:
@@ -141,6 +144,10 @@ class Store(HistoryMixin):
             db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
                                   pk="media_id", if_not_exists=True)
             db["clusters"].create_index(["cluster_id"], if_not_exists=True)
+            db["frame_matches"].create({"media_a": int, "media_b": int, "frames_a": int, "of_a": int,
+                                        "frames_b": int, "of_b": int, "times": str},
+                                       pk=("media_a", "media_b"), if_not_exists=True)
+            db["frame_matches"].create_index(["media_b"], if_not_exists=True)
             db["scans"].create({"id": int, "started_at": str, "recorded_at": str, "finished_at": str,
                                 "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
@@ -210,7 +217,8 @@ class Store(HistoryMixin):
     def known_files(self) -> dict[str, "Known"]:
         """What the database knows of every recorded file, by path."""
         cursor = self.db.execute(
-            "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0) FROM media")
+            "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0), kind "
+            "FROM media")
         return {row[0]: Known(*row[1:]) for row in cursor}
 
     def update_attribution(self, rows: list[dict]) -> None:
@@ -307,23 +315,40 @@ class Store(HistoryMixin):
     def fingerprints(self) -> Fingerprints:
         """All fingerprint rows of successfully hashed media, as numpy columns."""
         rows = self.db.execute(
-            "SELECT f.media_id, f.phash, f.dhash, f.phash256, f.variant FROM fingerprints f "
+            "SELECT f.media_id, f.phash, f.dhash, f.phash256, f.variant, f.time_s FROM fingerprints f "
             "JOIN media m ON m.id = f.media_id WHERE m.status = 'ok' ORDER BY f.id").fetchall()
         if not rows:
             return Fingerprints.empty()
-        media_ids, phashes, dhashes, phash256, variants = zip(*rows)
+        media_ids, phashes, dhashes, phash256, variants, times = zip(*rows)
         return Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes),
-                            hex_to_u64(phash256).reshape(-1, 4), np.isin(variants, SECONDARY))
+                            hex_to_u64(phash256).reshape(-1, 4), np.isin(variants, SECONDARY),
+                            np.asarray([np.nan if t is None else t for t in times], dtype=np.float64))
 
     def sha_by_media(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
 
-    def replace_clusters(self, assignments: Iterable[Assignment]) -> None:
+    def replace_clusters(self, assignments: Iterable[Assignment], frame_matches: Iterable[FrameMatch] = ()) -> None:
         rows = [{"media_id": a.media_id, "cluster_id": a.cluster_id, "distance": a.distance} for a in assignments]
+        matches = [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times))
+                   for m in frame_matches]
         with self._writing():
             self.db.execute("DELETE FROM clusters")
+            self.db.execute("DELETE FROM frame_matches")
             if rows:
                 self.db["clusters"].insert_all(rows, batch_size=1000)
+            self.db.conn.executemany("INSERT INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, "
+                                     "times) VALUES (?, ?, ?, ?, ?, ?, ?)", matches)
+
+    def frame_matches(self, media_ids: list[int]) -> list[dict]:
+        """Frame-level reasons (which frames matched) involving some media."""
+        out = []
+        for chunk in _chunks(media_ids, 450):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT * FROM frame_matches WHERE media_a IN ({marks}) "
+                                     f"UNION SELECT * FROM frame_matches WHERE media_b IN ({marks})", chunk + chunk):
+                row["times"] = json.loads(row["times"])
+                out.append(row)
+        return out
 
     # -- queries for reports -----------------------------------------------------------
     def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:
@@ -345,7 +370,7 @@ class Store(HistoryMixin):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
-                "m.format, m.width, m.height, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+                "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
                 f"WHERE c.cluster_id IN ({marks}) "
                 # same second: the smaller tweet id was posted first (Snowflake ids grow with time)
                 "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id",

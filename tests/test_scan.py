@@ -88,20 +88,21 @@ def test_scan_records_every_file_with_a_status_and_reason(tree, settings):
     status = {name: rows[path]["status"] for name, path in p.items()}
     reasons = {name: rows[path]["reason"] or "" for name, path in p.items()}
     for name in ("original", "resized", "bordered", "exact_a", "exact_b", "alone", "shot_1", "shot_2",
-                 "png_named_jpg", "flat_a", "flat_b", "flat_c", "gif_still"):
+                 "png_named_jpg", "flat_a", "flat_b", "flat_c", "gif_still", "gif_anim"):
         assert status[name] == "ok", (name, reasons[name])
     expected_failures = {"empty.jpg": "empty file", "truncated.jpg": "truncated", "error.jpg": "HTML",
                          "random.jpg": "not media", "bomb.png": "max_pixels", "dangling": "cannot read"}
     for name, words in expected_failures.items():
         assert status[name] == "failed" and words in reasons[name], (name, reasons[name])
     for name, words in {"random.bin": "not media", "notes.txt": "text", "meta.json": "JSON",
-                        "fifo": "not a regular file", "gif_anim": "animated GIF"}.items():
+                        "fifo": "not a regular file"}.items():
         assert status[name] == "skipped" and words in reasons[name], (name, reasons[name])
     assert rows[p["png_named_jpg"]]["format"] == "PNG"
     assert rows[p["gif_anim"]]["kind"] == "animation"
-    assert (summary.fingerprinted, summary.failed, summary.skipped) == (13, 6, 5)
+    assert rows[p["gif_anim"]]["frames"] == 3  # three different pictures: three scene changes
+    assert (summary.fingerprinted, summary.failed, summary.skipped) == (14, 6, 4)
     counts = store.status_counts()
-    assert (counts["fingerprinted"], counts["failed"], counts["skipped"]) == (13, 6, 5)
+    assert (counts["fingerprinted"], counts["failed"], counts["skipped"]) == (14, 6, 4)
 
 
 def test_fingerprints_and_hasher_are_stored(tree, settings):

@@ -1,0 +1,140 @@
+"""Representative frames of a video, chosen cheaply, hashed like stills.
+
+Decoding every frame of a 720p H.264 video runs at about 15x real time on
+one core; decoding only its keyframes (``-skip_frame nokey``) at several
+hundred times. Encoders put a keyframe at every scene cut (x264's scenecut)
+and at least every few seconds, so keyframes are both cheap and
+representative, and they are what we take first.
+
+Some clips have too few keyframes to stand for them: a short Twitter "GIF"
+MP4 often has a single one. When the keyframes leave gaps longer than
+``frame_interval_s`` and decoding every frame fits ``dense_decode_pixels``,
+a second pass decodes them all at once, keeping one frame per
+``frame_interval_s`` and every scene change (ffmpeg's ``scene`` score).
+Longer, larger videos keep their keyframes: a repost cut from them still
+lines up with the scene cuts.
+
+At most ``max_frames`` frames are kept, spread over the video, and
+consecutive frames with identical hashes count once, so a slideshow's
+frame count is its number of pictures. Each frame is scaled to
+FRAME_SIDE x FRAME_SIDE grey by ffmpeg and hashed with the same variants as
+a still (pipeline/hashing.py), so a frame posted as a picture matches.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import ffmpeg
+import numpy as np
+from PIL import Image
+
+from config import Settings
+
+from .errors import MediaError
+from .ffmpeg_run import Frames, StreamInfo, executable, read_frames
+from .hashing import hash_variants
+
+FRAME_SIDE = 128  # as a 1/8-scale JPEG decode of a 1024 px picture: enough to trim borders
+SCENE_CHANGE = 0.3  # ffmpeg's scene score (0-1) that counts as a cut
+
+
+@dataclasses.dataclass
+class VideoPrint:
+    info: StreamInfo
+    fingerprints: list[dict]  # variant rows with time_s
+    frames: int  # distinct hashed frames
+    dense: bool  # the second, full-decode pass ran
+
+
+def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]:
+    options = {"threads": 1, "max_pixels": settings.max_pixels, "protocol_whitelist": "file"}
+    if keyframes_only:
+        options["skip_frame"] = "nokey"
+    stream = ffmpeg.input("file:" + source, **options).video
+    stream = stream.filter("scale", FRAME_SIDE, FRAME_SIDE, flags="area").filter("format", "gray")
+    if not keyframes_only:
+        stream = stream.filter(
+            "select", f"isnan(prev_selected_t)+gte(t-prev_selected_t,{settings.frame_interval_s:g})"
+                      f"+gt(scene,{SCENE_CHANGE})")
+    cmd = (stream.filter("showinfo").output("pipe:", format="rawvideo", fps_mode="passthrough", an=None)
+           .compile(cmd=executable(settings.ffmpeg)))
+    return cmd[:1] + ["-hide_banner", "-nostdin", "-loglevel", "info"] + cmd[1:]
+
+
+def _checker(settings: Settings):
+    def check(info: StreamInfo) -> None:
+        if not info.has_video:
+            if info.has_audio:
+                raise MediaError("audio only: no video stream to fingerprint")
+            if info.duration_s is None and info.codec is None:
+                return  # not even a header: let ffmpeg's own error speak
+            raise MediaError("no video stream in the file")
+        if info.width and info.height and info.width * info.height > settings.max_pixels:
+            raise MediaError(f"frame size {info.width}x{info.height} ({info.width * info.height:,} pixels) "
+                             f"exceeds max_pixels={settings.max_pixels:,}; refused without decoding")
+        if info.duration_s is not None and info.duration_s > settings.max_video_s:
+            raise MediaError(f"declared duration {info.duration_s:,.0f} s exceeds "
+                             f"max_video_s={settings.max_video_s:g}; refused without decoding")
+    return check
+
+
+def _wants_dense(info: StreamInfo, times: list[float], settings: Settings) -> bool:
+    """Keyframes leave long gaps, and decoding every frame is within budget."""
+    if settings.dense_decode_pixels <= 0 or not info.duration_s or not info.width or not info.height:
+        return False
+    points = sorted(times) + [info.duration_s]
+    gaps = np.diff([0.0] + points) if points else [info.duration_s]
+    if max(gaps) <= 2 * settings.frame_interval_s:
+        return False
+    cost = info.width * info.height * (info.fps or 30.0) * info.duration_s
+    return cost <= settings.dense_decode_pixels
+
+
+def video_print(source: str, settings: Settings, timeout_s: float) -> VideoPrint:
+    """Keyframes (then, if needed and cheap, a time grid with scene changes) of ``source``, hashed."""
+    check, keep = _checker(settings), 4 * settings.max_frames
+    run = read_frames(_command(settings, source, True), FRAME_SIDE, timeout_s, check, keep)
+    dense = _wants_dense(run.info, [t for t, _ in run.frames], settings)
+    if dense:
+        second = read_frames(_command(settings, source, False), FRAME_SIDE, timeout_s, check, keep)
+        if second.frames:
+            run = Frames(run.info, sorted(run.frames + second.frames, key=lambda tf: tf[0]))
+    if not run.frames:
+        raise MediaError("no decodable video frame (empty or zero-length video stream)")
+    fingerprints, frames = hash_frames(run.frames, settings)
+    return VideoPrint(run.info, fingerprints, frames, dense)
+
+
+def spread(items: list, at_most: int) -> list:
+    """At most ``at_most`` of ``items``, evenly spaced, first and last kept."""
+    if len(items) <= at_most:
+        return items
+    picks = np.unique(np.linspace(0, len(items) - 1, at_most).round().astype(int))
+    return [items[i] for i in picks]
+
+
+def hash_frames(frames: list[tuple[float, np.ndarray]], settings: Settings) -> tuple[list[dict], int]:
+    """Variant rows of up to ``max_frames`` frames; repeats of the previous frame count once.
+
+    Returns the rows (each with ``time_s``) and the number of distinct frames hashed.
+    Flat frames (black, blank) give no rows, as flat stills do.
+    """
+    rows, previous, count = [], None, 0
+    seen_times = set()
+    for time_s, pixels in spread(frames, settings.max_frames):
+        if time_s in seen_times:
+            continue
+        seen_times.add(time_s)
+        variants = hash_variants(Image.fromarray(pixels), settings.min_detail)
+        key = tuple((v.phash, v.dhash, v.phash256) for v in variants)
+        if not variants or key == previous:
+            continue
+        previous, count = key, count + 1
+        rows += [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
+                  "time_s": float(time_s)} for v in variants]
+    return rows, count
+
+
+def round_rate(fps: float | None) -> float | None:
+    return None if fps is None or not math.isfinite(fps) else round(fps, 3)
