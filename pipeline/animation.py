@@ -21,7 +21,9 @@ from .video import FRAME_SIDE
 
 # Browsers show frames declared shorter than 20 ms for 100 ms; so do we.
 DEFAULT_FRAME_MS = 100
-SCENE_CHANGE = 0.3  # mean absolute grey difference (share of 255) that counts as a cut
+# Mean absolute grey difference that counts as a cut: ffmpeg's scene score of
+# 0.3 (pipeline/video.py) is, roughly, a mean absolute difference of 30 levels.
+SCENE_CHANGE_GREY = 30
 
 
 @dataclasses.dataclass
@@ -44,7 +46,7 @@ def animation_frames(im: Image.Image, settings: Settings) -> Animation:
             clock_ms += duration if duration >= 20 else DEFAULT_FRAME_MS
             grey = _grey_square(im)
             small = grey[::8, ::8].astype(np.int16)
-            cut = last_small is not None and np.abs(small - last_small).mean() > SCENE_CHANGE * 255
+            cut = last_small is not None and np.abs(small - last_small).mean() > SCENE_CHANGE_GREY
             if last_t is None or t - last_t >= settings.frame_interval_s or cut:
                 chosen.append((round(t, 3), grey))
                 last_t, last_small = t, small
