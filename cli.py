@@ -226,9 +226,13 @@ def clusters(db, min_accounts, fmt, limit):
 def show(cluster, db, fmt):
     """Show one cluster: its members, their accounts and distances.
 
+    For videos and GIFs it also says which frames matched and at what time
+    (0:04.0=0:01.2: this member at 4.0 s is the other at 1.2 s).
+
     Example: hashtrail show 17
     """
-    found = report.with_history(_open(db).cluster(cluster))
+    store = _open(db)
+    found = report.with_frames(store, report.with_history(store.cluster(cluster)))
     if fmt == "json":
         click.echo(json.dumps(found))
     else:

@@ -70,6 +70,7 @@ class StreamInfo:
     fps: float | None = None
     has_video: bool = False
     has_audio: bool = False
+    opened: bool = False  # ffmpeg read the container's header
 
 
 _DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
@@ -84,6 +85,8 @@ def parse_header(lines: list[str]) -> StreamInfo:
     """Duration, start, and the first video stream's codec, size and rate."""
     info = StreamInfo()
     for line in lines:
+        if line.startswith("Input #"):
+            info.opened = True
         if info.duration_s is None and (m := _DURATION.search(line)):
             info.duration_s = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
         if (m := _START.search(line)) and "Duration" in line:

@@ -13,7 +13,8 @@ import os
 
 from .store import Store
 
-MEMBER_FIELDS = ("path", "account", "post_id", "kind", "distance", "posted_at", "delay_s")
+MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
+                 "frames", "matches")
 
 
 def short_path(member: dict) -> str:
@@ -39,6 +40,59 @@ def with_history(cluster: dict) -> dict:
             "first_account": first["account"] if first else None, "members": members}
 
 
+def with_frames(store: Store, cluster: dict) -> dict:
+    """Add which frames matched, for members that are videos or animations, and the kinds present.
+
+    Each member's ``matches`` lists the other members it matched frame by
+    frame, from its own side: how many of its frames matched, and example
+    [its time, their time] pairs in seconds (None for a still).
+    """
+    ids = {m["media_id"] for m in cluster["members"]}
+    by_member: dict[int, list[dict]] = {}
+    for fm in store.frame_matches(sorted(ids)):
+        if fm["media_a"] not in ids or fm["media_b"] not in ids:
+            continue
+        for me, other, mine, of_mine, theirs, of_theirs, flip in (
+                ("media_a", "media_b", "frames_a", "of_a", "frames_b", "of_b", False),
+                ("media_b", "media_a", "frames_b", "of_b", "frames_a", "of_a", True)):
+            by_member.setdefault(fm[me], []).append({
+                "media_id": fm[other], "frames_matched": fm[mine], "frames": fm[of_mine],
+                "their_frames_matched": fm[theirs], "their_frames": fm[of_theirs],
+                "times": [[b, a] for a, b in fm["times"]] if flip else fm["times"]})
+    kinds: dict[str, int] = {}
+    for m in cluster["members"]:
+        kinds[m.get("kind") or "unknown"] = kinds.get(m.get("kind") or "unknown", 0) + 1
+    members = [{**m, "matches": by_member.get(m["media_id"], [])} for m in cluster["members"]]
+    return {**cluster, "kinds": kinds, "members": members}
+
+
+def clock(seconds: float | None) -> str:
+    """0:04.2 / 1:02:03.0: a frame's time as a video player shows it."""
+    if seconds is None:
+        return "still"
+    minutes, rest = divmod(float(seconds), 60)
+    hours, minutes = divmod(int(minutes), 60)
+    return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
+
+
+def matches_text(member: dict, at_most: int | None = None) -> str:
+    """'3/8 frames ~ #12 (0:04.0=0:01.2, ...)' for a table line; '' for plain stills."""
+    parts = []
+    matches = sorted(member.get("matches") or (), key=lambda m: (-m["frames_matched"], m["media_id"]))
+    for m in matches[:at_most]:
+        times = ", ".join(f"{clock(a)}={clock(b)}" for a, b in m["times"][:3])
+        parts.append(f"{m['frames_matched']}/{m['frames']} frames ~ #{m['media_id']} ({times})")
+    if at_most is not None and len(matches) > at_most:
+        parts.append(f"{len(matches) - at_most} more in --format json")
+    return "; ".join(parts)
+
+
+def _kinds_text(kinds: dict | None) -> str:
+    if not kinds or set(kinds) == {"image"}:
+        return ""
+    return " (" + ", ".join(f"{n} {k}{'s' if n > 1 else ''}" for k, n in sorted(kinds.items())) + ")"
+
+
 def _who(account: str | None) -> str:
     return account or "an unknown account"
 
@@ -46,11 +100,17 @@ def _who(account: str | None) -> str:
 def clusters_with_members(store: Store, min_accounts: int, limit: int | None) -> list[dict]:
     summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit)
     members = store.cluster_members([s["cluster"] for s in summaries])
-    return [with_history({**s, "members": members[s["cluster"]]}) for s in summaries]
+    return [with_frames(store, with_history({**s, "members": members[s["cluster"]]})) for s in summaries]
 
 
 def _public(cluster: dict) -> dict:
     return {**cluster, "members": [{k: m.get(k) for k in MEMBER_FIELDS} for m in cluster["members"]]}
+
+
+def _cell(value):
+    if isinstance(value, list):  # frame matches, flattened for a spreadsheet cell
+        return matches_text({"matches": value}) or None
+    return value
 
 
 def as_json_lines(items: list[dict]) -> str:
@@ -65,7 +125,7 @@ def clusters_csv(clusters: list[dict]) -> str:
     for c in clusters:
         for m in c["members"]:
             writer.writerow([c["cluster"], c["size"], c["accounts"], c["first_seen"], c["first_account"],
-                             *(m.get(k) for k in MEMBER_FIELDS)])
+                             *(_cell(m.get(k)) for k in MEMBER_FIELDS)])
     return out.getvalue()
 
 
@@ -75,7 +135,8 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
     lines = []
     for c in clusters:
         first = f"; first seen {c['first_seen']} ({_who(c['first_account'])})" if c.get("first_seen") else ""
-        lines.append(f"cluster {c['cluster']}: {c['size']} media, {c['accounts']} accounts{first}")
+        lines.append(f"cluster {c['cluster']}: {c['size']} media{_kinds_text(c.get('kinds'))}, "
+                     f"{c['accounts']} accounts{first}")
         for m in c["members"][:max_members]:
             lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
                          f"{short_path(m)}")
@@ -85,7 +146,8 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
 
 
 def cluster_detail(cluster: dict) -> str:
-    lines = [f"cluster {cluster['cluster']}: {cluster['size']} media, {cluster['accounts']} accounts"]
+    lines = [f"cluster {cluster['cluster']}: {cluster['size']} media{_kinds_text(cluster.get('kinds'))}, "
+             f"{cluster['accounts']} accounts"]
     if cluster.get("first_seen"):
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
@@ -96,8 +158,12 @@ def cluster_detail(cluster: dict) -> str:
     lines.append("accounts: " + ", ".join(f"{a} ({n})" for a, n in sorted(by_account.items(), key=lambda x: -x[1])))
     for m in cluster["members"]:
         size = f"{m['width']}x{m['height']}" if m.get("width") else "?"
-        lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['format'] or '?':<5} {size:>11}  "
+        length = f" {clock(m['duration_s'])}" if m.get("duration_s") is not None else ""
+        lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
+                     f"{m['format'] or '?':<5} {size:>11}{length}  "
                      f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
+        if m.get("matches"):
+            lines.append(f"            frames: {matches_text(m, at_most=3)}")
     return "\n".join(lines) + "\n"
 
 

@@ -52,6 +52,8 @@ def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]
     if keyframes_only:
         options["skip_frame"] = "nokey"
     stream = ffmpeg.input("file:" + source, **options).video
+    if keyframes_only:  # some decoders (VP9, AV1) ignore skip_frame: drop their other frames here
+        stream = stream.filter("select", "key")
     stream = stream.filter("scale", FRAME_SIDE, FRAME_SIDE, flags="area").filter("format", "gray")
     if not keyframes_only:
         stream = stream.filter(
@@ -67,9 +69,9 @@ def _checker(settings: Settings):
         if not info.has_video:
             if info.has_audio:
                 raise MediaError("audio only: no video stream to fingerprint")
-            if info.duration_s is None and info.codec is None:
+            if not info.opened:
                 return  # not even a header: let ffmpeg's own error speak
-            raise MediaError("no video stream in the file")
+            raise MediaError("no video stream in the file (an empty or zero-length container)")
         if info.width and info.height and info.width * info.height > settings.max_pixels:
             raise MediaError(f"frame size {info.width}x{info.height} ({info.width * info.height:,} pixels) "
                              f"exceeds max_pixels={settings.max_pixels:,}; refused without decoding")
