@@ -53,7 +53,8 @@ def test_clusters_json_lines(scanned):
     assert set(member) == {"media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s",
                            "duration_s", "frames", "matches"}
     assert member["kind"] == "image" and member["distance"] == 0 and member["post_id"] == "101"
-    assert set(lines[0]) == {"cluster", "size", "accounts", "first_seen", "first_account", "members"}
+    assert set(lines[0]) == {"cluster", "size", "accounts", "first_seen", "first_account", "kinds", "members"}
+    assert lines[0]["kinds"] == {"image": 3}
 
 
 def test_min_accounts_and_limit(scanned):
