@@ -264,9 +264,12 @@ def match(file, db, threshold, fmt):
     """List stored media near FILE (query by example), best match first.
 
     FILE is fingerprinted as a scan would (it need not be in the database)
-    and compared with every stored image under the clustering rule.
+    and compared with every stored image, video and GIF under the
+    clustering rule. FILE may be a video or GIF: the output says how many
+    of its frames matched, and at what times (this file's = the stored one's).
 
     Example: hashtrail match suspicious_meme.jpg --format json
+             hashtrail match clip.mp4
     """
     from pipeline.cluster import Thresholds
     from pipeline.fingerprint import fingerprint_file
@@ -289,8 +292,12 @@ def match(file, db, threshold, fmt):
         click.echo("no stored media near this file")
     else:
         for m in matches:
+            frames = ""
+            if m["frames"] > 1 or m["their_frames"] > 1:
+                times = ", ".join(f"{report.clock(a)}={report.clock(b)}" for a, b in m["times"])
+                frames = f"  [{m['frames_matched']}/{m['frames']} frames: {times}]"
             click.echo(f"p={m['phash_distance']:>2} d={m['dhash_distance']:>2} q={m['phash256_distance']:>3}  "
-                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}")
+                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}{frames}")
 
 
 @main.command(name="import")

@@ -1,9 +1,10 @@
 """Query by example: which stored media are near a given picture.
 
-The query goes through the same decode and hash variants as a scan, and
-is compared with every stored fingerprint under the same rule as clustering
-(some variant pair, not two centre crops, within the pHash64, dHash64 and
-pHash256 thresholds), vectorised. Exhaustive, so exact: fine for the
+The query goes through the same decode and hash variants as a scan (a
+video or GIF through its frames), and is compared with every stored
+fingerprint under the same rule as clustering (some variant pair, not two
+centre crops, within the pHash64, dHash64 and pHash256 thresholds; for
+videos, enough matching frames on one side), vectorised. Exhaustive, so exact: fine for the
 archives hashtrail holds today; an index for millions of media is issue 6.
 """
 from __future__ import annotations
@@ -16,24 +17,59 @@ from .hashing import SECONDARY
 
 
 def query_fingerprints(variants: list[dict]) -> Fingerprints:
-    """Fingerprints of one query file's variants (media id -1)."""
+    """Fingerprints of one query file's variants (media id -1), with frame times for videos."""
     return Fingerprints(
         np.full(len(variants), -1, dtype=np.int64), hex_to_u64(v["phash"] for v in variants),
         hex_to_u64(v["dhash"] for v in variants), hex_to_u64(v["phash256"] for v in variants).reshape(-1, 4),
-        np.isin([v["name"] for v in variants], SECONDARY))
+        np.isin([v["name"] for v in variants], SECONDARY),
+        np.asarray([np.nan if v.get("time_s") is None else v["time_s"] for v in variants], dtype=np.float64))
 
 
 def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[dict]:
-    """Stored media matching the query, best first: media_id and the best distances."""
-    best: dict[int, tuple[int, int, int]] = {}
+    """Stored media matching the query, best first: media_id, the best distances, and for
+    videos how many frames matched on each side and at what times."""
+    stored_frame, stored_count = stored.frames()
+    query_frame, query_count = query.frames()
+    hits_stored, hits_query, scores = [], [], []
     for k in range(len(query.phash)):
         p = distances(stored.phash, query.phash[k])
         d = distances(stored.dhash, query.dhash[k])
         q = distances(stored.phash256, query.phash256[k][None, :]).sum(axis=1)
-        ok = t.admits(p, d, q, stored.secondary & query.secondary[k])
-        for row in np.nonzero(ok)[0].tolist():
-            media, score = int(stored.media_id[row]), (int(p[row]), int(d[row]), int(q[row]))
-            if media not in best or score < best[media]:
-                best[media] = score
-    return [{"media_id": m, "phash_distance": s[0], "dhash_distance": s[1], "phash256_distance": s[2]}
-            for m, s in sorted(best.items(), key=lambda item: (item[1], item[0]))]
+        rows = np.nonzero(t.admits(p, d, q, stored.secondary & query.secondary[k]))[0]
+        hits_stored.append(rows)
+        hits_query.append(np.full(len(rows), k))
+        scores.append(np.column_stack([p[rows], d[rows], q[rows]]))
+    if not hits_stored:
+        return []
+    rows, qrows, score = np.concatenate(hits_stored), np.concatenate(hits_query), np.concatenate(scores)
+    times, qtimes = stored.times(), query.times()
+    by_media: dict[int, list[int]] = {}
+    for n, row in enumerate(rows.tolist()):
+        by_media.setdefault(int(stored.media_id[row]), []).append(n)
+    out = []
+    for media, hits in by_media.items():
+        hits = np.asarray(hits)
+        matched_stored = len(np.unique(stored_frame[rows[hits]]))
+        matched_query = len(np.unique(query_frame[qrows[hits]]))
+        of_stored, of_query = int(stored_count[rows[hits[0]]]), int(query_count[0])
+        if not t.shares(np.array([matched_query]), np.array([of_query]), np.array([matched_stored]),
+                        np.array([of_stored]))[0]:
+            continue
+        best = hits[np.lexsort((score[hits, 2], score[hits, 1], score[hits, 0]))]
+        example: list = []
+        for n in best.tolist():
+            pair = [_time(qtimes[qrows[n]]), _time(times[rows[n]])]
+            if pair not in example:
+                example.append(pair)
+            if len(example) == 3:
+                break
+        p, d, q = (int(x) for x in score[best[0]])
+        out.append({"media_id": media, "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
+                    "frames_matched": matched_query, "frames": of_query,
+                    "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example})
+    return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), m["phash_distance"],
+                                      m["dhash_distance"], m["phash256_distance"], m["media_id"]))
+
+
+def _time(value: float) -> float | None:
+    return None if np.isnan(value) else round(float(value), 3)

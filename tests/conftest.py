@@ -35,3 +35,34 @@ def save(path, image: Image.Image, fmt: str = "JPEG", **options) -> str:
 def twitter_path(root, account: int, tweet: int, ext: str = "jpg") -> str:
     """A path in the Twitter IO release layout."""
     return os.path.join(str(root), "ira_1", userid(account), "images", f"{tweet}-k{tweet}.{ext}")
+
+
+@pytest.fixture(scope="session")
+def video_tree(tmp_path_factory):
+    """A source video, its reposted copies (other formats, a GIF, a frame as a JPEG) and unrelated videos.
+
+    Made once per test session with the real ffmpeg (tests/videos.py); the
+    photos the slideshows are made of stay outside the tree.
+    """
+    import videos
+
+    base = tmp_path_factory.mktemp("video")
+    photos = videos.make_photos(str(base / "photos"), [11, 12, 13, 21, 22, 23])
+    root = base / "tree"
+    files: dict[str, str] = {}
+
+    def at(name: str, account: int, tweet: int, ext: str) -> str:
+        path = os.path.join(str(root), "ira_1", userid(account), "videos", f"{tweet}-k{tweet}.{ext}")
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        files[name] = path
+        return path
+
+    src = videos.slideshow(at("source", 1, 7001, "mp4"), photos[:3])
+    for n, kind in enumerate(["reencode", "vp9_webm", "rescale", "letterbox", "fps_change", "trim_start"]):
+        videos.transform(src, at(kind, 2 + n, 7100 + n, "webm" if kind == "vp9_webm" else "mp4"), kind)
+    videos.cut(src, at("cut", 9, 7200, "mp4"), 2.5, 2.5)
+    videos.to_gif(src, at("gif", 10, 7300, "gif"), 2.3, 2.0)
+    videos.frame_at(src, at("frame", 11, 7400, "jpg"), 4.6)
+    videos.slideshow(at("other", 12, 7500, "mp4"), photos[3:])
+    videos.test_source(at("mandelbrot", 13, 7600, "mp4"), "mandelbrot")
+    return root, files
