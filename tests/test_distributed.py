@@ -58,10 +58,13 @@ def cluster(redis_server, tmp_path, monkeypatch):
 def snapshot(db_path: str):
     store = Store(db_path, create=False)
     media = sorted(store.db.execute(
-        "SELECT id, path, status, reason, kind, format, sha256, width, height, account, post_id FROM media"))
+        "SELECT id, path, status, reason, kind, format, sha256, width, height, account, post_id, duration_s, fps, "
+        "codec, frames FROM media"))
     prints = sorted(store.db.execute(
-        "SELECT m.path, f.variant, f.phash, f.dhash, f.phash256 FROM fingerprints f JOIN media m ON m.id = f.media_id"))
+        "SELECT m.path, f.variant, f.time_s, f.phash, f.dhash, f.phash256 FROM fingerprints f "
+        "JOIN media m ON m.id = f.media_id"))
     clusters = sorted(store.db.execute("SELECT media_id, cluster_id, distance FROM clusters"))
+    clusters += sorted(store.db.execute("SELECT * FROM frame_matches"))
     store.close()
     return media, prints, clusters
 
@@ -82,6 +85,22 @@ def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_
     assert workers == {f"alpha@{HOST}", f"beta@{HOST}"}
     assert store.pending_count() == 0
     assert len(snapshot(cluster.db)[2]) > 0  # clusters were computed by the writer
+
+
+def test_workers_fingerprint_videos_and_gifs_as_the_embedded_scan_does(cluster, video_tree, tmp_path):
+    root, files = video_tree
+    cluster.start("writer")
+    cluster.start("worker", "alpha")
+    cluster.start("worker", "beta")
+    result = cluster.enqueue(root, "--wait")
+    assert result.returncode == 0, result.stderr
+    embedded = str(tmp_path / "embedded.db")
+    scan([str(root)], config.load({}).replace(db=embedded, workers=2), Store(embedded))
+    distributed = snapshot(cluster.db)
+    assert distributed == snapshot(embedded)
+    kinds = {row[4] for row in distributed[0]}
+    assert kinds == {"video", "animation", "image"} and all(row[2] == "ok" for row in distributed[0])
+    assert any(isinstance(row, tuple) and len(row) == 7 for row in distributed[2])  # frame matches were stored
 
 
 def many_files(root, photo, n):

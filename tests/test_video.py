@@ -250,3 +250,29 @@ def test_scan_with_a_hanging_ffmpeg_records_the_video_and_keeps_the_rest(video_t
     settings = config.load({}).replace(db=db, workers=1, ffmpeg=script, file_timeout_s=1.0)
     summary = scan([str(root)], settings, Store(db))
     assert (summary.fingerprinted, summary.failed) == (1, 1)
+
+
+def test_ffmpeg_dies_with_the_worker_that_started_it(video_tree, tmp_path):
+    """A Celery hard limit or a pool timeout SIGKILLs the worker: its ffmpeg must not run on."""
+    import signal
+    import subprocess
+    import sys
+
+    _, files = video_tree
+    script, pids = hanging_ffmpeg(str(tmp_path))
+    code = ("import config, sys; from pipeline.fingerprint import fingerprint_file; "
+            f"fingerprint_file({files['source']!r}, '', config.load({{}}).replace(ffmpeg={script!r}, "
+            "file_timeout_s=120))")
+    worker = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)))
+    deadline = time.monotonic() + 20
+    while (not os.path.exists(pids) or len(open(pids).read().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child, ffmpeg_pid = (int(x) for x in open(pids).read().split())
+    assert alive(ffmpeg_pid)
+    worker.send_signal(signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 5
+    while alive(ffmpeg_pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(ffmpeg_pid), "ffmpeg outlived the worker that started it"
+    os.kill(child, signal.SIGKILL)  # the fake's own child: real ffmpeg starts none
