@@ -401,7 +401,8 @@ def demo(directory, workers):
 
     The archive uses the layout of Twitter's information-operations releases
     (<part>/<userid>/images/<tweetid>-<key>.jpg) with pictures reposted by
-    several accounts after typical edits, and a few broken files. The
+    several accounts after typical edits, a video reposted as a smaller
+    video, a GIF and a still frame, and a few broken files. The
     database is DIRECTORY/hashtrail.db.
 
     Example: hashtrail demo && hashtrail clusters --db hashtrail-demo/hashtrail.db
@@ -412,7 +413,8 @@ def demo(directory, workers):
     if not os.path.isdir(archive):
         written = build_demo_archive(archive)
         click.echo(f"built demo archive in {archive}: {written['images']} pictures, "
-                   f"{written['reposts']} reposts, {written['broken']} broken files")
+                   f"{written['reposts']} reposts, {written['videos']} videos and GIFs, "
+                   f"{written['broken']} broken files")
     db = os.path.join(directory, "hashtrail.db")
     settings = _settings(db=db, workers=workers)
     store = Store(db)

@@ -3,6 +3,7 @@
 No download: pictures are drawn from seeded random fields and shapes, so they
 are distinct "photos" with real structure. Some are reposted by other accounts
 after the edits reposting makes (re-encode, resize, borders, captions...);
+a slideshow video comes back re-encoded smaller, as a GIF and as a still;
 two are different shots of one scene (must stay apart); and a few files are
 broken the ways real dumps are (truncated, HTML saved as .jpg, empty, JSON).
 """
@@ -11,11 +12,13 @@ from __future__ import annotations
 import hashlib
 import os
 import random
+import subprocess
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from . import transforms
+from .ffmpeg_run import executable
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
 
@@ -91,7 +94,56 @@ def build_demo_archive(directory: str, originals: int = 30, accounts: int = 10, 
     with open(os.path.join(folder, f"{tweet_id(clock + 2)}-error.jpg"), "w") as fh:
         fh.write("<!DOCTYPE html><html><body>Sorry, that page does not exist.</body></html>")
     open(os.path.join(folder, f"{tweet_id(clock + 3)}-empty.jpg"), "wb").close()
+    video_clock = [clock]
+
+    def next_tweet() -> str:  # the video first, then its reposts
+        video_clock[0] += r.randint(600_000, 7_200_000)
+        return tweet_id(video_clock[0])
+
+    written["videos"] = _demo_videos(base, seed, next_tweet)
     with open(os.path.join(base, "manifest.json"), "w") as fh:
         fh.write('{"release": "demo", "note": "not media: recorded as skipped"}\n')
     written["broken"] = 4
     return written
+
+
+def _frames(photos: list[Image.Image], seconds_each: float, fps: int, size=(480, 270)):
+    """Slideshow frames: each photo with a slow 5% zoom, then a cut."""
+    count = int(seconds_each * fps)
+    for photo in photos:
+        w, h = photo.size
+        for k in range(count):
+            zoom = 1 + 0.05 * k / count
+            dx, dy = w * (1 - 1 / zoom) / 2, h * (1 - 1 / zoom) / 2
+            yield photo.resize(size, Image.BILINEAR, box=(dx, dy, w - dx, h - dy))
+
+
+def _encode(frames, path: str, fps: int, size=(480, 270)) -> None:
+    process = subprocess.Popen(
+        [executable(), "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+         "-s", f"{size[0]}x{size[1]}", "-r", str(fps), "-i", "pipe:", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+         path], stdin=subprocess.PIPE)
+    for frame in frames:
+        process.stdin.write(frame.convert("RGB").tobytes())
+    process.stdin.close()
+    if process.wait(timeout=120) != 0:
+        raise RuntimeError(f"ffmpeg could not write the demo video {path}")
+
+
+def _demo_videos(base: str, seed: int, next_tweet) -> int:
+    """A slideshow video by one account, reposted as a smaller MP4, a GIF of a few seconds and a still."""
+    photos = [synthetic_photo(seed * 1000 + 500 + k, size=(640, 360)) for k in range(3)]
+    fps = 10
+
+    def path(account: int, ext: str) -> str:
+        folder = os.path.join(base, userid(account), "videos" if ext == "mp4" else "images")
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, f"{next_tweet()}-v{account}.{ext}")
+
+    frames = list(_frames(photos, 3.0, fps))
+    _encode(frames, path(2, "mp4"), fps)
+    _encode((f.resize((320, 180)) for f in frames), path(5, "mp4"), fps, size=(320, 180))
+    gif = [f.resize((240, 135)) for f in frames[int(2.5 * fps):int(5.0 * fps)]]
+    gif[0].save(path(7, "gif"), save_all=True, append_images=gif[1:], duration=1000 // fps, loop=0)
+    frames[int(7.2 * fps)].save(path(8, "jpg"), quality=85)
+    return 4

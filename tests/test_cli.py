@@ -137,8 +137,10 @@ def test_console_script_runs_as_installed(scanned, tmp_path):
 def test_demo_builds_scans_and_reports(tmp_path):
     result = invoke("demo", str(tmp_path / "demo"), "--workers", "2")
     assert result.exit_code == 0, result.output
-    assert "15 clusters (15 across accounts)" in result.output
+    assert "16 clusters (16 across accounts)" in result.output
     assert "3 failed, 1 skipped" in result.output
+    # the slideshow video, its smaller copy, a GIF cut from it and a still frame: one cluster
+    assert "4 media (1 animation, 1 image, 2 videos), 4 accounts" in result.output
 
 
 def test_match_finds_stored_copies_of_a_new_file(scanned, tmp_path, photo):
