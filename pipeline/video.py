@@ -50,7 +50,12 @@ class VideoPrint:
 def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]:
     options = {"threads": 1, "max_pixels": settings.max_pixels, "protocol_whitelist": "file"}
     if keyframes_only:
+        # decoder-level: the demuxer's "-discard nokey" is cheaper but shifts
+        # H.264 timestamps (the decoder's reorder delay pairs a keyframe
+        # with a later packet's time)
         options["skip_frame"] = "nokey"
+    else:  # B-frames are never references: skipping them halves the decode, the grid misses nothing
+        options["skip_frame"] = "bidir"
     stream = ffmpeg.input("file:" + source, **options).video
     if keyframes_only:  # some decoders (VP9, AV1) ignore skip_frame: drop their other frames here
         stream = stream.filter("select", "key")
