@@ -103,6 +103,11 @@ def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t
                     start = ts
                     if self_join and other == k:
                         start = qi + 1
+                    hits = 0
+                    for ti in range(start, te):  # a branch-free count LLVM vectorises
+                        hits += _popcount(pq ^ t_p[ti]) <= rp
+                    if hits == 0:
+                        continue  # the usual case: nothing within rp in this bucket
                     for ti in range(start, te):
                         diff = pq ^ t_p[ti]
                         if _popcount(diff) > rp or _popcount(dq ^ t_d[ti]) > rd:
