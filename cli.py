@@ -220,6 +220,37 @@ def clusters(db, min_accounts, fmt, limit):
 
 
 @main.command()
+@db_option
+@click.option("--rebuild", is_flag=True, help="recompute every cluster from all fingerprints")
+def cluster(db, rebuild):
+    """Bring the clusters up to date with the fingerprints.
+
+    scan, and the writer at the end of each job, do this themselves; run it
+    after an interrupted job, or with --rebuild to recompute everything.
+    New media join existing clusters, or merge two (the merged cluster keeps
+    the older id); clusters they do not touch keep their ids, so notes kept
+    about a cluster stay valid. When files went missing, were re-read, or
+    the thresholds changed, the update is a rebuild by itself.
+
+    Example: hashtrail cluster --db ira.db
+             hashtrail cluster --rebuild --db ira.db
+    """
+    from pipeline.scan import update_clusters
+
+    settings = _settings(db=db)
+    store = _open(db)
+    done = update_clusters(store, settings, rebuild=rebuild)
+    total = len(store.cluster_summaries())
+    if done.rebuilt:
+        click.echo(f"rebuilt from {done.new_rows:,} fingerprint rows in {done.seconds:.1f} s: {total:,} clusters")
+    elif done.new_rows == 0 and done.changed == 0:
+        click.echo(f"clusters are up to date: {total:,} clusters")
+    else:
+        click.echo(f"added {done.new_rows:,} new fingerprint rows in {done.seconds:.1f} s: {done.changed:,} clusters "
+                   f"created, grown or merged; {total:,} clusters")
+
+
+@main.command()
 @click.argument("cluster", type=int)
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)

@@ -30,7 +30,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from .hamming import distances, pairs_within
+from . import mih
+from .hamming import distances
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,8 +122,17 @@ MAX_EXAMPLE_TIMES = 5
 
 
 def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs (i < j) of variants within all thresholds, not two centre crops."""
-    i, j = pairs_within(fp.phash, t.phash)
+    """Row pairs (i < j) of variants within all thresholds, not two centre crops.
+
+    Candidates within the pHash64 and dHash64 radii come from the exact
+    multi-index join (pipeline/mih.py); the 256-bit pHash confirms them.
+    """
+    i, j = mih.pairs_within(fp.phash, t.phash, fp.dhash, t.dhash)
+    return admitted(fp, i, j, t)
+
+
+def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate row pairs that the whole rule admits."""
     keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
                     distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j])
     return i[keep], j[keep]
@@ -166,7 +176,16 @@ def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: n
            t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
     """Media pairs among ``rows`` under the whole rule, with frame details for videos."""
     i, j = matching_rows(fp.take(rows), t)
-    ri, rj = rows[i], rows[j]
+    return media_edges(fp, rows[i], rows[j], frame, frame_count, t)
+
+
+def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndarray, frame_count: np.ndarray,
+                t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
+    """Media pairs from admitted row pairs: stills at once, videos when enough frames match.
+
+    ``ri``/``rj`` must hold every admitted row pair of the media they involve,
+    or the frame shares come out too low.
+    """
     ma, mb = fp.media_id[ri], fp.media_id[rj]
     differ = ma != mb
     ri, rj, ma, mb = ri[differ], rj[differ], ma[differ], mb[differ]

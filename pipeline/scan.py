@@ -15,12 +15,15 @@ import os
 import time
 from typing import Iterable, Protocol
 
+import numpy as np
+
 from config import Settings
 
 from . import archives
 from .accounts import AccountRule
 from .cluster import Thresholds, cluster_with_details
 from .fingerprint import FAILED, OK, SKIPPED
+from .incremental import add_to_clusters
 from .hashing import HASHER
 from .media import ANIMATION, VIDEO
 from .localpool import fingerprint_in_pool
@@ -65,6 +68,7 @@ class ScanSummary:
     skipped: int = 0
     clusters: int = 0
     cross_account_clusters: int = 0
+    clusters_rebuilt: bool = False  # all recomputed, rather than new media added
     seconds: float = 0.0
 
     def line(self) -> str:
@@ -151,13 +155,44 @@ def record_pending(store: Store, todo: list[Found], rule: AccountRule, scan_id: 
         store.save(pending_rows(todo[start:start + chunk], rule, scan_id, attempts or {}))
 
 
-def recluster(store: Store, settings: Settings) -> tuple[int, int]:
-    """Recompute clusters from all fingerprints; returns (clusters, cross-account clusters)."""
-    assignments, frame_matches = cluster_with_details(store.fingerprints(), store.sha_by_media(),
-                                                      Thresholds.from_settings(settings))
-    store.replace_clusters(assignments, frame_matches)
+@dataclasses.dataclass
+class Reclustered:
+    rebuilt: bool  # everything recomputed (else: new media added to the clusters)
+    new_rows: int  # fingerprint rows looked at as new
+    changed: int  # clusters created, grown or merged
+    seconds: float
+
+
+def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> Reclustered:
+    """Bring clusters up to date: add what is new, or rebuild when something old changed.
+
+    The incremental path (pipeline/incremental.py) gives the same clusters
+    as a rebuild; it is taken when every media and row of the last
+    clustering is still there under the same rule.
+    """
+    started = time.perf_counter()
+    t = Thresholds.from_settings(settings)
+    if not rebuild and store.can_update_clusters(t):
+        fp, new = store.fingerprints_and_new()
+        new_media = store.unclustered_media()
+        if not new.any() and not new_media:
+            return Reclustered(False, 0, 0, time.perf_counter() - started)
+        previous, members = store.cluster_state()
+        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_by_media(), new_media, t)
+        store.update_clusters(update.assignments, update.frame_matches, t)
+        return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started)
+    fp = store.fingerprints()
+    assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t)
+    store.replace_clusters(assignments, frame_matches, t)
+    return Reclustered(True, len(fp.media_id), len({a.cluster_id for a in assignments}),
+                       time.perf_counter() - started)
+
+
+def recluster(store: Store, settings: Settings) -> tuple[int, int, Reclustered]:
+    """Update the clusters; returns (clusters, cross-account clusters, how)."""
+    how = update_clusters(store, settings)
     summaries = store.cluster_summaries()
-    return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2)
+    return len(summaries), sum(1 for s in summaries if s["accounts"] >= 2), how
 
 
 def finish_if_complete(store: Store, settings: Settings, recluster_needed: bool = True) -> list[int]:
@@ -173,7 +208,7 @@ def finish_if_complete(store: Store, settings: Settings, recluster_needed: bool 
         return []
     clusters = cross = None
     if recluster_needed:
-        clusters, cross = recluster(store, settings)
+        clusters, cross, _ = recluster(store, settings)
     for job in done:
         counts = store.scan_counts(job)
         store.finish_scan(job, {"fingerprinted": counts.get("ok", 0), "failed": counts.get("failed", 0),
@@ -215,7 +250,8 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
             elif r["status"] == SKIPPED:
                 summary.skipped += 1
         progress.advance(len(results))
-    summary.clusters, summary.cross_account_clusters = recluster(store, settings)
+    summary.clusters, summary.cross_account_clusters, how = recluster(store, settings)
+    summary.clusters_rebuilt = how.rebuilt
     summary.seconds = time.perf_counter() - started
     store.finish_scan(scan_id, dataclasses.asdict(summary))
     return summary

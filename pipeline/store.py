@@ -25,21 +25,21 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import sqlite_utils
 
-from .cluster import Assignment, Fingerprints, FrameMatch
 from .errors import HashtrailError, NoDatabase, NoSuchCluster
 from .hamming import hex_to_u64
 from .hashing import SECONDARY
+from .store_clusters import ClustersMixin
 from .store_history import HistoryMixin
 
-SCHEMA_VERSION = 4  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
-# 4: video columns (duration_s, fps, codec, frames), frame_matches
+SCHEMA_VERSION = 5  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+# 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
     "size": int, "mtime_ns": int, "sha256": str, "width": int, "height": int, "detail": float,
     "duration_s": float, "fps": float, "codec": str, "frames": int,
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
-    "worker": str, "attempts": int, "updated_at": str,
+    "worker": str, "attempts": int, "updated_at": str, "clustered": int,
 }
 
 
@@ -69,7 +69,7 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(HistoryMixin):
+class Store(ClustersMixin, HistoryMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True):
@@ -89,6 +89,8 @@ class Store(HistoryMixin):
             if not create:
                 if current is None:
                     raise NoDatabase(f"{path} is not a hashtrail database")
+                if current < SCHEMA_VERSION:
+                    self._upgrade(path)  # additive: new columns and tables, nothing rewritten
                 return
             if path != ":memory:" and self.db.journal_mode != "wal":
                 self.db.enable_wal()
@@ -96,6 +98,15 @@ class Store(HistoryMixin):
                 self._create_schema()
         except sqlite3.Error as exc:
             raise DatabaseUnavailable(f"cannot use {path} as a database: {exc}") from None
+
+    def _upgrade(self, path: str) -> None:
+        """Bring a database made by an older hashtrail to this schema (readers need the new columns)."""
+        try:
+            self._create_schema()
+        except sqlite3.OperationalError as exc:
+            raise DatabaseUnavailable(
+                f"{path} was made by an older hashtrail and cannot be upgraded here ({exc}): "
+                "open it once where it is writable, e.g. 'hashtrail status --db FILE'") from None
 
     def close(self) -> None:
         self.db.close()
@@ -156,6 +167,7 @@ class Store(HistoryMixin):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)
+            db.execute("CREATE INDEX IF NOT EXISTS idx_media_unclustered ON media (id) WHERE clustered IS NULL")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             if not db.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone():
                 db["meta"].insert({"key": "database_id", "value": uuid.uuid4().hex})
@@ -272,6 +284,7 @@ class Store(HistoryMixin):
         media_rows = [{k: v for k, v in r.items() if k in MEDIA_COLUMNS and k != "id"} for r in rows]
         for row in media_rows:
             row["updated_at"] = now_iso()
+            row["clustered"] = None  # new or re-read: the next clustering must look at it
         try:
             self._save(rows, media_rows)
         except sqlite3.OperationalError as exc:
@@ -310,45 +323,6 @@ class Store(HistoryMixin):
         for chunk in _chunks(media_ids, 900):
             marks = ",".join("?" * len(chunk))
             self.db.execute(f"DELETE FROM [{table}] WHERE media_id IN ({marks})", chunk)
-
-    # -- clustering input and output ---------------------------------------------------
-    def fingerprints(self) -> Fingerprints:
-        """All fingerprint rows of successfully hashed media, as numpy columns."""
-        rows = self.db.execute(
-            "SELECT f.media_id, f.phash, f.dhash, f.phash256, f.variant, f.time_s FROM fingerprints f "
-            "JOIN media m ON m.id = f.media_id WHERE m.status = 'ok' ORDER BY f.id").fetchall()
-        if not rows:
-            return Fingerprints.empty()
-        media_ids, phashes, dhashes, phash256, variants, times = zip(*rows)
-        return Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes),
-                            hex_to_u64(phash256).reshape(-1, 4), np.isin(variants, SECONDARY),
-                            np.asarray([np.nan if t is None else t for t in times], dtype=np.float64))
-
-    def sha_by_media(self) -> dict[int, str]:
-        return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
-
-    def replace_clusters(self, assignments: Iterable[Assignment], frame_matches: Iterable[FrameMatch] = ()) -> None:
-        rows = [{"media_id": a.media_id, "cluster_id": a.cluster_id, "distance": a.distance} for a in assignments]
-        matches = [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times))
-                   for m in frame_matches]
-        with self._writing():
-            self.db.execute("DELETE FROM clusters")
-            self.db.execute("DELETE FROM frame_matches")
-            if rows:
-                self.db["clusters"].insert_all(rows, batch_size=1000)
-            self.db.conn.executemany("INSERT INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, "
-                                     "times) VALUES (?, ?, ?, ?, ?, ?, ?)", matches)
-
-    def frame_matches(self, media_ids: list[int]) -> list[dict]:
-        """Frame-level reasons (which frames matched) involving some media."""
-        out = []
-        for chunk in _chunks(media_ids, 450):
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.query(f"SELECT * FROM frame_matches WHERE media_a IN ({marks}) "
-                                     f"UNION SELECT * FROM frame_matches WHERE media_b IN ({marks})", chunk + chunk):
-                row["times"] = json.loads(row["times"])
-                out.append(row)
-        return out
 
     # -- queries for reports -----------------------------------------------------------
     def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:

@@ -1,0 +1,123 @@
+"""The store's clustering half (a mixin of ``Store``): fingerprints in, clusters out.
+
+Kept apart from pipeline/store.py so each file holds one idea; it is still
+the store: all of its SQL runs on the same connection and lock.
+
+Incremental clustering needs to know what is new since the last run and
+that nothing old went away. ``media.clustered`` is NULL for a file saved
+since (store.save clears it), and ``meta`` keeps how many media and
+fingerprint rows the last clustering saw and with which rule: if fewer
+old ones remain (a file went missing, was re-read or the rule changed),
+the next run rebuilds everything instead.
+"""
+from __future__ import annotations
+
+import json
+from typing import Iterable
+
+import numpy as np
+
+from .cluster import Assignment, Fingerprints, FrameMatch, Thresholds
+from .hamming import hex_to_u64
+from .hashing import SECONDARY
+
+
+class ClustersMixin:
+    # -- clustering input -------------------------------------------------------------
+    def fingerprints(self) -> Fingerprints:
+        """All fingerprint rows of successfully hashed media, as numpy columns."""
+        return self.fingerprints_and_new()[0]
+
+    def fingerprints_and_new(self) -> tuple[Fingerprints, np.ndarray]:
+        """All rows of ok media, and which rows belong to media not clustered yet."""
+        rows = self.db.execute(
+            "SELECT f.media_id, f.phash, f.dhash, f.phash256, f.variant, f.time_s, m.clustered IS NULL "
+            "FROM fingerprints f JOIN media m ON m.id = f.media_id WHERE m.status = 'ok' ORDER BY f.id").fetchall()
+        if not rows:
+            return Fingerprints.empty(), np.zeros(0, dtype=bool)
+        media_ids, phashes, dhashes, phash256, variants, times, new = zip(*rows)
+        fp = Fingerprints(np.asarray(media_ids, dtype=np.int64), hex_to_u64(phashes), hex_to_u64(dhashes),
+                          hex_to_u64(phash256).reshape(-1, 4), np.isin(variants, SECONDARY),
+                          np.asarray([np.nan if t is None else t for t in times], dtype=np.float64))
+        return fp, np.asarray(new, dtype=bool)
+
+    def sha_by_media(self) -> dict[int, str]:
+        return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
+
+    def unclustered_media(self) -> set[int]:
+        return {m for (m,) in self.db.execute("SELECT id FROM media WHERE clustered IS NULL AND status = 'ok'")}
+
+    def cluster_state(self) -> tuple[dict[int, int], dict[int, list[int]]]:
+        """media -> cluster id, and cluster id -> members, as stored."""
+        previous, members = {}, {}
+        for media, cluster in self.db.execute("SELECT media_id, cluster_id FROM clusters ORDER BY media_id"):
+            previous[media] = cluster
+            members.setdefault(cluster, []).append(media)
+        return previous, members
+
+    # -- is an incremental update valid? --------------------------------------------------
+    def _clustered_counts(self) -> tuple[int, int]:
+        media = self.db.execute("SELECT COUNT(*) FROM media WHERE status = 'ok' AND clustered = 1").fetchone()[0]
+        rows = self.db.execute("SELECT COUNT(*) FROM fingerprints f JOIN media m ON m.id = f.media_id "
+                               "WHERE m.status = 'ok' AND m.clustered = 1").fetchone()[0]
+        return media, rows
+
+    def can_update_clusters(self, t: Thresholds) -> bool:
+        """True when the last clustering's media and rows are all still there, under the same rule."""
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'clustered'").fetchone()
+        if row is None:
+            return False
+        last = json.loads(row[0])
+        media, rows = self._clustered_counts()
+        return last == {"media": media, "rows": rows, "rule": _rule(t)}
+
+    def _mark_clustered(self, t: Thresholds) -> None:
+        self.db.execute("UPDATE media SET clustered = 1 WHERE clustered IS NULL AND status = 'ok'")
+        media, rows = self._clustered_counts()
+        self.db["meta"].upsert({"key": "clustered", "value": json.dumps({"media": media, "rows": rows,
+                                                                          "rule": _rule(t)})}, pk="key")
+
+    # -- clustering output ----------------------------------------------------------------
+    def replace_clusters(self, assignments: Iterable[Assignment], frame_matches: Iterable[FrameMatch] = (),
+                         t: Thresholds | None = None) -> None:
+        """A full rebuild: every cluster row and frame match replaced."""
+        with self._writing():
+            self.db.execute("DELETE FROM clusters")
+            self.db.execute("DELETE FROM frame_matches")
+            self._write_clusters(assignments, frame_matches)
+            if t is not None:
+                self._mark_clustered(t)
+
+    def update_clusters(self, assignments: Iterable[Assignment], frame_matches: Iterable[FrameMatch],
+                        t: Thresholds) -> None:
+        """An incremental update: the rows of changed clusters, and new frame matches."""
+        with self._writing():
+            self._write_clusters(assignments, frame_matches)
+            self._mark_clustered(t)
+
+    def _write_clusters(self, assignments, frame_matches) -> None:
+        self.db.conn.executemany(
+            "INSERT INTO clusters (media_id, cluster_id, distance) VALUES (?, ?, ?) ON CONFLICT(media_id) "
+            "DO UPDATE SET cluster_id = excluded.cluster_id, distance = excluded.distance",
+            [(a.media_id, a.cluster_id, a.distance) for a in assignments])
+        self.db.conn.executemany(
+            "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times))
+             for m in frame_matches])
+
+    def frame_matches(self, media_ids: list[int]) -> list[dict]:
+        """Frame-level reasons (which frames matched) involving some media."""
+        out = []
+        for start in range(0, len(media_ids), 450):
+            chunk = media_ids[start:start + 450]
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.query(f"SELECT * FROM frame_matches WHERE media_a IN ({marks}) "
+                                     f"UNION SELECT * FROM frame_matches WHERE media_b IN ({marks})", chunk + chunk):
+                row["times"] = json.loads(row["times"])
+                out.append(row)
+        return out
+
+
+def _rule(t: Thresholds) -> list:
+    return [t.phash, t.dhash, t.phash256, t.frame_share]
