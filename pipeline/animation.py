@@ -50,6 +50,8 @@ def animation_frames(im: Image.Image, settings: Settings) -> Animation:
             if last_t is None or t - last_t >= settings.frame_interval_s or cut:
                 chosen.append((round(t, 3), grey))
                 last_t, last_small = t, small
+                if len(chosen) > 4 * settings.max_frames:  # a flickering GIF: memory stays bounded
+                    chosen = chosen[::2]
     except (OSError, ValueError, EOFError, SyntaxError) as exc:
         if not chosen:
             raise MediaError(f"corrupt animation frame: {exc}") from None
@@ -58,7 +60,17 @@ def animation_frames(im: Image.Image, settings: Settings) -> Animation:
 
 
 def _grey_square(im: Image.Image) -> np.ndarray:
-    frame = im.convert("RGBA")
-    background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
-    grey = Image.alpha_composite(background, frame).convert("L")
-    return np.asarray(grey.resize((FRAME_SIDE, FRAME_SIDE), Image.BOX))
+    """The frame as FRAME_SIDE x FRAME_SIDE grey, transparency flattened onto white.
+
+    Reduced before any full-canvas work: a 9000 x 9000 canvas is not
+    composited at full size for each frame.
+    """
+    transparent = im.mode in ("RGBA", "LA", "PA") or "transparency" in im.info
+    frame = im.convert("RGBA" if transparent else "L")
+    factor = min(frame.size) // (2 * FRAME_SIDE)
+    if factor > 1:
+        frame = frame.reduce(factor)
+    if transparent:
+        background = Image.new("RGBA", frame.size, (255, 255, 255, 255))
+        frame = Image.alpha_composite(background, frame).convert("L")
+    return np.asarray(frame.resize((FRAME_SIDE, FRAME_SIDE), Image.BOX))

@@ -219,27 +219,73 @@ def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
 
 
 def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b) -> list[FrameMatch]:
-    """Example matched frame times for each accepted pair, closest pHash first."""
+    """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
+
+    Vectorised: a video reposted many times gives millions of row pairs.
+    """
+    keep = accepted[pair_of]
+    vi, vj, pair_of = vi[keep], vj[keep], pair_of[keep]
     times = fp.times()
+    ta = np.where(np.isnan(times[vi]), -1, np.round(times[vi] * 1000)).astype(np.int64)
+    tb = np.where(np.isnan(times[vj]), -1, np.round(times[vj] * 1000)).astype(np.int64)
     closeness = distances(fp.phash[vi], fp.phash[vj])
     order = np.lexsort((closeness, pair_of))
-    out, examples = [], {}
-    for k in order.tolist():
-        p = int(pair_of[k])
-        if not accepted[p]:
-            continue
-        pair = examples.setdefault(p, [])
-        ta, tb = _time(times[vi[k]]), _time(times[vj[k]])
-        if len(pair) < MAX_EXAMPLE_TIMES and [ta, tb] not in pair:
-            pair.append([ta, tb])
-    for p, example in examples.items():
-        out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                              int(matched_b[p]), int(of_b[p]), example))
-    return out
+    # first (closest) row pair of each distinct (pair, time, time)
+    _, first = np.unique(np.column_stack([pair_of[order], ta[order], tb[order]]), axis=0, return_index=True)
+    chosen = order[np.sort(first)]
+    chosen = chosen[np.lexsort((closeness[chosen], pair_of[chosen]))]
+    group = pair_of[chosen]
+    starts = np.searchsorted(group, group, side="left")
+    chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
+    examples: dict[int, list] = {}
+    for k in chosen.tolist():
+        examples.setdefault(int(pair_of[k]), []).append([_time(times[vi[k]]), _time(times[vj[k]])])
+    return [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
+                       int(matched_b[p]), int(of_b[p]), example) for p, example in examples.items()]
 
 
 def _time(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
+
+
+def same_frames(fp: Fingerprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Videos and animations whose rows are identical to an earlier one's.
+
+    Returns a per-row mask (False for rows of such copies) and the chain of
+    media id pairs that joins each copy to the first. Stills are not looked
+    at: their identical rows are collapsed row by row (``cluster_edges``).
+    """
+    _, frame_count = fp.frames()
+    keep = np.ones(len(fp.media_id), dtype=bool)
+    multi = np.nonzero(frame_count > 1)[0]
+    if len(multi) == 0:
+        return keep, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order = multi[np.lexsort((fp.times()[multi], fp.media_id[multi]))]
+    media, starts = np.unique(fp.media_id[order], return_index=True)
+    ends = np.append(starts[1:], len(order))
+    first: dict[bytes, int] = {}
+    copies_a, copies_b = [], []
+    for m, s_, e in zip(media.tolist(), starts.tolist(), ends.tolist()):
+        rows = order[s_:e]
+        key = b"".join(a.tobytes() for a in (fp.phash[rows], fp.dhash[rows], fp.phash256[rows],
+                                               fp.secondary[rows], fp.times()[rows]))
+        if key in first:
+            copies_a.append(first[key])
+            copies_b.append(m)
+            keep[rows] = False
+        else:
+            first[key] = m
+    return keep, np.asarray(copies_a, dtype=np.int64), np.asarray(copies_b, dtype=np.int64)
+
+
+def first_copies(fp: Fingerprints, sha_by_media: dict[int, str]) -> np.ndarray:
+    """Per row: its media is the lowest id of its SHA-256 (or has none)."""
+    first: dict[str, int] = {}
+    for media, sha in sorted(sha_by_media.items()):
+        if sha:
+            first.setdefault(sha, media)
+    duplicates = np.array(sorted(m for m, sha in sha_by_media.items() if sha and first[sha] != m), dtype=np.int64)
+    return ~np.isin(fp.media_id, duplicates)
 
 
 def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -263,10 +309,18 @@ def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Th
 
 def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
                          thresholds: Thresholds) -> tuple[list[Assignment], list[FrameMatch]]:
-    """Cluster assignments, and which frames joined each video or animation."""
-    pa, pb, details = cluster_edges(fp, thresholds)
+    """Cluster assignments, and which frames joined each video or animation.
+
+    Byte-identical copies (same SHA-256) have identical fingerprints and are
+    chained by ``exact_pairs``, and videos with identical frame hashes (a
+    re-muxed copy) are chained by ``same_frames``, so only the first copy's
+    rows enter the pair search: 100 reposts of one video would otherwise
+    cost 100^2 x frames^2.
+    """
+    keep, same_a, same_b = same_frames(fp)
+    pa, pb, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
     ea, eb = exact_pairs(sha_by_media)
-    a, b = np.concatenate([pa, ea]), np.concatenate([pb, eb])
+    a, b = np.concatenate([pa, ea, same_a]), np.concatenate([pb, eb, same_b])
     if len(a) == 0:
         return [], []
     ids, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)

@@ -18,6 +18,7 @@ carries, so that ``pip install`` alone gives a working install.
 """
 from __future__ import annotations
 
+import collections
 import ctypes
 import dataclasses
 import functools
@@ -40,22 +41,37 @@ class NoFfmpeg(MediaError):
     """No ffmpeg executable could be found."""
 
 
+MIN_VERSION = (5, 1)  # -fps_mode
+
+
 @functools.lru_cache(maxsize=4)
 def executable(configured: str = "") -> str:
-    """The ffmpeg to run: the configured one, else PATH's, else imageio-ffmpeg's."""
+    """The ffmpeg to run: the configured one, else PATH's (5.1 or newer), else imageio-ffmpeg's."""
     if configured:
         if not (os.path.isfile(configured) and os.access(configured, os.X_OK)):
             raise NoFfmpeg(f"ffmpeg setting {configured!r} is not an executable file")
         return configured
     found = shutil.which("ffmpeg")
-    if found:
+    if found and version(found) >= MIN_VERSION:
         return found
     try:
         import imageio_ffmpeg
         return imageio_ffmpeg.get_ffmpeg_exe()
     except (ImportError, RuntimeError) as exc:
-        raise NoFfmpeg(f"no ffmpeg on PATH and none from imageio-ffmpeg ({exc}): "
-                       "pip install imageio-ffmpeg, or install ffmpeg") from None
+        old = f"ffmpeg {'.'.join(map(str, version(found)))} on PATH is older than 5.1; " if found else "no ffmpeg on PATH; "
+        raise NoFfmpeg(f"{old}none from imageio-ffmpeg either ({exc}): pip install imageio-ffmpeg") from None
+
+
+def version(path: str) -> tuple[int, int]:
+    """(major, minor) of an ffmpeg executable; (0, 0) when it does not say (git builds say 'N-...')."""
+    try:
+        out = subprocess.run([path, "-hide_banner", "-version"], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.SubprocessError):
+        return (0, 0)
+    m = re.search(r"ffmpeg version n?(\d+)\.(\d+)", out)
+    if m:
+        return int(m[1]), int(m[2])
+    return (99, 0) if re.search(r"ffmpeg version (N-|git)", out) else (0, 0)
 
 
 @dataclasses.dataclass
@@ -73,12 +89,19 @@ class StreamInfo:
     opened: bool = False  # ffmpeg read the container's header
 
 
-_DURATION = re.compile(r"Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
-_START = re.compile(r"start: (-?\d+(?:\.\d+)?)")
-_VIDEO = re.compile(r"Stream #\d+:\d+.*?: Video: ([\w-]+)")
+# Anchored at the input dump's own indentation: a metadata value (printed
+# after "key : ") cannot pose as these lines. A hostile key with a newline
+# still can, so the header is advisory: ffmpeg itself enforces the caps
+# (-max_pixels, -t) and decides whether there is a video stream.
+_DURATION = re.compile(r"^  Duration: (\d+):(\d\d):(\d\d(?:\.\d+)?)")
+_START = re.compile(r"^  Duration: .*?start: (-?\d+(?:\.\d+)?)")
+_STREAM = re.compile(r"^  Stream #\d+:\d+\S*: (Video|Audio): ([\w-]+)")
 _SIZE = re.compile(r", (\d{1,6})x(\d{1,6})")
 _FPS = re.compile(r", (\d+(?:\.\d+)?)(k?) (?:fps|tbr)")
 _SHOWINFO = re.compile(r"\bn:\s*(\d+)\s+pts:\s*-?\d+\s+pts_time:(-?\d+(?:\.\d+)?(?:e-?\d+)?)")
+HEADER_LINES = 5000  # a header longer than this (thousands of chapters) is cut short
+LOG_TAIL = 40  # lines kept after the header, for the failure reason
+LINE_LIMIT = 4096  # bytes read per stderr line (SEI dumps, hostile metadata)
 
 
 def parse_header(lines: list[str]) -> StreamInfo:
@@ -89,12 +112,14 @@ def parse_header(lines: list[str]) -> StreamInfo:
             info.opened = True
         if info.duration_s is None and (m := _DURATION.search(line)):
             info.duration_s = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3])
-        if (m := _START.search(line)) and "Duration" in line:
-            info.start_s = float(m[1])
-        if ": Audio: " in line and "Stream #" in line:
+            if start := _START.search(line):
+                info.start_s = float(start[1])
+        if not (m := _STREAM.search(line)):
+            continue
+        if m[1] == "Audio":
             info.has_audio = True
-        if not info.has_video and (m := _VIDEO.search(line)):
-            info.has_video, info.codec = True, m[1]
+        elif not info.has_video:
+            info.has_video, info.codec = True, m[2]
             if size := _SIZE.search(line):
                 info.width, info.height = int(size[1]), int(size[2])
             if rate := _FPS.search(line):
@@ -102,26 +127,32 @@ def parse_header(lines: list[str]) -> StreamInfo:
     return info
 
 
-def frame_times(lines: list[str]) -> dict[int, float]:
-    """Output frame number -> presentation time, from the showinfo filter's lines."""
-    return {int(m[1]): float(m[2]) for line in lines if (m := _SHOWINFO.search(line))}
-
-
-def failure_reason(lines: list[str]) -> str:
-    """The most telling line of an ffmpeg error log."""
-    useful = [ln.strip() for ln in lines if ln.strip() and "showinfo" not in ln and not ln.startswith(" ")]
+def failure_reason(lines: list[str], info: StreamInfo | None = None) -> str:
+    """The most telling line of an ffmpeg error log, in words a researcher can act on."""
+    text = "\n".join(lines)
+    no_video = info is not None and info.opened and not info.has_video
+    if no_video or "matches no streams" in text or "does not contain any stream" in text:
+        # only ever said of a file ffmpeg failed on: a lying header cannot fail a good file
+        if info is not None and info.has_audio and not info.has_video:
+            return "audio only: no video stream to fingerprint"
+        return "no video stream in the file (an empty or zero-length container)"
+    useful = [ln.strip() for ln in lines if ln.strip() and not ln.startswith(" ")]
     for line in reversed(useful):
         if any(w in line.lower() for w in ("invalid", "error", "not found", "no such", "unsupported",
-                                          "could not", "failed", "matches no streams", "too large")):
-            return re.sub(r"^\[[^\]]+\] ", "", line)[:300]
-    return (useful[-1] if useful else "no output")[:300]
+                                          "could not", "failed", "too large")):
+            return "ffmpeg could not decode it: " + re.sub(r"^\[[^\]]+\] ", "", line)[:300]
+    return "ffmpeg could not decode it: " + (useful[-1] if useful else "no output")[:300]
+
+
+try:  # resolved once here: the child must not dlopen between fork and exec
+    _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+except (OSError, AttributeError):  # not Linux: the timeout still applies
+    _PRCTL = None
 
 
 def _die_with_parent() -> None:  # runs in the child between fork and exec
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    except (OSError, AttributeError):
-        pass  # not Linux: the timeout still applies
+    if _PRCTL is not None:
+        _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
 @dataclasses.dataclass
@@ -130,17 +161,35 @@ class Frames:
     frames: list[tuple[float, np.ndarray]]  # (seconds from the start, greyscale side x side)
 
 
+class _Log:
+    """ffmpeg's stderr after the header: frame times kept, other lines only the last few."""
+
+    def __init__(self):
+        self.times: dict[int, float] = {}
+        self.tail: collections.deque[str] = collections.deque(maxlen=LOG_TAIL)
+
+    def read(self, stream) -> None:
+        for line in _lines(stream):
+            if m := _SHOWINFO.search(line):
+                self.times[int(m[1])] = float(m[2])
+            elif "Parsed_showinfo" not in line:
+                self.tail.append(line)
+
+
 def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[StreamInfo], None],
-                keep_at_most: int) -> Frames:
+                keep_at_most: int, pass_fds: tuple[int, ...] = ()) -> Frames:
     """Run ``cmd`` (raw greyscale side x side frames on stdout, showinfo on stderr).
 
     ``check`` sees the header first and raises to refuse the file. Frames
     are thinned by doubling a stride whenever more than ``keep_at_most`` are
-    held, so the kept ones stay spread over the whole video.
+    held, so the kept ones stay spread over the whole video. Times are
+    ffmpeg's, which already start at 0 whatever the container's start time.
     """
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_die_with_parent)
     timed_out = threading.Event()
+    proc = timer = None
+    header: list[str] = []
+    log = _Log()
+    kept: list[tuple[int, np.ndarray]] = []
 
     def kill_group() -> None:
         try:
@@ -152,20 +201,21 @@ def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[St
         timed_out.set()
         kill_group()
 
-    timer = threading.Timer(timeout_s, expire)
-    timer.daemon = True
-    timer.start()
-    log: list[str] = []
-    drain = threading.Thread(target=lambda: log.extend(_lines(proc.stderr)), daemon=True)
-    try:
+    try:  # everything after Popen inside: a SIGALRM anywhere still kills the group
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                start_new_session=True, preexec_fn=_die_with_parent, pass_fds=pass_fds)
+        timer = threading.Timer(timeout_s, expire)
+        timer.daemon = True
+        timer.start()
         for line in _lines(proc.stderr):  # the input dump comes before any frame
-            log.append(line)
-            if line.startswith(("Stream mapping:", "Output #0")) or "Press [q]" in line:
+            header.append(line)
+            if line.startswith(("Stream mapping:", "Output #0", "Press [q]")) or len(header) >= HEADER_LINES:
                 break
-        info = parse_header(log)
+        info = parse_header(header)
         check(info)
+        drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
         drain.start()
-        size, stride, kept, number = side * side, 1, [], 0
+        size, stride, number = side * side, 1, 0
         while True:
             chunk = proc.stdout.read(size)
             if len(chunk) < size:
@@ -179,21 +229,21 @@ def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[St
         proc.wait()
         drain.join(timeout=5)
     finally:
-        timer.cancel()
-        kill_group()  # whatever it started goes too, even when it exited itself
-        if proc.poll() is None:
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+        if timer is not None:
+            timer.cancel()
+        if proc is not None:
+            kill_group()  # whatever it started goes too, even when it exited itself
+            if proc.poll() is None:
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
     if timed_out.is_set():
         raise MediaError(f"ffmpeg did not finish within {timeout_s:g} s; its process group was killed")
     if proc.returncode != 0 and not kept:
-        raise MediaError(f"ffmpeg could not decode it: {failure_reason(log)}")
-    times = frame_times(log)
-    start = info.start_s
-    return Frames(info, [(max(0.0, round(times.get(n, n) - start, 3)), f) for n, f in kept])
+        raise MediaError(failure_reason(header + list(log.tail), info))
+    return Frames(info, [(max(0.0, round(log.times.get(n, float(n)), 3)), f) for n, f in kept])
 
 
 def _lines(stream):
-    for raw in iter(stream.readline, b""):
+    for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
         yield raw.decode("utf-8", "replace").rstrip("\r\n")

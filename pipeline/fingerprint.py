@@ -223,13 +223,11 @@ def _video_into(result: FileResult, settings: Settings, stream, head: bytes, rea
     if result.size > settings.max_video_bytes:
         raise MediaError(f"video of {result.size:,} bytes exceeds max_video_bytes={settings.max_video_bytes:,}")
     digest = hashlib.sha256(head)
-    with contextlib.ExitStack() as stack:
-        source = read_from
-        copy = None
-        if archives.split(read_from):
-            directory = stack.enter_context(tempfile.TemporaryDirectory(prefix="hashtrail-"))
-            source = os.path.join(directory, "member" + os.path.splitext(read_from)[1][:8])
-            copy = stack.enter_context(open(source, "wb"))
+    # an archive member goes to an unlinked temporary file: nothing is left
+    # behind even when the worker is killed mid-way (ffmpeg opens /dev/fd/N)
+    copy = tempfile.TemporaryFile(prefix="hashtrail-") if archives.split(read_from) else None
+    try:
+        if copy is not None:
             copy.write(head)
         copied = len(head)
         while chunk := stream.read(COPY_CHUNK):
@@ -239,10 +237,16 @@ def _video_into(result: FileResult, settings: Settings, stream, head: bytes, rea
                 if copied > settings.max_video_bytes:
                     raise MediaError(f"content exceeds max_video_bytes={settings.max_video_bytes:,}")
                 copy.write(chunk)
+        result.sha256 = digest.hexdigest()
+        if copy is not None:
+            copy.flush()
+            source, fds = f"/dev/fd/{copy.fileno()}", (copy.fileno(),)
+        else:
+            source, fds = read_from, ()
+        printed = video_print(source, settings, settings.file_timeout_s, fds)
+    finally:
         if copy is not None:
             copy.close()
-        result.sha256 = digest.hexdigest()
-        printed = video_print(source, settings, settings.file_timeout_s)
     info = printed.info
     result.width, result.height, result.codec = info.width, info.height, info.codec
     result.duration_s = round(info.duration_s, 3) if info.duration_s is not None else None

@@ -1,9 +1,9 @@
-"""Hamming range search over 64-bit hashes: which pairs differ in <= r bits.
+"""Hamming distances over 64-bit hashes, and the brute-force range search.
 
-Exact and vectorised: codes are compared tile by tile with XOR and numpy's
-popcount (``np.bitwise_count``), so memory stays at one tile while time is
-O(n^2 / 2) machine-word operations. Identical codes are collapsed first, since
-archives repeat media heavily.
+``pairs_within`` compares codes tile by tile with XOR and numpy's popcount
+(``np.bitwise_count``): exact, O(n^2 / 2), memory one tile. Clustering uses
+the multi-index join (pipeline/mih.py) instead; this stays as the plain
+reference that tests and benchmarks compare against.
 """
 from __future__ import annotations
 

@@ -23,7 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from . import mih
-from .cluster import Assignment, Fingerprints, FrameMatch, Thresholds, admitted, media_edges
+from .cluster import Assignment, Fingerprints, FrameMatch, Thresholds, admitted, first_copies, media_edges
 from .hamming import distances
 
 
@@ -44,6 +44,8 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     reverse; ``new_media`` are media ids without a cluster yet that came with
     the new rows or have no hashable row (flat pictures join by SHA-256 only).
     """
+    # a byte-identical copy of a media joins through its SHA-256 alone
+    new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
     a, b, details = _new_edges(fp, new_rows, t)
     ea, eb = _new_exact_pairs(sha_by_media, new_media)
     a, b = np.concatenate([a, ea]).astype(np.int64), np.concatenate([b, eb]).astype(np.int64)

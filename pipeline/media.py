@@ -50,6 +50,8 @@ def sniff(head: bytes) -> Sniffed:
         if guess.mime.startswith("video/"):
             return Sniffed(VIDEO, guess.extension.upper(), guess.mime)
         return Sniffed(OTHER, guess.extension.upper(), guess.mime)
+    if len(head) > 376 and head[0] == head[188] == head[376] == 0x47:  # MPEG-TS: a sync byte every 188
+        return Sniffed(VIDEO, "TS", "video/mp2t")
     if head[:2] == b"BM" and len(head) >= 26:  # filetype misses some BMP variants
         return Sniffed(IMAGE, "BMP", "image/bmp")
     return Sniffed(OTHER, describe_unknown(head), None)

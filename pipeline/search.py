@@ -32,13 +32,14 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
     query_frame, query_count = query.frames()
     hits_stored, hits_query, scores = [], [], []
     for k in range(len(query.phash)):
-        p = distances(stored.phash, query.phash[k])
-        d = distances(stored.dhash, query.dhash[k])
-        q = distances(stored.phash256, query.phash256[k][None, :]).sum(axis=1)
-        rows = np.nonzero(t.admits(p, d, q, stored.secondary & query.secondary[k]))[0]
-        hits_stored.append(rows)
-        hits_query.append(np.full(len(rows), k))
-        scores.append(np.column_stack([p[rows], d[rows], q[rows]]))
+        near = np.nonzero(distances(stored.phash, query.phash[k]) <= t.phash)[0]  # the cheap filter first
+        p = distances(stored.phash[near], query.phash[k])
+        d = distances(stored.dhash[near], query.dhash[k])
+        q = distances(stored.phash256[near], query.phash256[k][None, :]).sum(axis=1)
+        ok = t.admits(p, d, q, stored.secondary[near] & query.secondary[k])
+        hits_stored.append(near[ok])
+        hits_query.append(np.full(int(ok.sum()), k))
+        scores.append(np.column_stack([p[ok], d[ok], q[ok]]))
     if not hits_stored:
         return []
     rows, qrows, score = np.concatenate(hits_stored), np.concatenate(hits_query), np.concatenate(scores)

@@ -108,12 +108,15 @@ class ClustersMixin:
 
     def frame_matches(self, media_ids: list[int]) -> list[dict]:
         """Frame-level reasons (which frames matched) involving some media."""
-        out = []
+        out, seen = [], set()
         for start in range(0, len(media_ids), 450):
             chunk = media_ids[start:start + 450]
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(f"SELECT * FROM frame_matches WHERE media_a IN ({marks}) "
                                      f"UNION SELECT * FROM frame_matches WHERE media_b IN ({marks})", chunk + chunk):
+                if (row["media_a"], row["media_b"]) in seen:
+                    continue  # its two ends fell in different chunks
+                seen.add((row["media_a"], row["media_b"]))
                 row["times"] = json.loads(row["times"])
                 out.append(row)
         return out

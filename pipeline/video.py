@@ -48,39 +48,38 @@ class VideoPrint:
 
 
 def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]:
-    options = {"threads": 1, "max_pixels": settings.max_pixels, "protocol_whitelist": "file"}
+    # -max_pixels and -t make ffmpeg itself enforce the caps the header check
+    # applies, should a hostile header lie about size or duration
+    options = {"threads": 1, "max_pixels": settings.max_pixels, "protocol_whitelist": "file",
+               "t": f"{settings.max_video_s:g}"}
+    spacing = settings.frame_interval_s / 2
     if keyframes_only:
         # decoder-level: the demuxer's "-discard nokey" is cheaper but shifts
         # H.264 timestamps (the decoder's reorder delay pairs a keyframe
         # with a later packet's time)
         options["skip_frame"] = "nokey"
+        # some decoders (VP9, AV1) ignore skip_frame, and in all-intra codecs
+        # (MJPEG) every frame is a keyframe: keep keyframes, half a grid step apart
+        choose = f"key*(isnan(prev_selected_t)+gte(t-prev_selected_t,{spacing:g}))"
     else:
         # the deblocking filter is invisible at 128 px and costs ~15% of a decode;
         # B-frames are not skipped (half the cost) because the grid must fall on
         # the same instants in every copy, whatever its GOP: fast motion moves
         # the picture between frames (benchmarks/video.py, testsrc2)
         options["skip_loop_filter"] = "all"
+        choose = (f"isnan(prev_selected_t)+gte(t-prev_selected_t,{settings.frame_interval_s:g})"
+                  f"+gt(scene,{SCENE_CHANGE})")
     stream = ffmpeg.input("file:" + source, **options).video
-    if keyframes_only:  # some decoders (VP9, AV1) ignore skip_frame: drop their other frames here
-        stream = stream.filter("select", "key")
     stream = stream.filter("scale", FRAME_SIDE, FRAME_SIDE, flags="area").filter("format", "gray")
-    if not keyframes_only:
-        stream = stream.filter(
-            "select", f"isnan(prev_selected_t)+gte(t-prev_selected_t,{settings.frame_interval_s:g})"
-                      f"+gt(scene,{SCENE_CHANGE})")
+    stream = stream.filter("select", choose)
     cmd = (stream.filter("showinfo").output("pipe:", format="rawvideo", fps_mode="passthrough", an=None)
            .compile(cmd=executable(settings.ffmpeg)))
     return cmd[:1] + ["-hide_banner", "-nostdin", "-loglevel", "info"] + cmd[1:]
 
 
 def _checker(settings: Settings):
+    """Refuse from the header what is plainly too big (advisory: ffmpeg enforces the caps too)."""
     def check(info: StreamInfo) -> None:
-        if not info.has_video:
-            if info.has_audio:
-                raise MediaError("audio only: no video stream to fingerprint")
-            if not info.opened:
-                return  # not even a header: let ffmpeg's own error speak
-            raise MediaError("no video stream in the file (an empty or zero-length container)")
         if info.width and info.height and info.width * info.height > settings.max_pixels:
             raise MediaError(f"frame size {info.width}x{info.height} ({info.width * info.height:,} pixels) "
                              f"exceeds max_pixels={settings.max_pixels:,}; refused without decoding")
@@ -94,22 +93,32 @@ def _wants_dense(info: StreamInfo, times: list[float], settings: Settings) -> bo
     """Keyframes leave long gaps, and decoding every frame is within budget."""
     if settings.dense_decode_pixels <= 0 or not info.duration_s or not info.width or not info.height:
         return False
-    points = sorted(times) + [info.duration_s]
-    gaps = np.diff([0.0] + points) if points else [info.duration_s]
+    # frame times start at 0; some demuxers (Matroska) count the start time
+    # into the duration, others (MPEG-TS) do not
+    length = max(info.duration_s - info.start_s, max(times, default=0.0))
+    gaps = np.diff([0.0] + sorted(times) + [length])
     if max(gaps) <= 2 * settings.frame_interval_s:
         return False
     cost = info.width * info.height * (info.fps or 30.0) * info.duration_s
     return cost <= settings.dense_decode_pixels
 
 
-def video_print(source: str, settings: Settings, timeout_s: float) -> VideoPrint:
-    """Keyframes (then, if needed and cheap, a time grid with scene changes) of ``source``, hashed."""
+def video_print(source: str, settings: Settings, timeout_s: float, pass_fds: tuple[int, ...] = ()) -> VideoPrint:
+    """Keyframes (then, if needed and cheap, a time grid with scene changes) of ``source``, hashed.
+
+    ``pass_fds``: descriptors ffmpeg must inherit (``source`` may be /dev/fd/N).
+    """
     check, keep = _checker(settings), 4 * settings.max_frames
-    run = read_frames(_command(settings, source, True), FRAME_SIDE, timeout_s, check, keep)
+    run = read_frames(_command(settings, source, True), FRAME_SIDE, timeout_s, check, keep, pass_fds)
     dense = _wants_dense(run.info, [t for t, _ in run.frames], settings)
     if dense:
-        second = read_frames(_command(settings, source, False), FRAME_SIDE, timeout_s, check, keep)
-        if second.frames:
+        # optional: a header that lied about the cost must not lose the keyframes
+        try:
+            second = read_frames(_command(settings, source, False), FRAME_SIDE, timeout_s / 4, check, keep,
+                                 pass_fds)
+        except MediaError:
+            second, dense = None, False
+        if second is not None and second.frames:
             run = Frames(run.info, sorted(run.frames + second.frames, key=lambda tf: tf[0]))
     if not run.frames:
         raise MediaError("no decodable video frame (empty or zero-length video stream)")

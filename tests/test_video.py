@@ -277,3 +277,31 @@ def test_ffmpeg_dies_with_the_worker_that_started_it(video_tree, tmp_path):
         time.sleep(0.05)
     assert not alive(ffmpeg_pid), "ffmpeg outlived the worker that started it"
     os.kill(child, signal.SIGKILL)  # the fake's own child: real ffmpeg starts none
+
+
+def test_containers_with_a_start_time_keep_frame_times_from_zero(video_tree, settings, tmp_path):
+    """MPEG-TS starts at 1.4 s, a shifted MKV at 5 s: times must still run from 0, frames stay apart."""
+    _, files = video_tree
+    plain = fingerprint_file(files["source"], "", settings)
+    shifted = str(tmp_path / "shifted.mkv")
+    videos.ffmpeg("-i", files["source"], "-c", "copy", "-output_ts_offset", "5", shifted)
+    ts = str(tmp_path / "clip.ts")
+    videos.ffmpeg("-i", files["source"], "-c", "copy", "-f", "mpegts", ts)
+    for path in (shifted, ts):
+        result = fingerprint_file(path, "", settings)
+        assert result.status == "ok", result.reason
+        assert result.kind == "video"
+        assert result.frames == plain.frames == 3
+        assert sorted({f["time_s"] for f in result.fingerprints}) == sorted({f["time_s"] for f in plain.fingerprints})
+
+
+def test_a_lying_header_cannot_refuse_or_hide_a_good_video(video_tree, settings, tmp_path):
+    """Metadata that poses as the header's own lines changes no verdict."""
+    _, files = video_tree
+    spoofed = str(tmp_path / "spoofed.mp4")
+    videos.ffmpeg("-i", files["source"], "-c", "copy", "-metadata", "title=Duration: 00:00:01.00, start: 0",
+                  "-metadata", "comment=Stream #0:0: Video: h264, 16x16, 1 fps", spoofed)
+    result = fingerprint_file(spoofed, "", settings.replace(max_video_s=5.5))
+    assert result.status == "failed" and "max_video_s" in result.reason  # the real 6 s header line decides
+    fine = fingerprint_file(spoofed, "", settings)
+    assert fine.status == "ok" and (fine.width, fine.height) == (320, 240)
