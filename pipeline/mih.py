@@ -28,14 +28,13 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-from numba import njit, prange
+from numba import njit, prange, types
+from numba.extending import intrinsic
 
 BLOCKS = 4
 BLOCK_BITS = 16
 KEYS = 1 << BLOCK_BITS
 CHUNK_KEYS = 256  # buckets per parallel work item
-_M1, _M2, _M4 = np.uint64(0x5555555555555555), np.uint64(0x3333333333333333), np.uint64(0x0F0F0F0F0F0F0F0F)
-_H01 = np.uint64(0x0101010101010101)
 
 
 def block_radii(radius: int) -> tuple[int, ...]:
@@ -57,12 +56,12 @@ def ball(radius: int) -> np.ndarray:
     return keys[weight <= radius][np.argsort(weight[weight <= radius], kind="stable")].astype(np.int64)
 
 
-@njit(inline="always", cache=True)
-def _popcount(x):
-    x = x - ((x >> np.uint64(1)) & _M1)
-    x = (x & _M2) + ((x >> np.uint64(2)) & _M2)
-    x = (x + (x >> np.uint64(4))) & _M4
-    return (x * _H01) >> np.uint64(56)
+@intrinsic
+def _popcount(typingctx, x):
+    """LLVM's ctpop: one POPCNT instruction where the CPU has it."""
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+    return types.uint64(types.uint64), codegen
 
 
 @njit(cache=True)
@@ -76,18 +75,18 @@ def _found_earlier(diff, block, radii):
 
 @njit(parallel=True, cache=True)
 def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t_id, rp, rd, self_join,
-                capacity):
+                chunks, capacity):
     """Pairs (query id, table id) within rp / rd found through ``block``.
 
     Self join (query set = table): bucket pairs with k < k ^ m, and i < j inside
     one bucket. Otherwise each query meets every table code once; a pair of two
     codes present on both sides is kept only for query id < table id.
     """
-    chunks = (KEYS + CHUNK_KEYS - 1) // CHUNK_KEYS
-    out_a = np.empty((chunks, capacity), np.int64)
-    out_b = np.empty((chunks, capacity), np.int64)
-    counts = np.zeros(chunks, np.int64)
-    for chunk in prange(chunks):
+    out_a = np.empty((len(chunks), capacity), np.int64)
+    out_b = np.empty((len(chunks), capacity), np.int64)
+    counts = np.zeros(len(chunks), np.int64)
+    for slot in prange(len(chunks)):
+        chunk = chunks[slot]
         n = 0
         for k in range(chunk * CHUNK_KEYS, (chunk + 1) * CHUNK_KEYS):
             qs, qe = q_offs[k], q_offs[k + 1]
@@ -118,10 +117,10 @@ def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t
                         if _found_earlier(diff, block, radii):
                             continue
                         if n < capacity:
-                            out_a[chunk, n] = iq
-                            out_b[chunk, n] = it
+                            out_a[slot, n] = iq
+                            out_b[slot, n] = it
                         n += 1
-        counts[chunk] = n
+        counts[slot] = n
     return out_a, out_b, counts
 
 
@@ -157,16 +156,17 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int) -> tuple[np.n
         if radii[block] < 0:
             continue
         masks = ball(int(radii[block]))
+        chunks = np.arange(KEYS // CHUNK_KEYS, dtype=np.int64)
         capacity = max(1024, 4 * (len(queries) // 256 + 1))
-        while True:
+        while len(chunks):
             a, b, counts = _join_block(block, radii, masks, *queries.tables[block], *table.tables[block],
-                                       rp, rd, self_join, capacity)
-            if counts.max(initial=0) <= capacity:
-                break
-            capacity = int(counts.max()) + 1  # rare: a dense chunk; run once more with room for it
-        for chunk in np.nonzero(counts)[0]:
-            found_a.append(a[chunk, :counts[chunk]])
-            found_b.append(b[chunk, :counts[chunk]])
+                                       rp, rd, self_join, chunks, capacity)
+            overflow = counts > capacity
+            for slot in np.nonzero((counts > 0) & ~overflow)[0]:
+                found_a.append(a[slot, :counts[slot]])
+                found_b.append(b[slot, :counts[slot]])
+            # dense chunks (big families) ran out of room: only they run again, with room for all
+            chunks, capacity = chunks[overflow], int(counts.max(initial=0))
     if not found_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a, b = np.concatenate(found_a), np.concatenate(found_b)
