@@ -60,10 +60,11 @@ class Fingerprints:
     def frames(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row: a frame id (rows of one frame of one media share it) and its media's frame count."""
         millis = np.where(np.isnan(self.times()), -1, np.round(self.times() * 1000)).astype(np.int64)
-        _, frame = np.unique(np.column_stack([self.media_id, millis]), axis=0, return_inverse=True)
+        # one int64 key per (media, frame time): 1-D unique is far cheaper than unique(axis=0)
+        key = (self.media_id << np.int64(28)) | (millis + 1)
+        frames_sorted, frame = np.unique(key, return_inverse=True)
         frame = frame.reshape(-1)
-        media_of_frame = np.zeros(frame.max() + 1 if len(frame) else 0, dtype=np.int64)
-        media_of_frame[frame] = self.media_id
+        media_of_frame = frames_sorted >> np.int64(28)
         ids, counts = np.unique(media_of_frame, return_counts=True)
         return frame, counts[np.searchsorted(ids, self.media_id)]
 
@@ -152,16 +153,34 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarr
     frame, frame_count = fp.frames()
     single = np.nonzero(frame_count == 1)[0]
     multi = np.nonzero(frame_count > 1)[0]
-    key = np.column_stack([fp.phash[single], fp.dhash[single], fp.phash256[single],
-                           fp.secondary[single].astype(np.uint64)])
-    _, first, inverse = np.unique(key, axis=0, return_index=True, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    order = np.argsort(inverse, kind="stable")
-    same = inverse[order][1:] == inverse[order][:-1]
-    chain_a, chain_b = fp.media_id[single][order][:-1][same], fp.media_id[single][order][1:][same]
-    rows = np.concatenate([single[first], multi])
+    first, chain_a, chain_b = _identical_rows(fp, single)
+    rows = np.concatenate([first, multi])
     a, b, details = _edges(fp, rows, frame, frame_count, t)
     return np.concatenate([a, chain_a]), np.concatenate([b, chain_b]), details
+
+
+def _identical_rows(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Among ``rows``: the first row of each distinct fingerprint, and media pairs chaining the copies.
+
+    Rows are grouped by a 64-bit mix of their columns (a 1-D sort, not
+    numpy's slow unique over rows), and neighbours are compared in full, so
+    a hash collision can only leave two copies uncollapsed, never merge
+    different rows.
+    """
+    if len(rows) == 0:
+        return rows, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    cols = [fp.phash[rows], fp.dhash[rows], *fp.phash256[rows].T, fp.secondary[rows].astype(np.uint64)]
+    mix = np.zeros(len(rows), dtype=np.uint64)
+    for k, col in enumerate(cols):
+        mix = (mix ^ col) * np.uint64(0x9E3779B97F4A7C15 + 2 * k)
+        mix ^= mix >> np.uint64(29)
+    order = np.argsort(mix, kind="stable")
+    same = np.ones(max(len(rows) - 1, 0), dtype=bool)
+    for col in cols:
+        same &= col[order][1:] == col[order][:-1]
+    starts = np.concatenate(([True], ~same))
+    media = fp.media_id[rows][order]
+    return rows[order][starts], media[:-1][same], media[1:][same]
 
 
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -330,29 +349,33 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
     by_label: dict[int, list[int]] = defaultdict(list)
     for media_id, label in zip(ids.tolist(), labels.tolist()):
         by_label[label].append(media_id)
-    rows_by_media = _rows_by_media(fp)
+    rows_of = _row_finder(fp)
     out = []
     for members in by_label.values():
         members.sort()
         representative = members[0]
         for media_id in members:
             out.append(Assignment(media_id, representative,
-                                  _distance(fp, rows_by_media, sha_by_media, representative, media_id)))
+                                  _distance(fp, rows_of, sha_by_media, representative, media_id)))
     return out, details
 
 
-def _rows_by_media(fp: Fingerprints) -> dict[int, np.ndarray]:
+def _row_finder(fp: Fingerprints):
+    """media id -> its row indices, by binary search (no dict of every media)."""
     order = np.argsort(fp.media_id, kind="stable")
-    ids, starts = np.unique(fp.media_id[order], return_index=True)
-    ends = np.append(starts[1:], len(order))
-    return {int(m): order[s:e] for m, s, e in zip(ids, starts, ends)}
+    sorted_ids = fp.media_id[order]
+
+    def rows(media: int) -> np.ndarray:
+        lo, hi = np.searchsorted(sorted_ids, [media, media + 1])
+        return order[lo:hi]
+    return rows
 
 
-def _distance(fp, rows_by_media, sha_by_media, representative: int, media_id: int) -> int:
+def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> int:
     if media_id == representative or (sha_by_media.get(media_id) and
                                       sha_by_media.get(media_id) == sha_by_media.get(representative)):
         return 0
-    r, m = rows_by_media.get(representative), rows_by_media.get(media_id)
-    if r is None or m is None:
+    r, m = rows_of(representative), rows_of(media_id)
+    if len(r) == 0 or len(m) == 0:
         return None  # no hashable variant (flat image) on one side: joined by a chain
     return int(distances(fp.phash[r][:, None], fp.phash[m][None, :]).min())

@@ -23,8 +23,8 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from . import mih
-from .cluster import Assignment, Fingerprints, FrameMatch, Thresholds, admitted, first_copies, media_edges
-from .hamming import distances
+from .cluster import (Assignment, Fingerprints, FrameMatch, Thresholds, _distance, _row_finder, admitted,
+                      first_copies, media_edges)
 
 
 @dataclasses.dataclass
@@ -60,7 +60,7 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     joined: dict[int, list[int]] = defaultdict(list)
     for node, c in zip(nodes.tolist(), component.tolist()):
         joined[c].append(node)
-    rows_of = _rows_of(fp)
+    rows_of = _row_finder(fp)
     out, changed = [], 0
     for labels in joined.values():
         if len(labels) == 1 and labels[0] in members and all(m not in new_media for m in members[labels[0]]):
@@ -98,24 +98,3 @@ def _new_exact_pairs(sha_by_media: dict[int, str], new_media: set[int]) -> tuple
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     a, b = zip(*pairs)
     return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
-
-
-def _rows_of(fp: Fingerprints):
-    order = np.argsort(fp.media_id, kind="stable")
-    sorted_ids = fp.media_id[order]
-
-    def rows(media: int) -> np.ndarray:
-        lo, hi = np.searchsorted(sorted_ids, [media, media + 1])
-        return order[lo:hi]
-    return rows
-
-
-def _distance(fp, rows_of, sha_by_media, representative: int, media: int) -> int | None:
-    """As cluster._distance: best pHash distance to the representative (0 for identical bytes)."""
-    if media == representative or (sha_by_media.get(media) and
-                                   sha_by_media.get(media) == sha_by_media.get(representative)):
-        return 0
-    r, m = rows_of(representative), rows_of(media)
-    if len(r) == 0 or len(m) == 0:
-        return None
-    return int(distances(fp.phash[r][:, None], fp.phash[m][None, :]).min())

@@ -67,8 +67,8 @@ def _popcount(typingctx, x):
 @njit(cache=True)
 def _found_earlier(diff, block, radii):
     for earlier in range(block):
-        if radii[earlier] >= 0 and _popcount((diff >> np.uint64(BLOCK_BITS * earlier)) & np.uint64(KEYS - 1)) \
-                <= radii[earlier]:
+        if radii[earlier] >= 0 and np.int64(_popcount((diff >> np.uint64(BLOCK_BITS * earlier))
+                                                      & np.uint64(KEYS - 1))) <= radii[earlier]:
             return True
     return False
 
@@ -102,9 +102,9 @@ def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t
                     start = ts
                     if self_join and other == k:
                         start = qi + 1
-                    hits = 0
-                    for ti in range(start, te):  # a branch-free count LLVM vectorises
-                        hits += _popcount(pq ^ t_p[ti]) <= rp
+                    hits = np.uint64(0)
+                    for ti in range(start, te):  # a branch-free count LLVM vectorises (all uint64:
+                        hits += np.uint64(_popcount(pq ^ t_p[ti]) <= rp)  # mixed signs go through float)
                     if hits == 0:
                         continue  # the usual case: nothing within rp in this bucket
                     for ti in range(start, te):
@@ -160,7 +160,7 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int) -> tuple[np.n
         capacity = max(1024, 4 * (len(queries) // 256 + 1))
         while len(chunks):
             a, b, counts = _join_block(block, radii, masks, *queries.tables[block], *table.tables[block],
-                                       rp, rd, self_join, chunks, capacity)
+                                       np.uint64(rp), np.uint64(rd), self_join, chunks, capacity)
             overflow = counts > capacity
             for slot in np.nonzero((counts > 0) & ~overflow)[0]:
                 found_a.append(a[slot, :counts[slot]])
