@@ -114,12 +114,45 @@ def faiss_flat_seconds(p: np.ndarray, radius: int, queries: int, rng) -> float |
     return (time.perf_counter() - started) * len(codes) / queries
 
 
+def store_rows(store, fp: Fingerprints) -> None:
+    """Write rows as ok media with one fingerprint each, straight through SQL (fast)."""
+    hexes = lambda a: [f"{int(x):016x}" for x in a]  # noqa: E731
+    q = ["".join(f"{int(w):016x}" for w in row) for row in fp.phash256]
+    with store._writing():
+        store.db.conn.executemany(
+            "INSERT INTO media (id, path, root, status, kind, hasher) VALUES (?, ?, '/', 'ok', 'image', 'bench')",
+            [(int(m) + 1, f"/bench/{int(m)}") for m in fp.media_id])
+        store.db.conn.executemany(
+            "INSERT INTO fingerprints (media_id, variant, phash, dhash, phash256) VALUES (?, 'full', ?, ?, ?)",
+            list(zip((int(m) + 1 for m in fp.media_id), hexes(fp.phash), hexes(fp.dhash), q)))
+
+
+def through_the_store(fp: Fingerprints, more: Fingerprints) -> None:
+    """The same two steps as a scan runs them: fingerprints read from SQLite, clusters written back."""
+    import tempfile
+
+    from pipeline.scan import update_clusters
+    from pipeline.store import Store
+
+    with tempfile.TemporaryDirectory() as folder:
+        settings = config.load().replace(db=f"{folder}/scale.db")
+        store = Store(settings.db)
+        store_rows(store, fp)
+        full = update_clusters(store, settings)
+        store_rows(store, more)
+        added = update_clusters(store, settings)
+        print(f"through SQLite: full {full.seconds:.1f} s (rebuilt={full.rebuilt}), "
+              f"incremental +{added.new_rows:,} rows {added.seconds:.2f} s (rebuilt={added.rebuilt})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--n", type=int, default=200_000, help="fingerprint rows")
     parser.add_argument("--sample", type=int, default=300, help="rows checked against brute force")
     parser.add_argument("--faiss-queries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--store", action="store_true",
+                        help="also run both steps through SQLite, as scans do (reading fingerprints included)")
     args = parser.parse_args()
     rng = np.random.default_rng(args.seed)
     t = Thresholds.from_settings(config.load())
@@ -146,6 +179,8 @@ def main() -> None:
     print(f"incremental +{len(new_rows):,} rows: {incremental_s:.2f} s, {update.changed_clusters:,} clusters "
           f"created, grown or merged", flush=True)
     rebuilt = {a.media_id: a.cluster_id for a in cluster_with_details(everything, {}, t)[0]}
+    if args.store:
+        through_the_store(fp, more)
     print(f"incremental equals a full clustering of everything: {after == rebuilt}", flush=True)
 
     # the join as clustering runs it: on distinct (pHash, dHash) rows (copies are chained, not paired)
