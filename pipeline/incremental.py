@@ -43,6 +43,7 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     ``previous`` maps media in clusters to their cluster id, ``members`` the
     reverse; ``new_media`` are media ids without a cluster yet that came with
     the new rows or have no hashable row (flat pictures join by SHA-256 only).
+    ``sha_by_media`` needs only the new media and those sharing a hash with them.
     """
     # a byte-identical copy of a media joins through its SHA-256 alone
     new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]

@@ -178,7 +178,7 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
         if not new.any() and not new_media:
             return Reclustered(False, 0, 0, time.perf_counter() - started)
         previous, members = store.cluster_state()
-        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_by_media(), new_media, t)
+        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t)
         store.update_clusters(update.assignments, update.frame_matches, t)
         return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started)
     fp = store.fingerprints()

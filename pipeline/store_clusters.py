@@ -44,6 +44,16 @@ class ClustersMixin:
     def sha_by_media(self) -> dict[int, str]:
         return dict(self.db.execute("SELECT id, sha256 FROM media WHERE status = 'ok'").fetchall())
 
+    def sha_of_new(self) -> dict[int, str]:
+        """SHA-256 of the unclustered media and of every media sharing one with them.
+
+        All an incremental update needs of the hashes: reading every media's
+        (2M rows) would cost more than the update itself.
+        """
+        return dict(self.db.execute(
+            "SELECT id, sha256 FROM media WHERE status = 'ok' AND sha256 IN "
+            "(SELECT sha256 FROM media WHERE clustered IS NULL AND status = 'ok' AND sha256 IS NOT NULL)"))
+
     def unclustered_media(self) -> set[int]:
         return {m for (m,) in self.db.execute("SELECT id FROM media WHERE clustered IS NULL AND status = 'ok'")}
 

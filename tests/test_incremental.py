@@ -62,6 +62,9 @@ def test_a_scan_that_adds_media_updates_clusters_like_a_rebuild(tmp_path, photo,
     # a later archive: one more copy of picture 1, a new picture with its copy, a flat picture twice
     later = root / "later"
     save(twitter_path(later, 30, 301), transforms.MILD["border_white_10"](photo(1)))
+    os.makedirs(os.path.dirname(twitter_path(later, 35, 306)), exist_ok=True)
+    with open(twitter_path(root, 2, 102), "rb") as src, open(twitter_path(later, 35, 306), "wb") as dst:
+        dst.write(src.read())  # the same bytes as an old file: joins through its SHA-256
     save(twitter_path(later, 31, 302), photo(9))
     save(twitter_path(later, 32, 303), transforms.MILD["resize_50"](photo(9)))
     from PIL import Image
