@@ -133,9 +133,11 @@ class BlockIndex:
         self.ids = np.arange(len(p), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         self.tables = []
         for block in range(BLOCKS):
-            key = ((self.p >> np.uint64(BLOCK_BITS * block)) & np.uint64(KEYS - 1)).astype(np.int64)
+            # 16-bit keys: numpy's stable sort is a radix sort on them, linear in n
+            key = ((self.p >> np.uint64(BLOCK_BITS * block)) & np.uint64(KEYS - 1)).astype(np.uint16)
             order = np.argsort(key, kind="stable")
-            offs = np.searchsorted(key[order], np.arange(KEYS + 1)).astype(np.int64)
+            offs = np.zeros(KEYS + 1, dtype=np.int64)
+            np.cumsum(np.bincount(key, minlength=KEYS), out=offs[1:])
             self.tables.append((offs, self.p[order], self.d[order], self.ids[order]))
 
     def __len__(self) -> int:
