@@ -59,6 +59,8 @@ class Fingerprints:
 
     def frames(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row: a frame id (rows of one frame of one media share it) and its media's frame count."""
+        if self.time_s is None or np.isnan(self.time_s).all():  # stills only: one frame per media
+            return self.media_id, np.ones(len(self.media_id), dtype=np.int64)
         millis = np.where(np.isnan(self.times()), -1, np.round(self.times() * 1000)).astype(np.int64)
         # one int64 key per (media, frame time): 1-D unique is far cheaper than unique(axis=0)
         key = (self.media_id << np.int64(28)) | (millis + 1)
