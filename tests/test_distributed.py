@@ -69,8 +69,8 @@ def snapshot(db_path: str):
     return media, prints, clusters
 
 
-def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_path):
-    root, files = tree
+def both_modes(cluster, root, tmp_path) -> str:
+    """Run one job on a writer and two workers, and the embedded scan of the same tree; its database."""
     cluster.start("writer")
     cluster.start("worker", "alpha")
     cluster.start("worker", "beta")
@@ -79,6 +79,12 @@ def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_
     assert "done:" in result.stdout
     embedded = str(tmp_path / "embedded.db")
     scan([str(root)], config.load({}).replace(db=embedded, workers=2), Store(embedded))
+    return embedded
+
+
+def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_path):
+    root, files = tree
+    embedded = both_modes(cluster, root, tmp_path)
     assert snapshot(cluster.db) == snapshot(embedded)
     store = Store(cluster.db, create=False)
     workers = {w for (w,) in store.db.execute("SELECT worker FROM media WHERE worker IS NOT NULL")}
@@ -89,13 +95,7 @@ def test_two_workers_share_a_job_and_match_the_embedded_scan(cluster, tree, tmp_
 
 def test_workers_fingerprint_videos_and_gifs_as_the_embedded_scan_does(cluster, video_tree, tmp_path):
     root, files = video_tree
-    cluster.start("writer")
-    cluster.start("worker", "alpha")
-    cluster.start("worker", "beta")
-    result = cluster.enqueue(root, "--wait")
-    assert result.returncode == 0, result.stderr
-    embedded = str(tmp_path / "embedded.db")
-    scan([str(root)], config.load({}).replace(db=embedded, workers=2), Store(embedded))
+    embedded = both_modes(cluster, root, tmp_path)
     distributed = snapshot(cluster.db)
     assert distributed == snapshot(embedded)
     kinds = {row[4] for row in distributed[0]}
