@@ -132,3 +132,34 @@ def test_a_database_of_an_older_schema_is_upgraded_by_a_reading_command(tmp_path
     assert run.exit_code == 0, run.output
     assert '"size": 2' in run.output
     assert "clustered" in Store(settings.db, create=False).db["media"].columns_dict
+
+
+def test_the_column_cache_gives_the_rows_sqlite_gives_and_a_bad_one_is_ignored(tmp_path, photo, settings):
+    root = tmp_path / "tree"
+    for k in range(1, 4):
+        save(twitter_path(root, k, 100 + k), photo(k))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    cache = settings.db + "-fingerprints.npz"
+    assert os.path.exists(cache)
+    save(twitter_path(root, 9, 900), photo(1))  # a new copy: its rows come from SQLite, the rest from the cache
+    assert not scan([str(root)], settings, store).clusters_rebuilt
+    cached = store.fingerprints_and_new(cached=True)
+    plain = store.fingerprints_and_new(cached=False)
+    for got, want in zip(cached, plain):
+        if isinstance(got, Fingerprints):
+            for field in ("media_id", "phash", "dhash", "phash256", "secondary"):
+                assert np.array_equal(getattr(got, field), getattr(want, field)), field
+            assert np.array_equal(got.times(), want.times(), equal_nan=True)
+        else:
+            assert np.array_equal(got, want)
+    with open(cache, "wb") as fh:
+        fh.write(b"not a cache")
+    assert store._fingerprint_cache() is None  # unreadable: SQLite is read instead
+    save(twitter_path(root, 10, 1000), photo(2))
+    assert not scan([str(root)], settings, store).clusters_rebuilt
+    copy = str(tmp_path / "copy.db")
+    with sqlite3.connect(copy) as target:
+        store.db.conn.backup(target)
+    update_clusters(Store(copy), settings.replace(db=copy), rebuild=True)
+    assert sorted(Store(copy).db.execute("SELECT * FROM clusters")) == sorted(store.db.execute("SELECT * FROM clusters"))
