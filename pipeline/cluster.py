@@ -158,7 +158,35 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarr
     first, chain_a, chain_b = _identical_rows(fp, single)
     rows = np.concatenate([first, multi])
     a, b, details = _edges(fp, rows, frame, frame_count, t)
-    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b]), details
+    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b]), _for_copies(details, chain_a, chain_b)
+
+
+def _for_copies(details: list[FrameMatch], chain_a: np.ndarray, chain_b: np.ndarray) -> list[FrameMatch]:
+    """Frame details of a collapsed still, repeated for its identical copies (so ``show`` lists them too)."""
+    if not details or len(chain_a) == 0:
+        return details
+    first_of: dict[int, int] = {}
+    for x, y in zip(chain_a.tolist(), chain_b.tolist()):  # chains run from each group's first row
+        first_of[y] = first_of.get(x, x)
+    copies: dict[int, set[int]] = {}
+    for copy, first in first_of.items():
+        if copy != first:
+            copies.setdefault(first, set()).add(copy)
+    out = list(details)
+    for d in details:
+        for side, other in ((d.media_a, d.media_b), (d.media_b, d.media_a)):
+            for copy in sorted(copies.get(side, ())):
+                if copy == other:
+                    continue
+                times = d.times if side == d.media_a else [[b, a] for a, b in d.times]
+                frames = (d.frames_a, d.of_a, d.frames_b, d.of_b) if side == d.media_a else \
+                    (d.frames_b, d.of_b, d.frames_a, d.of_a)
+                if copy < other:
+                    out.append(FrameMatch(copy, other, *frames, times))
+                else:
+                    out.append(FrameMatch(other, copy, frames[2], frames[3], frames[0], frames[1],
+                                          [[b, a] for a, b in times]))
+    return out
 
 
 def _identical_rows(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

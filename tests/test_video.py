@@ -305,3 +305,20 @@ def test_a_lying_header_cannot_refuse_or_hide_a_good_video(video_tree, settings,
     assert result.status == "failed" and "max_video_s" in result.reason  # the real 6 s header line decides
     fine = fingerprint_file(spoofed, "", settings)
     assert fine.status == "ok" and (fine.width, fine.height) == (320, 240)
+
+
+def test_identical_copies_of_a_still_each_get_the_frame_details_of_their_match():
+    """Stills with identical hashes are collapsed before the join; each copy still says which frame it is."""
+    import numpy as np
+
+    from pipeline.cluster import Fingerprints, Thresholds, cluster_with_details
+
+    video_a, video_b = np.uint64(0xF0F0F0F0), np.uint64(0xF0F0F0F0) << np.uint64(24)
+    hashes = np.array([video_a, video_b, video_a, video_a], dtype=np.uint64)  # video: 2 frames; 2 identical stills
+    fp = Fingerprints(np.array([1, 1, 2, 3]), hashes, hashes.copy(), np.tile(hashes[:, None], (1, 4)),
+                      np.zeros(4, dtype=bool), np.array([0.0, 4.0, np.nan, np.nan]))
+    assignments, details = cluster_with_details(fp, {}, Thresholds(16, 16, 64))
+    assert {a.media_id: a.cluster_id for a in assignments} == {1: 1, 2: 1, 3: 1}
+    by_pair = {(d.media_a, d.media_b): d for d in details}
+    assert set(by_pair) == {(1, 2), (1, 3)}
+    assert by_pair[(1, 3)].times == by_pair[(1, 2)].times == [[0.0, None]]
