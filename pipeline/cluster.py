@@ -48,7 +48,8 @@ class Fingerprints:
     @classmethod
     def empty(cls) -> "Fingerprints":
         z = np.zeros(0, dtype=np.uint64)
-        return cls(np.zeros(0, dtype=np.int64), z, z, np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=bool))
+        return cls(np.zeros(0, dtype=np.int64), z, z, np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=bool),
+                   np.zeros(0))
 
     def times(self) -> np.ndarray:
         return self.time_s if self.time_s is not None else np.full(len(self.media_id), np.nan)
@@ -288,12 +289,13 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
     examples: dict[int, list] = {}
     for k in chosen.tolist():
-        examples.setdefault(int(pair_of[k]), []).append([_time(times[vi[k]]), _time(times[vj[k]])])
+        examples.setdefault(int(pair_of[k]), []).append([frame_time(times[vi[k]]), frame_time(times[vj[k]])])
     return [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
                        int(matched_b[p]), int(of_b[p]), example) for p, example in examples.items()]
 
 
-def _time(value: float) -> float | None:
+def frame_time(value: float) -> float | None:
+    """A frame's time for output: None for a still (NaN in the columns)."""
     return None if np.isnan(value) else float(value)
 
 

@@ -24,7 +24,7 @@ from scipy.sparse.csgraph import connected_components
 
 from . import mih
 from .cluster import (Assignment, Fingerprints, FrameMatch, Thresholds, _distance, _row_finder, admitted,
-                      first_copies, media_edges)
+                      exact_pairs, first_copies, media_edges)
 
 
 @dataclasses.dataclass
@@ -48,7 +48,7 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     # a byte-identical copy of a media joins through its SHA-256 alone
     new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
     a, b, details = _new_edges(fp, new_rows, t)
-    ea, eb = _new_exact_pairs(sha_by_media, new_media)
+    ea, eb = exact_pairs(sha_by_media)  # a map of new media and their twins: chains through them
     a, b = np.concatenate([a, ea]).astype(np.int64), np.concatenate([b, eb]).astype(np.int64)
     if len(a) == 0:
         return Update([], [], len(new_rows), 0)
@@ -85,17 +85,3 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds):
     i, j = admitted(fp, i, j, t)
     frame, frame_count = fp.frames()
     return media_edges(fp, i, j, frame, frame_count, t)
-
-
-def _new_exact_pairs(sha_by_media: dict[int, str], new_media: set[int]) -> tuple[np.ndarray, np.ndarray]:
-    """New media paired with one other media of the same SHA-256 (enough to connect them)."""
-    first: dict[str, int] = {}
-    for media, sha in sorted(sha_by_media.items()):
-        if sha and sha not in first:
-            first[sha] = media
-    pairs = [(first[sha_by_media[m]], m) for m in new_media
-             if sha_by_media.get(m) and first[sha_by_media[m]] != m]
-    if not pairs:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    a, b = zip(*pairs)
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)

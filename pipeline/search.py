@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cluster import Fingerprints, Thresholds
+from .cluster import Fingerprints, Thresholds, frame_time
 from .hamming import distances, hex_to_u64
 from .hashing import SECONDARY
 
@@ -59,7 +59,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         best = hits[np.lexsort((score[hits, 2], score[hits, 1], score[hits, 0]))]
         example: list = []
         for n in best.tolist():
-            pair = [_time(qtimes[qrows[n]]), _time(times[rows[n]])]
+            pair = [frame_time(qtimes[qrows[n]]), frame_time(times[rows[n]])]
             if pair not in example:
                 example.append(pair)
             if len(example) == 3:
@@ -70,7 +70,3 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                     "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example})
     return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), m["phash_distance"],
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
-
-
-def _time(value: float) -> float | None:
-    return None if np.isnan(value) else round(float(value), 3)

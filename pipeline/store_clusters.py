@@ -61,7 +61,6 @@ class ClustersMixin:
             ids, new = np.asarray(ids, dtype=np.int64), np.asarray(new, dtype=bool)
         else:
             fp, ids, new = Fingerprints.empty(), np.zeros(0, np.int64), np.zeros(0, bool)
-            fp = Fingerprints(fp.media_id, fp.phash, fp.dhash, fp.phash256, fp.secondary, np.zeros(0))
         if cache is None:
             return fp, new, ids
         old = Fingerprints(cache["media_id"], cache["phash"], cache["dhash"], cache["phash256"], cache["secondary"],

@@ -44,7 +44,6 @@ class VideoPrint:
     info: StreamInfo
     fingerprints: list[dict]  # variant rows with time_s
     frames: int  # distinct hashed frames
-    dense: bool  # the second, full-decode pass ran
 
 
 def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]:
@@ -117,13 +116,13 @@ def video_print(source: str, settings: Settings, timeout_s: float, pass_fds: tup
             second = read_frames(_command(settings, source, False), FRAME_SIDE, timeout_s / 4, check, keep,
                                  pass_fds)
         except MediaError:
-            second, dense = None, False
+            second = None
         if second is not None and second.frames:
             run = Frames(run.info, sorted(run.frames + second.frames, key=lambda tf: tf[0]))
     if not run.frames:
         raise MediaError("no decodable video frame (empty or zero-length video stream)")
     fingerprints, frames = hash_frames(run.frames, settings)
-    return VideoPrint(run.info, fingerprints, frames, dense)
+    return VideoPrint(run.info, fingerprints, frames)
 
 
 def spread(items: list, at_most: int) -> list:
