@@ -10,7 +10,7 @@ What it does, in one run:
    pHash; a few heavily repeated values (a logo, a title card) of a few
    thousand copies each. One row per media, as a still with one variant;
 2. full clustering: ``cluster.cluster_with_details`` (the exact multi-index
-   join of pipeline/mih.py, the 256-bit confirmation, connected
+   join of pipeline/index/multi_index.py, the 256-bit confirmation, connected
    components, ids and distances), timed;
 3. incremental: 1% more rows of the same shape (new families and new
    members of old ones) added with ``incremental.add_to_clusters``, timed,
@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
-import config  # noqa: E402
-from pipeline import mih  # noqa: E402
-from pipeline.cluster import Fingerprints, Thresholds, cluster_with_details  # noqa: E402
-from pipeline.incremental import add_to_clusters  # noqa: E402
+from hashtrail import config
+from hashtrail.pipeline.index import multi_index
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details  # noqa: E402
+from hashtrail.pipeline.index.incremental import add_to_clusters  # noqa: E402
 
 
 def flips(rng, codes: np.ndarray, most: int, bits: int = 64) -> np.ndarray:
@@ -131,8 +131,8 @@ def through_the_store(fp: Fingerprints, more: Fingerprints) -> None:
     """The same two steps as a scan runs them: fingerprints read from SQLite, clusters written back."""
     import tempfile
 
-    from pipeline.scan import update_clusters
-    from pipeline.store import Store
+    from hashtrail.pipeline.scan import update_clusters
+    from hashtrail.pipeline.store import Store
 
     with tempfile.TemporaryDirectory() as folder:
         settings = config.load().replace(db=f"{folder}/scale.db")
@@ -157,7 +157,7 @@ def main() -> None:
     rng = np.random.default_rng(args.seed)
     t = Thresholds.from_settings(config.load())
     fp = archive(args.n, rng)
-    mih.pairs_within(fp.phash[:2000], t.phash, fp.dhash[:2000], t.dhash)  # compile (cached on disk after)
+    multi_index.pairs_within(fp.phash[:2000], t.phash, fp.dhash[:2000], t.dhash)  # compile (cached on disk after)
 
     started = time.perf_counter()
     assignments, _ = cluster_with_details(fp, {}, t)
@@ -187,7 +187,7 @@ def main() -> None:
     _, distinct = np.unique(np.column_stack([fp.phash, fp.dhash]), axis=0, return_index=True)
     p, d = fp.phash[distinct], fp.dhash[distinct]
     started = time.perf_counter()
-    i, j = mih.pairs_within(p, t.phash, d, t.dhash)
+    i, j = multi_index.pairs_within(p, t.phash, d, t.dhash)
     join_s = time.perf_counter() - started
     sample = rng.choice(len(p), min(args.sample, len(p)), replace=False)
     in_sample = np.isin(i, sample) | np.isin(j, sample)

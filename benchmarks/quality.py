@@ -52,12 +52,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
-import config  # noqa: E402
-from pipeline import transforms  # noqa: E402
-from pipeline.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
-from pipeline.decode import decode_still  # noqa: E402
-from pipeline.hamming import hex_to_u64, pairs_within  # noqa: E402
-from pipeline.hashing import HASHER, SECONDARY, hash_variants  # noqa: E402
+from hashtrail import config
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
+from hashtrail.pipeline.media.decode import decode_still  # noqa: E402
+from hashtrail.pipeline.index.hamming import hex_to_u64, pairs_within  # noqa: E402
+from hashtrail.pipeline.media.hashing import HASHER, SECONDARY, hash_variants  # noqa: E402
 
 # skimage.data loader -> file it reads from the wheel's data directory.
 PHOTOS = {

@@ -98,7 +98,7 @@ def cli_cpu(*args: str) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the whole process tree) of one hashtrail command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", *args], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    subprocess.run([sys.executable, "-m", "hashtrail", *args], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)

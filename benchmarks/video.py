@@ -59,13 +59,13 @@ from scipy.sparse.csgraph import connected_components
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # this checkout, not an installed copy
 sys.path.insert(0, str(REPO / "tests"))
-import config  # noqa: E402
+from hashtrail import config
 import videos  # noqa: E402  (tests/videos.py)
-from pipeline.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
-from pipeline.ffmpeg_run import executable  # noqa: E402
-from pipeline.fingerprint import fingerprint_file  # noqa: E402
-from pipeline.hamming import distances, hex_to_u64  # noqa: E402
-from pipeline.hashing import SECONDARY  # noqa: E402
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
+from hashtrail.pipeline.video.ffmpeg_process import executable  # noqa: E402
+from hashtrail.pipeline.media.fingerprint import fingerprint_file  # noqa: E402
+from hashtrail.pipeline.index.hamming import distances, hex_to_u64  # noqa: E402
+from hashtrail.pipeline.media.hashing import SECONDARY  # noqa: E402
 
 TRANSFORMS = ("reencode", "vp9_webm", "rescale", "letterbox", "fps_change", "trim_start")
 DERIVED = TRANSFORMS + ("cut", "gif", "frame_as_image")

@@ -17,8 +17,8 @@ import subprocess
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from . import transforms
-from .ffmpeg_run import executable
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.video.ffmpeg_process import executable
 
 SNOWFLAKE_EPOCH_MS = 1288834974657
 

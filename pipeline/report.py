@@ -11,7 +11,7 @@ import io
 import json
 import os
 
-from .store import Store
+from hashtrail.pipeline.store import Store
 
 MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
                  "frames", "matches")

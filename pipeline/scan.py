@@ -17,19 +17,19 @@ from typing import Iterable, Protocol
 
 import numpy as np
 
-from config import Settings
+from hashtrail.config import Settings
 
-from . import archives
-from .accounts import AccountRule
-from .cluster import Thresholds, cluster_with_details
-from .fingerprint import FAILED, OK, SKIPPED
-from .incremental import add_to_clusters
-from .hashing import HASHER
-from .media import ANIMATION, VIDEO
-from .localpool import fingerprint_in_pool
-from .posts import snowflake_time
-from .store import Store
-from .walk import Found, walk
+from hashtrail.pipeline.archive import zips
+from hashtrail.pipeline.archive.accounts import AccountRule
+from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
+from hashtrail.pipeline.media.fingerprint import FAILED, OK, SKIPPED
+from hashtrail.pipeline.index.incremental import add_to_clusters
+from hashtrail.pipeline.media.hashing import HASHER
+from hashtrail.pipeline.media.kinds import ANIMATION, VIDEO
+from hashtrail.pipeline.local_pool import fingerprint_in_pool
+from hashtrail.pipeline.archive.posts import snowflake_time
+from hashtrail.pipeline.store import Store
+from hashtrail.pipeline.archive.walk import Found, walk
 
 PENDING = "pending"
 MISSING = "missing"
@@ -120,8 +120,8 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
             reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id,
                                  "posted_at": snowflake_time(who.post_id)})
     walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]
-    walked += [os.path.abspath(p) + archives.SEPARATOR for p in paths
-               if os.path.isfile(p) and archives.is_archive(p)]
+    walked += [os.path.abspath(p) + zips.SEPARATOR for p in paths
+               if os.path.isfile(p) and zips.is_archive(p)]
     return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked)
 
 
@@ -166,7 +166,7 @@ class Reclustered:
 def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> Reclustered:
     """Bring clusters up to date: add what is new, or rebuild when something old changed.
 
-    The incremental path (pipeline/incremental.py) gives the same clusters
+    The incremental path (pipeline/index/incremental.py) gives the same clusters
     as a rebuild; it is taken when every media and row of the last
     clustering is still there under the same rule.
     """

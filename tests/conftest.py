@@ -6,8 +6,8 @@ import os
 import pytest
 from PIL import Image
 
-import config
-from pipeline.demo import synthetic_photo, userid
+from hashtrail import config
+from hashtrail.pipeline.demo import synthetic_photo, userid
 
 
 @pytest.fixture

@@ -57,7 +57,7 @@ class CeleryProcess:
     def __init__(self, args: list[str], env: dict, log_path: str):
         self.log_path = log_path
         self.log = open(log_path, "wb")
-        self.process = subprocess.Popen([sys.executable, "-m", "cli", *args], env=env, cwd=REPO,
+        self.process = subprocess.Popen([sys.executable, "-m", "hashtrail", *args], env=env, cwd=REPO,
                                         stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + 60
         while b" ready." not in open(log_path, "rb").read():
@@ -87,5 +87,5 @@ class CeleryProcess:
 
 
 def run_cli(args: list[str], env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "cli", *args], env=env, cwd=REPO, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "hashtrail", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)

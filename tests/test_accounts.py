@@ -1,8 +1,8 @@
 import pytest
 
-from pipeline.accounts import AccountRule, relative_to_root
-from pipeline.errors import HashtrailError
-import config
+from hashtrail.pipeline.archive.accounts import AccountRule, relative_to_root
+from hashtrail.pipeline.errors import HashtrailError
+from hashtrail import config
 
 RULE = AccountRule.from_settings(config.load({}))
 SHA_USER = "a" * 64

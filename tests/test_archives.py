@@ -4,9 +4,9 @@ import zipfile
 
 import pytest
 
-from pipeline import transforms
-from pipeline.scan import scan
-from pipeline.store import Store
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
 
 from conftest import save, twitter_path
 

@@ -9,8 +9,8 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from pipeline import transforms
+from hashtrail.cli import main
+from hashtrail.pipeline import transforms
 
 from conftest import save, twitter_path
 

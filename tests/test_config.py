@@ -1,6 +1,6 @@
 import pytest
 
-import config
+from hashtrail import config
 
 
 def test_defaults_load():

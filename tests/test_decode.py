@@ -10,8 +10,8 @@ import zlib
 import pytest
 from PIL import Image
 
-from pipeline.decode import WORK_SIZE, decode_still
-from pipeline.errors import MediaError
+from hashtrail.pipeline.media.decode import WORK_SIZE, decode_still
+from hashtrail.pipeline.errors import MediaError
 
 
 def jpeg_bytes(im, **kw) -> bytes:
@@ -58,8 +58,8 @@ def test_decompression_bomb_fails_fast_with_little_memory(tmp_path):
     bomb = tmp_path / "bomb.png"
     bomb.write_bytes(png_header_only(40000, 40000))
     script = textwrap.dedent(f"""
-        import config
-        from pipeline.fingerprint import fingerprint_file
+        from hashtrail import config
+        from hashtrail.pipeline.media.fingerprint import fingerprint_file
         r = fingerprint_file({str(bomb)!r}, {str(tmp_path)!r}, config.load({{}}))
         # VmHWM: this process's peak RSS (ru_maxrss would include the forking parent's)
         hwm = [l for l in open("/proc/self/status") if l.startswith("VmHWM")][0].split()[1]

@@ -7,10 +7,10 @@ import time
 
 import pytest
 
-import config
-from pipeline.scan import scan
-from pipeline.store import Store
-from workers.app import make_app
+from hashtrail import config
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
+from hashtrail.workers.app import make_app
 
 from conftest import save
 from hostile import many_frame_gif
@@ -143,7 +143,7 @@ def test_same_batch_delivered_twice_is_stored_once(cluster, photo, tmp_path, red
     stamp = store.db.execute("SELECT MAX(updated_at) FROM media").fetchone()[0]
     app = make_app(config.load({"HASHTRAIL_BROKER_URL": redis_server.url}))
     time.sleep(1.1)  # updated_at has 1 s resolution
-    from pipeline.hashing import HASHER
+    from hashtrail.pipeline.media.hashing import HASHER
     meta = {"database": store.database_id, "hasher": HASHER}
     for _ in range(2):
         app.send_task("hashtrail.fingerprint", args=[items, job, meta], queue="fingerprint")

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from pipeline import transforms
-from pipeline.decode import decode_still
-from pipeline.hashing import (HASHER, bits_to_hex, dhash_bits, hash_variants, phash_bits, trim_box,
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.media.hashing import (HASHER, bits_to_hex, dhash_bits, hash_variants, phash_bits, trim_box,
                               variant_images)
 
 

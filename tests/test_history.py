@@ -11,10 +11,10 @@ import networkx as nx
 import pytest
 from click.testing import CliRunner
 
-from cli import main
-from pipeline import transforms
-from pipeline.demo import tweet_id, userid
-from pipeline.posts import snowflake_time
+from hashtrail.cli import main
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.demo import tweet_id, userid
+from hashtrail.pipeline.archive.posts import snowflake_time
 
 TWEET_COLUMNS = ["tweetid", "userid", "user_display_name", "user_screen_name", "user_reported_location",
                  "user_profile_description", "user_profile_url", "follower_count", "following_count",

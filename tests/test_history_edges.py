@@ -8,10 +8,10 @@ import zipfile
 
 from click.testing import CliRunner
 
-from cli import main
-from pipeline import archives
-from pipeline.demo import tweet_id
-from pipeline.posts import snowflake_time
+from hashtrail.cli import main
+from hashtrail.pipeline.archive import zips
+from hashtrail.pipeline.demo import tweet_id
+from hashtrail.pipeline.archive.posts import snowflake_time
 
 from conftest import save
 from test_history import A, B, TWEET_COLUMNS, tweet_row
@@ -124,6 +124,6 @@ def test_folder_named_like_an_archive_member(tmp_path, photo):
     folder.mkdir()
     with zipfile.ZipFile(folder / "t.zip", "w") as zf:
         zf.writestr("a.jpg", jpeg(photo(1)))
-    member = archives.member_path(str(folder / "t.zip"), "a.jpg")
-    assert archives.split(member) == (str(folder / "t.zip"), "a.jpg")
+    member = zips.member_path(str(folder / "t.zip"), "a.jpg")
+    assert zips.split(member) == (str(folder / "t.zip"), "a.jpg")
     assert "1 fingerprinted" in run("scan", folder, "--db", tmp_path / "x.db")

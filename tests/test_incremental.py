@@ -7,11 +7,11 @@ import sqlite3
 import numpy as np
 
 from conftest import save, twitter_path
-from pipeline import transforms
-from pipeline.cluster import Fingerprints, Thresholds, find_clusters
-from pipeline.incremental import add_to_clusters
-from pipeline.scan import scan, update_clusters
-from pipeline.store import Store
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clusters
+from hashtrail.pipeline.index.incremental import add_to_clusters
+from hashtrail.pipeline.scan import scan, update_clusters
+from hashtrail.pipeline.store import Store
 
 T = Thresholds(16, 16, 64)
 
@@ -100,7 +100,7 @@ def test_nothing_new_changes_nothing_and_a_vanished_file_forces_a_rebuild(tmp_pa
 def test_cluster_command_updates_and_rebuilds(tmp_path, photo, settings):
     from click.testing import CliRunner
 
-    from cli import main
+    from hashtrail.cli import main
 
     root = tmp_path / "tree"
     for k in range(1, 4):
@@ -115,7 +115,7 @@ def test_cluster_command_updates_and_rebuilds(tmp_path, photo, settings):
 def test_a_database_of_an_older_schema_is_upgraded_by_a_reading_command(tmp_path, photo, settings):
     from click.testing import CliRunner
 
-    from cli import main
+    from hashtrail.cli import main
 
     root = tmp_path / "tree"
     for k in range(1, 3):

@@ -4,12 +4,12 @@ import io
 import numpy as np
 import pytest
 
-import config
-from pipeline import transforms
-from pipeline.cluster import Fingerprints, Thresholds, find_clusters, matching_pairs
-from pipeline.decode import decode_still
-from pipeline.hamming import hex_to_u64
-from pipeline.hashing import SECONDARY, hash_variants
+from hashtrail import config
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clusters, matching_pairs
+from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.index.hamming import hex_to_u64
+from hashtrail.pipeline.media.hashing import SECONDARY, hash_variants
 
 SETTINGS = config.load({})
 SEEDS = range(1, 7)

@@ -4,7 +4,7 @@ import io
 import pytest
 from PIL import Image
 
-from pipeline import media
+from hashtrail.pipeline.media import kinds
 
 
 def encoded(fmt: str, mode="RGB") -> bytes:
@@ -16,13 +16,13 @@ def encoded(fmt: str, mode="RGB") -> bytes:
 @pytest.mark.parametrize("fmt,expected", [("JPEG", "JPEG"), ("PNG", "PNG"), ("GIF", "GIF"), ("WEBP", "WEBP"),
                                           ("BMP", "BMP"), ("TIFF", "TIFF")])
 def test_still_formats_are_images(fmt, expected):
-    sniffed = media.sniff(encoded(fmt)[: media.SNIFF_BYTES])
-    assert (sniffed.kind, sniffed.format) == (media.IMAGE, expected)
+    sniffed = kinds.sniff(encoded(fmt)[: kinds.SNIFF_BYTES])
+    assert (sniffed.kind, sniffed.format) == (kinds.IMAGE, expected)
 
 
 def test_mp4_is_video_whatever_its_name():
     head = b"\x00\x00\x00\x18ftypmp42\x00\x00\x00\x00mp42isom"
-    assert media.sniff(head).kind == media.VIDEO
+    assert kinds.sniff(head).kind == kinds.VIDEO
 
 
 @pytest.mark.parametrize("head,described", [
@@ -32,11 +32,11 @@ def test_mp4_is_video_whatever_its_name():
     (bytes(range(256)) * 2, "unrecognised binary data"),
 ])
 def test_non_media_is_described(head, described):
-    sniffed = media.sniff(head)
-    assert sniffed.kind == media.OTHER
+    sniffed = kinds.sniff(head)
+    assert sniffed.kind == kinds.OTHER
     assert sniffed.format == described
 
 
 def test_extension_only_words_failures():
-    assert media.claims_media("a/b/123-x.JPG")
-    assert not media.claims_media("a/b/tweets.csv")
+    assert kinds.claims_media("a/b/123-x.JPG")
+    assert not kinds.claims_media("a/b/tweets.csv")

@@ -8,8 +8,8 @@ import os
 import signal
 import time
 
-from pipeline.fingerprint import fingerprint_batch
-from pipeline.localpool import fingerprint_in_pool
+from hashtrail.pipeline.media.fingerprint import fingerprint_batch
+from hashtrail.pipeline.local_pool import fingerprint_in_pool
 
 
 def die_on_marker(items, settings):

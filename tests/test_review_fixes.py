@@ -7,10 +7,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli import main
-from pipeline.localpool import fingerprint_in_pool
-from pipeline.scan import scan
-from pipeline.store import Store
+from hashtrail.cli import main
+from hashtrail.pipeline.local_pool import fingerprint_in_pool
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
 
 from conftest import save
 from test_pool import die_on_marker
@@ -65,8 +65,8 @@ def test_a_file_that_kills_its_worker_is_not_retried_on_every_rescan(tmp_path, p
     root = tmp_path / "t"
     path = save(str(root / "KILLME.jpg"), photo(1))
     store = Store(settings.db)
-    from pipeline.scan import plan, record_pending
-    from pipeline.accounts import AccountRule
+    from hashtrail.pipeline.scan import plan, record_pending
+    from hashtrail.pipeline.archive.accounts import AccountRule
     rule = AccountRule.from_settings(settings)
     first = plan([str(root)], store, rule)
     record_pending(store, first.todo, rule, 1)
@@ -123,7 +123,7 @@ def test_very_deep_tree_is_walked(tmp_path, photo, settings):
 def test_thousands_of_identical_copies_cluster_in_bounded_memory():
     import resource
     import numpy as np
-    from pipeline.cluster import Fingerprints, Thresholds, find_clusters
+    from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clusters
     n = 6000
     one = np.arange(1, 8, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
     fp = Fingerprints(np.arange(n), np.full(n, one[0]), np.full(n, one[1]), np.tile(one[2:6], (n, 1)),

@@ -5,10 +5,10 @@ import random
 import pytest
 from PIL import Image
 
-from pipeline import transforms
-from pipeline.demo import userid
-from pipeline.scan import scan
-from pipeline.store import Store
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.demo import userid
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
 
 from conftest import save, twitter_path
 from test_decode import png_header_only

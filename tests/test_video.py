@@ -1,7 +1,7 @@
 """Videos and animated GIFs: keyframes, cross-format matching, and hostile video files.
 
 Every video here is made by the real ffmpeg (tests/videos.py) and read by
-the real ffmpeg (pipeline/ffmpeg_run.py): nothing is mocked.
+the real ffmpeg (pipeline/video/ffmpeg_process.py): nothing is mocked.
 """
 from __future__ import annotations
 
@@ -16,19 +16,19 @@ import zipfile
 import pytest
 
 import videos
-from pipeline.fingerprint import fingerprint_file
-from pipeline.scan import scan
-from pipeline.store import Store
+from hashtrail.pipeline.media.fingerprint import fingerprint_file
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
 from click.testing import CliRunner
 
-from cli import main
+from hashtrail.cli import main
 
 COPIES = ["reencode", "vp9_webm", "rescale", "letterbox", "fps_change", "trim_start", "cut", "gif", "frame"]
 
 
 @pytest.fixture(scope="module")
 def scanned_videos(video_tree, tmp_path_factory):
-    import config
+    from hashtrail import config
 
     root, files = video_tree
     db = str(tmp_path_factory.mktemp("videodb") / "videos.db")
@@ -113,8 +113,8 @@ def test_match_finds_the_source_from_a_gif_and_from_a_frame(scanned_videos):
 
 def test_unrelated_videos_do_not_match(video_tree, settings):
     _, files = video_tree
-    from pipeline.cluster import Thresholds, matching_pairs
-    from pipeline.search import query_fingerprints
+    from hashtrail.pipeline.index.cluster import Thresholds, matching_pairs
+    from hashtrail.pipeline.index.search import query_fingerprints
     import numpy as np
     from dataclasses import replace
 
@@ -237,7 +237,7 @@ def test_hanging_ffmpeg_is_killed_with_its_whole_process_group(video_tree, setti
 
 
 def test_scan_with_a_hanging_ffmpeg_records_the_video_and_keeps_the_rest(video_tree, tmp_path, photo):
-    import config
+    from hashtrail import config
     from conftest import save, twitter_path
 
     _, files = video_tree
@@ -261,7 +261,7 @@ def test_ffmpeg_dies_with_the_worker_that_started_it(video_tree, tmp_path):
 
     _, files = video_tree
     script, pids = hanging_ffmpeg(str(tmp_path))
-    code = ("import config, sys; from pipeline.fingerprint import fingerprint_file; "
+    code = ("import sys; from hashtrail import config; from hashtrail.pipeline.media.fingerprint import fingerprint_file; "
             f"fingerprint_file({files['source']!r}, '', config.load({{}}).replace(ffmpeg={script!r}, "
             "file_timeout_s=120))")
     worker = subprocess.Popen([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)))
@@ -311,7 +311,7 @@ def test_identical_copies_of_a_still_each_get_the_frame_details_of_their_match()
     """Stills with identical hashes are collapsed before the join; each copy still says which frame it is."""
     import numpy as np
 
-    from pipeline.cluster import Fingerprints, Thresholds, cluster_with_details
+    from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details
 
     video_a, video_b = np.uint64(0xF0F0F0F0), np.uint64(0xF0F0F0F0) << np.uint64(24)
     hashes = np.array([video_a, video_b, video_a, video_a], dtype=np.uint64)  # video: 2 frames; 2 identical stills

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-from pipeline.ffmpeg_run import executable
+from hashtrail.pipeline.video.ffmpeg_process import executable
 
 
 def ffmpeg(*args: str) -> None:
@@ -93,7 +93,7 @@ def zero_frames(out: str) -> str:
 
 
 def make_photos(folder: str, seeds: list[int], size=(480, 360)) -> list[str]:
-    from pipeline.demo import synthetic_photo  # textured photo-like pictures that hash apart
+    from hashtrail.pipeline.demo import synthetic_photo  # textured photo-like pictures that hash apart
     os.makedirs(folder, exist_ok=True)
     out = []
     for seed in seeds:

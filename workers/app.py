@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from celery import Celery
 
-import config
+from hashtrail import config
 
 FINGERPRINT_QUEUE = "fingerprint"
 STORE_QUEUE = "store"
@@ -30,7 +30,7 @@ STORE_QUEUE = "store"
 
 def make_app(settings: config.Settings | None = None) -> Celery:
     settings = settings or config.load()
-    app = Celery("hashtrail", broker=settings.broker_url, include=["workers.tasks"])
+    app = Celery("hashtrail", broker=settings.broker_url, include=["hashtrail.workers.tasks"])
     app.conf.update(
         task_serializer="json",
         accept_content=["json"],

@@ -22,15 +22,15 @@ from typing import Callable
 from amqp.exceptions import ChannelError
 from kombu.exceptions import OperationalError
 
-import config
-from pipeline.accounts import AccountRule
-from pipeline.errors import HashtrailError
-from pipeline.hashing import HASHER
-from pipeline.scan import Progress, finish_if_complete, plan, prepare
-from pipeline.store import Store
+from hashtrail import config
+from hashtrail.pipeline.archive.accounts import AccountRule
+from hashtrail.pipeline.errors import HashtrailError
+from hashtrail.pipeline.media.hashing import HASHER
+from hashtrail.pipeline.scan import Progress, finish_if_complete, plan, prepare
+from hashtrail.pipeline.store import Store
 
-from .app import FINGERPRINT_QUEUE, STORE_QUEUE, app
-from .tasks import fingerprint
+from hashtrail.workers.app import FINGERPRINT_QUEUE, STORE_QUEUE, app
+from hashtrail.workers.tasks import fingerprint
 
 CHECK_QUEUE_EVERY = 20  # batches between two looks at the queue length
 LOST_TWICE = "lost twice: a worker process died or hit batch_time_limit_s while processing this file"

@@ -15,8 +15,8 @@ import os
 import posixpath
 import re
 
-from . import archives
-from .errors import HashtrailError
+from hashtrail.pipeline.archive import zips
+from hashtrail.pipeline.errors import HashtrailError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,7 +52,7 @@ class AccountRule:
         match = self.regex.search(whole)
         if match:
             return Attribution(match.group("account"), match.groupdict().get("post_id"))
-        located = archives.split(path)
+        located = zips.split(path)
         if located:  # inside a zip: the archive's folder under the root, then the member path
             outer, member = located
             member = posixpath.normpath("/" + member.replace("\\", "/")).lstrip("/")

@@ -15,7 +15,7 @@ import os
 import zipfile
 from typing import Iterator
 
-from .errors import MediaError
+from hashtrail.pipeline.errors import MediaError
 
 SEPARATOR = "!"
 SUFFIX = ".zip"

@@ -18,7 +18,7 @@ At most ``max_frames`` frames are kept, spread over the video, and
 consecutive frames with identical hashes count once, so a slideshow's
 frame count is its number of pictures. Each frame is scaled to
 FRAME_SIDE x FRAME_SIDE grey by ffmpeg and hashed with the same variants as
-a still (pipeline/hashing.py), so a frame posted as a picture matches.
+a still (pipeline/media/hashing.py), so a frame posted as a picture matches.
 """
 from __future__ import annotations
 
@@ -29,11 +29,11 @@ import ffmpeg
 import numpy as np
 from PIL import Image
 
-from config import Settings
+from hashtrail.config import Settings
 
-from .errors import MediaError
-from .ffmpeg_run import Frames, StreamInfo, executable, read_frames
-from .hashing import hash_variants
+from hashtrail.pipeline.errors import MediaError
+from hashtrail.pipeline.video.ffmpeg_process import Frames, StreamInfo, executable, read_frames
+from hashtrail.pipeline.media.hashing import hash_variants
 
 FRAME_SIDE = 128  # as a 1/8-scale JPEG decode of a 1024 px picture: enough to trim borders
 SCENE_CHANGE = 0.3  # ffmpeg's scene score (0-1) that counts as a cut

@@ -13,11 +13,12 @@ import sys
 
 import click
 
-import config
-from pipeline import __version__, report
-from pipeline.errors import HashtrailError
-from pipeline.scan import scan as run_scan
-from pipeline.store import Store
+from hashtrail import config
+from hashtrail import __version__
+from hashtrail.pipeline import report
+from hashtrail.pipeline.errors import HashtrailError
+from hashtrail.pipeline.scan import scan as run_scan
+from hashtrail.pipeline.store import Store
 
 FORMATS = click.Choice(["table", "json", "csv"])
 
@@ -140,7 +141,7 @@ def enqueue(paths, db, wait, retry_failed, timeout):
 
     Example: hashtrail enqueue /data/ira_media --wait
     """
-    from workers.enqueue import enqueue as run_enqueue, wait as wait_for
+    from hashtrail.workers.enqueue import enqueue as run_enqueue, wait as wait_for
 
     settings = _settings(db=db)
     store = Store(settings.db)
@@ -155,7 +156,7 @@ def enqueue(paths, db, wait, retry_failed, timeout):
 
 
 def _celery_worker(queue: str, name: str, concurrency: int, loglevel: str) -> None:
-    from workers.app import app
+    from hashtrail.workers.app import app
 
     app.worker_main(["worker", "-Q", queue, "-n", name, "-c", str(concurrency), "-l", loglevel,
                      "--without-gossip", "--without-mingle"])
@@ -235,7 +236,7 @@ def cluster(db, rebuild):
     Example: hashtrail cluster --db ira.db
              hashtrail cluster --rebuild --db ira.db
     """
-    from pipeline.scan import update_clusters
+    from hashtrail.pipeline.scan import update_clusters
 
     settings = _settings(db=db)
     store = _open(db)
@@ -302,9 +303,9 @@ def match(file, db, threshold, fmt):
     Example: hashtrail match suspicious_meme.jpg --format json
              hashtrail match clip.mp4
     """
-    from pipeline.cluster import Thresholds
-    from pipeline.fingerprint import fingerprint_file
-    from pipeline.search import nearest, query_fingerprints
+    from hashtrail.pipeline.index.cluster import Thresholds
+    from hashtrail.pipeline.media.fingerprint import fingerprint_file
+    from hashtrail.pipeline.index.search import nearest, query_fingerprints
 
     settings = _settings(db=db, phash_threshold=threshold)
     store = _open(db)
@@ -347,7 +348,7 @@ def import_(files, db):
 
     Example: hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
     """
-    from pipeline.posts import Problem, UnknownCsv, read_csv
+    from hashtrail.pipeline.archive.posts import Problem, UnknownCsv, read_csv
 
     store = Store(_settings(db=db).db)
     refused = 0
@@ -438,7 +439,7 @@ def demo(directory, workers):
 
     Example: hashtrail demo && hashtrail clusters --db hashtrail-demo/hashtrail.db
     """
-    from pipeline.demo import build_demo_archive
+    from hashtrail.pipeline.demo import build_demo_archive
 
     archive = os.path.join(directory, "archive")
     if not os.path.isdir(archive):

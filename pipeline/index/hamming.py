@@ -2,7 +2,7 @@
 
 ``pairs_within`` compares codes tile by tile with XOR and numpy's popcount
 (``np.bitwise_count``): exact, O(n^2 / 2), memory one tile. Clustering uses
-the multi-index join (pipeline/mih.py) instead; this stays as the plain
+the multi-index join (pipeline/index/multi_index.py) instead; this stays as the plain
 reference that tests and benchmarks compare against.
 """
 from __future__ import annotations

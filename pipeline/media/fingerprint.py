@@ -19,17 +19,18 @@ import time
 import zipfile
 import zlib
 
-from config import Settings
+from hashtrail.config import Settings
 
 from PIL import Image
 
-from . import archives, media
-from .animation import animation_frames
-from .decode import decode_still
-from .errors import MediaError
-from .hashing import HASHER, detail, hash_variants
-from .paths import PathMap
-from .video import hash_frames, round_rate, video_print
+from hashtrail.pipeline.archive import zips
+from hashtrail.pipeline.media import kinds
+from hashtrail.pipeline.video.animation import animation_frames
+from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.errors import MediaError
+from hashtrail.pipeline.media.hashing import HASHER, detail, hash_variants
+from hashtrail.pipeline.archive.path_map import PathMap
+from hashtrail.pipeline.video.keyframes import hash_frames, round_rate, video_print
 
 COPY_CHUNK = 1 << 20
 
@@ -101,7 +102,7 @@ def fingerprint_file(path: str, root: str, settings: Settings, read_from: str | 
     """Fingerprint ``path``; any problem becomes a failed or skipped result.
 
     ``read_from`` is where this host reads the file when it differs from the
-    recorded ``path`` (see pipeline/paths.py); the result keeps ``path``.
+    recorded ``path`` (see pipeline/archive/path_map.py); the result keeps ``path``.
     """
     started = time.perf_counter()
     result = FileResult(path=path, root=root, status=FAILED)
@@ -127,12 +128,12 @@ def _open_source(result: FileResult, read_from: str):
     Yields None for something that is not a regular file (never read: a FIFO
     would block forever).
     """
-    located = archives.split(read_from)
+    located = zips.split(read_from)
     if located:
         archive, member = located
         try:
             st = os.stat(archive)
-            zf = archives.open_archive(archive, st.st_mtime_ns)
+            zf = zips.open_archive(archive, st.st_mtime_ns)
         except (OSError, zipfile.BadZipFile) as exc:
             raise MediaError(f"cannot read archive: {exc}") from None
         try:
@@ -170,19 +171,19 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
             return
         if result.size == 0:
             raise MediaError("empty file (0 bytes)")
-        head = stream.read(media.SNIFF_BYTES)
-        sniffed = media.sniff(head)
+        head = stream.read(kinds.SNIFF_BYTES)
+        sniffed = kinds.sniff(head)
         result.kind, result.format = sniffed.kind, sniffed.format
-        if sniffed.kind == media.OTHER and sniffed.format == "ZIP":
+        if sniffed.kind == kinds.OTHER and sniffed.format == "ZIP":
             result.status, result.reason = SKIPPED, "archive inside an archive: not read (unpack the outer one)"
             return
-        if sniffed.kind == media.OTHER:
-            if media.claims_media(result.path):
+        if sniffed.kind == kinds.OTHER:
+            if kinds.claims_media(result.path):
                 ext = os.path.splitext(result.path)[1]
                 raise MediaError(f"named {ext} but the content is {sniffed.format}, not media")
             result.status, result.reason = SKIPPED, f"not media ({sniffed.format})"
             return
-        if sniffed.kind == media.VIDEO:
+        if sniffed.kind == kinds.VIDEO:
             _video_into(result, settings, stream, head, read_from)
             return
         if result.size > settings.max_image_bytes:
@@ -207,7 +208,7 @@ def _animation_into(result: FileResult, settings: Settings, data: bytes) -> None
     """An animated GIF/WebP/PNG: chosen frames hashed as video frames are."""
     with Image.open(io.BytesIO(data)) as im:
         animation = animation_frames(im, settings)
-    result.kind, result.codec = media.ANIMATION, result.format
+    result.kind, result.codec = kinds.ANIMATION, result.format
     result.duration_s = round(animation.duration_s, 3)
     result.fps = round_rate(animation.count / animation.duration_s) if animation.duration_s else None
     result.fingerprints, result.frames = hash_frames(animation.frames, settings)
@@ -225,7 +226,7 @@ def _video_into(result: FileResult, settings: Settings, stream, head: bytes, rea
     digest = hashlib.sha256(head)
     # an archive member goes to an unlinked temporary file: nothing is left
     # behind even when the worker is killed mid-way (ffmpeg opens /dev/fd/N)
-    copy = tempfile.TemporaryFile(prefix="hashtrail-") if archives.split(read_from) else None
+    copy = tempfile.TemporaryFile(prefix="hashtrail-") if zips.split(read_from) else None
     try:
         if copy is not None:
             copy.write(head)

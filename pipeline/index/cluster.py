@@ -30,8 +30,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import mih
-from .hamming import distances
+from hashtrail.pipeline.index import multi_index
+from hashtrail.pipeline.index.hamming import distances
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,9 +129,9 @@ def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarr
     """Row pairs (i < j) of variants within all thresholds, not two centre crops.
 
     Candidates within the pHash64 and dHash64 radii come from the exact
-    multi-index join (pipeline/mih.py); the 256-bit pHash confirms them.
+    multi-index join (pipeline/index/multi_index.py); the 256-bit pHash confirms them.
     """
-    i, j = mih.pairs_within(fp.phash, t.phash, fp.dhash, t.dhash)
+    i, j = multi_index.pairs_within(fp.phash, t.phash, fp.dhash, t.dhash)
     return admitted(fp, i, j, t)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pipeline import mih
+from hashtrail.pipeline.index import multi_index
 
 
 def brute(p, rp, d, rd) -> set[tuple[int, int]]:
@@ -38,7 +38,7 @@ def archive_like(n: int, seed: int):
 @pytest.mark.parametrize("rp, rd", [(16, 16), (10, 12), (2, 64), (0, 0), (3, 5), (64, 16), (20, 30)])
 def test_self_join_equals_brute_force(rp, rd):
     p, d = archive_like(2500, seed=rp * 100 + rd)
-    i, j = mih.pairs_within(p, rp, d, rd)
+    i, j = multi_index.pairs_within(p, rp, d, rd)
     found = list(zip(i.tolist(), j.tolist()))
     assert len(found) == len(set(found))  # each pair once
     assert set(found) == brute(p, rp, d, rd)
@@ -47,7 +47,7 @@ def test_self_join_equals_brute_force(rp, rd):
 def test_new_codes_against_all_equals_brute_force_on_pairs_with_a_new_code():
     p, d = archive_like(3000, seed=7)
     new = np.arange(2700, 3000)
-    a, b = mih.join(mih.BlockIndex(p[new], d[new], new), mih.BlockIndex(p, d), 16, 16)
+    a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), multi_index.BlockIndex(p, d), 16, 16)
     found = list(zip(a.tolist(), b.tolist()))
     assert len(found) == len(set(found))
     assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= 2700}
@@ -55,7 +55,7 @@ def test_new_codes_against_all_equals_brute_force_on_pairs_with_a_new_code():
 
 def test_block_radii_follow_the_refined_pigeonhole():
     for radius in range(0, 65):
-        radii = mih.block_radii(radius)
+        radii = multi_index.block_radii(radius)
         assert sum(r + 1 for r in radii) == radius + 1
         assert max(radii) - min(radii) <= 1
-    assert mih.block_radii(16) == (4, 3, 3, 3)
+    assert multi_index.block_radii(16) == (4, 3, 3, 3)

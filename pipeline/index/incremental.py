@@ -2,11 +2,11 @@
 
 Researchers add archives over time; re-clustering 2M media for every new
 zip would cost minutes. Only pairs that involve a new fingerprint row can
-be new, so the new rows are joined against all rows (pipeline/mih.py) and
+be new, so the new rows are joined against all rows (pipeline/index/multi_index.py) and
 the matching rule applied to those pairs alone (a new video's frame share
 sees all of its row pairs, since each involves one of its rows).
 
-Cluster ids are the lowest media id of a cluster (pipeline/cluster.py).
+Cluster ids are the lowest media id of a cluster (pipeline/index/cluster.py).
 New edges join clusters: the joined cluster takes the lowest id of its
 parts, so a cluster that gains members keeps its id, and of two merged
 clusters the older id survives. Clusters the new media do not touch keep
@@ -22,8 +22,8 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from . import mih
-from .cluster import (Assignment, Fingerprints, FrameMatch, Thresholds, _distance, _row_finder, admitted,
+from hashtrail.pipeline.index import multi_index
+from hashtrail.pipeline.index.cluster import (Assignment, Fingerprints, FrameMatch, Thresholds, _distance, _row_finder, admitted,
                       exact_pairs, first_copies, media_edges)
 
 
@@ -79,9 +79,9 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds):
     """Media pairs under the whole rule among pairs that involve a new row."""
     if len(new_rows) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64), []
-    table = mih.BlockIndex(fp.phash, fp.dhash)
-    queries = mih.BlockIndex(fp.phash[new_rows], fp.dhash[new_rows], new_rows)
-    i, j = mih.join(queries, table, t.phash, t.dhash)
+    table = multi_index.BlockIndex(fp.phash, fp.dhash)
+    queries = multi_index.BlockIndex(fp.phash[new_rows], fp.dhash[new_rows], new_rows)
+    i, j = multi_index.join(queries, table, t.phash, t.dhash)
     i, j = admitted(fp, i, j, t)
     frame, frame_count = fp.frames()
     return media_edges(fp, i, j, frame, frame_count, t)

@@ -15,9 +15,9 @@ from typing import Callable, Iterator
 
 import pebble
 
-from config import Settings
+from hashtrail.config import Settings
 
-from .fingerprint import failed, fingerprint_batch
+from hashtrail.pipeline.media.fingerprint import failed, fingerprint_batch
 
 Item = tuple[str, str]  # (path, root)
 

@@ -32,7 +32,7 @@ from typing import Callable
 
 import numpy as np
 
-from .errors import MediaError
+from hashtrail.pipeline.errors import MediaError
 
 PR_SET_PDEATHSIG = 1
 

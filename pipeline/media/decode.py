@@ -18,7 +18,7 @@ import warnings
 
 from PIL import Image, ImageFile, UnidentifiedImageError
 
-from .errors import MediaError
+from hashtrail.pipeline.errors import MediaError
 
 # Smallest side we want after draft/reduce: enough for pHash's 32 px input
 # and border trimming (the 256-bit pHash's 64 px input may be upsampled from

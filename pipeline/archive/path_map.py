@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import HashtrailError
+from hashtrail.pipeline.errors import HashtrailError
 
 
 @dataclasses.dataclass(frozen=True)

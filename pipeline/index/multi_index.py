@@ -20,7 +20,7 @@ earlier block already finds it, so every pair comes out exactly once. The
 second code (dHash) is checked in the same loop, so only pairs within both
 radii are written out. Compiled with numba, parallel over buckets.
 
-The result is exact: ``tests/test_mih.py`` compares it with brute force,
+The result is exact: ``tests/test_multi_index.py`` compares it with brute force,
 and ``benchmarks/cluster_scale.py`` with FAISS's exhaustive index.
 """
 from __future__ import annotations

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from .cluster import Fingerprints, Thresholds, frame_time
-from .hamming import distances, hex_to_u64
-from .hashing import SECONDARY
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, frame_time
+from hashtrail.pipeline.index.hamming import distances, hex_to_u64
+from hashtrail.pipeline.media.hashing import SECONDARY
 
 
 def query_fingerprints(variants: list[dict]) -> Fingerprints:

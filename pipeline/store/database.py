@@ -25,11 +25,11 @@ from typing import Iterable, NamedTuple
 import numpy as np
 import sqlite_utils
 
-from .errors import HashtrailError, NoDatabase, NoSuchCluster
-from .hamming import hex_to_u64
-from .hashing import SECONDARY
-from .store_clusters import ClustersMixin
-from .store_history import HistoryMixin
+from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
+from hashtrail.pipeline.index.hamming import hex_to_u64
+from hashtrail.pipeline.media.hashing import SECONDARY
+from hashtrail.pipeline.store.clusters import ClustersMixin
+from hashtrail.pipeline.store.history import HistoryMixin
 
 SCHEMA_VERSION = 5  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered

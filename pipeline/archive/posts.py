@@ -30,7 +30,7 @@ import sys
 import zlib
 from typing import Iterator
 
-from .errors import HashtrailError
+from hashtrail.pipeline.errors import HashtrailError
 
 TWEETS, USERS, MANIFEST = "tweets", "users", "manifest"
 SNOWFLAKE_EPOCH_MS = 1288834974657

@@ -3,7 +3,7 @@
 Animation frames depend on the ones before them (disposal, partial
 updates), so every frame is composited in order, and each is reduced to a
 small grey square at once: only the chosen ones are kept. The choice is the
-video's (pipeline/video.py): one frame per ``frame_interval_s`` of display
+video's (pipeline/video/keyframes.py): one frame per ``frame_interval_s`` of display
 time, plus every scene change, at most ``max_frames``. The frames are then
 hashed exactly as video frames are, so a GIF cut from a video matches it.
 """
@@ -14,15 +14,15 @@ import dataclasses
 import numpy as np
 from PIL import Image
 
-from config import Settings
+from hashtrail.config import Settings
 
-from .errors import MediaError
-from .video import FRAME_SIDE
+from hashtrail.pipeline.errors import MediaError
+from hashtrail.pipeline.video.keyframes import FRAME_SIDE
 
 # Browsers show frames declared shorter than 20 ms for 100 ms; so do we.
 DEFAULT_FRAME_MS = 100
 # Mean absolute grey difference that counts as a cut: ffmpeg's scene score of
-# 0.3 (pipeline/video.py) is, roughly, a mean absolute difference of 30 levels.
+# 0.3 (pipeline/video/keyframes.py) is, roughly, a mean absolute difference of 30 levels.
 SCENE_CHANGE_GREY = 30
 
 

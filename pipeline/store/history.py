@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 
-from . import archives
+from hashtrail.pipeline.archive import zips
 
 POSTS = {"post_id": str, "account": str, "posted_at": str, "platform": str, "url": str, "screen_name": str,
          "text": str, "is_retweet": int, "retweet_of": str, "hashtags": str, "urls": str}
@@ -34,10 +34,10 @@ GROUP BY a.account, b.account HAVING weight >= ? ORDER BY weight DESC, source, t
 
 def _absolute(path: str, base_dir: str) -> str:
     """A manifest path made absolute; inside an archive only the archive part is normalised."""
-    located = archives.split(path)
+    located = zips.split(path)
     outer, member = located if located else (path, None)
     outer = outer if os.path.isabs(outer) else os.path.abspath(os.path.join(base_dir, outer))
-    return archives.member_path(outer, member) if member is not None else outer
+    return zips.member_path(outer, member) if member is not None else outer
 
 
 class HistoryMixin:

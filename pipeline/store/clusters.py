@@ -1,6 +1,6 @@
 """The store's clustering half (a mixin of ``Store``): fingerprints in, clusters out.
 
-Kept apart from pipeline/store.py so each file holds one idea; it is still
+Kept apart from pipeline/store/database.py so each file holds one idea; it is still
 the store: all of its SQL runs on the same connection and lock.
 
 Incremental clustering needs to know what is new since the last run and
@@ -26,9 +26,9 @@ from typing import Iterable
 
 import numpy as np
 
-from .cluster import Assignment, Fingerprints, FrameMatch, Thresholds
-from .hamming import hex_to_u64
-from .hashing import SECONDARY
+from hashtrail.pipeline.index.cluster import Assignment, Fingerprints, FrameMatch, Thresholds
+from hashtrail.pipeline.index.hamming import hex_to_u64
+from hashtrail.pipeline.media.hashing import SECONDARY
 
 
 class ClustersMixin:

@@ -14,7 +14,7 @@ Instead of one hash, each image gets up to four variants:
 Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
 dHash (gradient signs, a different view of the picture) and 256-bit pHash
 (16x16 DCT: finer detail). Two media match when some pair of their variants,
-not both centre crops, is within all three thresholds (see pipeline/cluster.py).
+not both centre crops, is within all three thresholds (see pipeline/index/cluster.py).
 The 256-bit confirmation is what keeps similar-but-different shots of one
 scene apart; benchmarks/quality.py measures each choice. Flat variants (blank
 frames, solid fills) are dropped, as ThreatExchange drops low-quality PDQ

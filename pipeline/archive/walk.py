@@ -10,7 +10,7 @@ directory or a file name that is not valid UTF-8 (SQLite and JSON messages
 need text) comes back as a ``Found`` with a ``problem``, which becomes a
 failed or skipped row. Symlinked directories are not followed (they loop in
 real dumps); symlinked files are. Zip archives are walked into: each member
-is a ``Found`` of its own (see archives.py). A file reached through overlapping roots is
+is a ``Found`` of its own (see zips.py). A file reached through overlapping roots is
 yielded once, under the outermost root.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ import dataclasses
 import os
 from typing import Iterable, Iterator
 
-from . import archives
-from .errors import MediaError, NoMediaFound
+from hashtrail.pipeline.archive import zips
+from hashtrail.pipeline.errors import MediaError, NoMediaFound
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +74,20 @@ def _entry(entry: os.DirEntry, root: str) -> Iterator[Found]:
 
 def _expand(path: str, root: str, size: int | None, mtime_ns: int | None) -> Iterator[Found]:
     """A file, or, for a zip archive, each of its members (``ARCHIVE.zip!member``)."""
-    if size is None or not archives.is_archive(path):
+    if size is None or not zips.is_archive(path):
         yield Found(path, root, size, mtime_ns)
         return
     try:
-        infos = list(archives.members(path))
+        infos = list(zips.members(path))
     except MediaError as exc:
         yield Found(path, root, size, mtime_ns, ("failed", str(exc)))
         return
     for info in infos:
         if not _is_text(info.filename):
-            yield Found(printable(archives.member_path(path, info.filename)), root, None, None, NOT_UTF8)
+            yield Found(printable(zips.member_path(path, info.filename)), root, None, None, NOT_UTF8)
             continue
         # a member changes only with its archive: the archive's mtime stands for it
-        yield Found(archives.member_path(path, info.filename), root, info.file_size, mtime_ns)
+        yield Found(zips.member_path(path, info.filename), root, info.file_size, mtime_ns)
 
 
 def _walk_dir(top: str, root: str) -> Iterator[Found]:

@@ -1,0 +1,4 @@
+"""``python -m hashtrail``: the command line, as the ``hashtrail`` script."""
+from hashtrail.cli import main
+
+main()
