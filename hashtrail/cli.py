@@ -15,6 +15,7 @@ import click
 
 from hashtrail import config
 from hashtrail import __version__
+from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.scan import scan as run_scan
@@ -32,7 +33,7 @@ class _Group(click.Group):
         except OSError as exc:  # e.g. the database's folder does not exist or is not writable
             if exc.errno == errno.EPIPE:
                 raise  # `hashtrail clusters | head`: click ends quietly
-            raise click.ClickException(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")) from None
+            raise click.ClickException(os_error_message(exc)) from None
 
 
 class _Bar:
@@ -263,8 +264,7 @@ def show(cluster, db, fmt):
 
     Example: hashtrail show 17
     """
-    store = _open(db)
-    found = report.with_frames(store, report.with_history(store.cluster(cluster)))
+    found = report.cluster_report(_open(db), cluster)
     if fmt == "json":
         click.echo(json.dumps(found))
     else:
@@ -303,21 +303,10 @@ def match(file, db, threshold, fmt):
     Example: hashtrail match suspicious_meme.jpg --format json
              hashtrail match clip.mp4
     """
-    from hashtrail.pipeline.index.cluster import Thresholds
-    from hashtrail.pipeline.media.fingerprint import fingerprint_file
-    from hashtrail.pipeline.index.search import nearest, query_fingerprints
+    from hashtrail.pipeline.index.search import match_file
 
     settings = _settings(db=db, phash_threshold=threshold)
-    store = _open(db)
-    result = fingerprint_file(os.path.abspath(file), os.path.dirname(os.path.abspath(file)), settings)
-    if result.status != "ok":
-        raise click.ClickException(f"{file}: {result.reason}")
-    if not result.fingerprints:
-        raise click.ClickException(f"{file}: too flat to match by appearance (only byte-identical copies would)")
-    found = nearest(store.fingerprints(), query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
-    rows = store.media_rows([f["media_id"] for f in found])
-    matches = [{**{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "cluster_id")},
-                **{k: v for k, v in f.items() if k != "media_id"}} for f in found]
+    matches = match_file(_open(db), file, settings)
     if fmt == "json":
         click.echo("".join(json.dumps(m) + "\n" for m in matches), nl=False)
     elif not matches:

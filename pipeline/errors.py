@@ -23,3 +23,11 @@ class NoSuchCluster(HashtrailError):
 
 class NoMediaFound(HashtrailError):
     """A path given to scan does not exist."""
+
+
+class NotMatchable(HashtrailError):
+    """A file given to match cannot be compared (not media, broken, or too flat)."""
+
+
+class SettingsError(HashtrailError, ValueError):
+    """A setting has a value of the wrong type or out of range (the API's form of ``ConfigError``)."""

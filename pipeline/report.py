@@ -103,8 +103,14 @@ def clusters_with_members(store: Store, min_accounts: int, limit: int | None) ->
     return [with_frames(store, with_history({**s, "members": members[s["cluster"]]})) for s in summaries]
 
 
-def _public(cluster: dict) -> dict:
+def public(cluster: dict) -> dict:
+    """A cluster with the member keys of ``clusters --format json`` (and of the Python API)."""
     return {**cluster, "members": [{k: m.get(k) for k in MEMBER_FIELDS} for m in cluster["members"]]}
+
+
+def cluster_report(store: Store, cluster_id: int) -> dict:
+    """One cluster with its history and frame matches, every member field kept (``show``)."""
+    return with_frames(store, with_history(store.cluster(cluster_id)))
 
 
 def _cell(value):
@@ -114,7 +120,7 @@ def _cell(value):
 
 
 def as_json_lines(items: list[dict]) -> str:
-    return "".join(json.dumps(_public(item)) + "\n" for item in items)
+    return "".join(json.dumps(public(item)) + "\n" for item in items)
 
 
 def clusters_csv(clusters: list[dict]) -> str:

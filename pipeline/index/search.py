@@ -9,8 +9,11 @@ archives hashtrail holds today; an index for millions of media is issue 6.
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
+from hashtrail.pipeline.errors import NotMatchable
 from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, frame_time
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
 from hashtrail.pipeline.media.hashing import SECONDARY
@@ -70,3 +73,31 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                     "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example})
     return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), m["phash_distance"],
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
+
+
+def match_file(store, path: str, settings) -> list[dict]:
+    """Stored media near the file at ``path``, best first, each with its path, account, post and cluster.
+
+    The file is fingerprinted as a scan would (it need not be in the
+    database) and nothing is written. Raises ``NotMatchable`` when the file
+    cannot be fingerprinted or is too flat to match by appearance.
+    """
+    from hashtrail.pipeline.media import kinds
+    from hashtrail.pipeline.media.fingerprint import fingerprint_file
+
+    path = os.path.abspath(path)
+    if not os.path.isfile(path):
+        raise NotMatchable(f"{path}: not a file ('hashtrail match' takes one image, GIF or video)")
+    result = fingerprint_file(path, os.path.dirname(path), settings)
+    if result.status != "ok":
+        if result.kind == kinds.OTHER and result.format == "ZIP":
+            raise NotMatchable(f"{path}: a zip archive; 'hashtrail match' takes one image, GIF or video "
+                               "(scan the zip to compare its members)")
+        raise NotMatchable(f"{path}: {result.reason}")
+    if not result.fingerprints:
+        raise NotMatchable(f"{path}: too flat to match by appearance (only byte-identical copies would)")
+    found = nearest(store.fingerprints(), query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
+    rows = store.media_rows([f["media_id"] for f in found])
+    return [{"media_id": f["media_id"],
+             **{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "kind", "cluster_id")},
+             **{k: v for k, v in f.items() if k != "media_id"}} for f in found]
