@@ -13,8 +13,7 @@ import sys
 
 import click
 
-from hashtrail import config
-from hashtrail import __version__
+from hashtrail import __version__, config
 from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
 from hashtrail.pipeline.errors import HashtrailError
@@ -142,7 +141,8 @@ def enqueue(paths, db, wait, retry_failed, timeout):
 
     Example: hashtrail enqueue /data/ira_media --wait
     """
-    from hashtrail.workers.enqueue import enqueue as run_enqueue, wait as wait_for
+    from hashtrail.workers.enqueue import enqueue as run_enqueue
+    from hashtrail.workers.enqueue import wait as wait_for
 
     settings = _settings(db=db)
     store = Store(settings.db)

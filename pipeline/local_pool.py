@@ -16,7 +16,6 @@ from typing import Callable, Iterator
 import pebble
 
 from hashtrail.config import Settings
-
 from hashtrail.pipeline.media.fingerprint import failed, fingerprint_batch
 
 Item = tuple[str, str]  # (path, root)

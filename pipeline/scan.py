@@ -18,18 +18,17 @@ from typing import Iterable, Protocol
 import numpy as np
 
 from hashtrail.config import Settings
-
 from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.accounts import AccountRule
+from hashtrail.pipeline.archive.posts import snowflake_time
+from hashtrail.pipeline.archive.walk import Found, walk
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
-from hashtrail.pipeline.media.fingerprint import FAILED, OK, SKIPPED
 from hashtrail.pipeline.index.incremental import add_to_clusters
+from hashtrail.pipeline.local_pool import fingerprint_in_pool
+from hashtrail.pipeline.media.fingerprint import FAILED, OK, SKIPPED
 from hashtrail.pipeline.media.hashing import HASHER
 from hashtrail.pipeline.media.kinds import ANIMATION, VIDEO
-from hashtrail.pipeline.local_pool import fingerprint_in_pool
-from hashtrail.pipeline.archive.posts import snowflake_time
 from hashtrail.pipeline.store import Store
-from hashtrail.pipeline.archive.walk import Found, walk
 
 PENDING = "pending"
 MISSING = "missing"

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 
 import pytest
 from PIL import Image
@@ -66,3 +67,8 @@ def video_tree(tmp_path_factory):
     videos.slideshow(at("other", 12, 7500, "mp4"), photos[3:])
     videos.test_source(at("mandelbrot", 13, 7600, "mp4"), "mandelbrot")
     return root, files
+
+
+def statuses(db) -> dict:
+    """File name -> (status, reason) of every media row."""
+    return {os.path.basename(r[0]): r[1:] for r in sqlite3.connect(db).execute("SELECT path, status, reason FROM media")}

@@ -1,6 +1,7 @@
 """Safe, cheap decoding: draft mode, EXIF orientation, and refusal of hostile files."""
 import io
 import os
+import sqlite3
 import struct
 import subprocess
 import sys
@@ -10,8 +11,10 @@ import zlib
 import pytest
 from PIL import Image
 
-from hashtrail.pipeline.media.decode import WORK_SIZE, decode_still
 from hashtrail.pipeline.errors import MediaError
+from hashtrail.pipeline.media.decode import WORK_SIZE, decode_still
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
 
 
 def jpeg_bytes(im, **kw) -> bytes:
@@ -90,3 +93,12 @@ def test_transparent_png_is_flattened_on_white(photo):
     rgba.save(buf, "PNG")
     decoded = decode_still(buf.getvalue(), 10**8)
     assert decoded.image.getpixel((0, 0)) == 255
+
+
+def test_float_tiff_is_stretched_not_black(tmp_path, photo, settings):
+    import numpy as np
+    pixels = np.asarray(photo(1).convert("L"), dtype=np.float32) / 255.0
+    Image.fromarray(pixels, mode="F").save(tmp_path / "f.tif")
+    scan([str(tmp_path)], settings, Store(settings.db))
+    (n,) = sqlite3.connect(settings.db).execute("SELECT COUNT(*) FROM fingerprints").fetchone()
+    assert n >= 1

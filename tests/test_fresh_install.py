@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import venv
 
 import pytest
@@ -85,7 +84,8 @@ def test_demo_runs(fresh):
 
 
 def test_distributed_job_on_a_fresh_install(fresh, photo, tmp_path):
-    """redis-server, `hashtrail writer`, one `hashtrail worker`, and `enqueue --wait`, all from the venv."""
+    """redis-server, `hashtrail writer`, one worker started the Procfile's way (`celery -A
+    hashtrail.workers.app worker`), and `enqueue --wait`, all from the venv."""
     media = tmp_path / "media"
     for n in range(12):
         save(str(media / f"acct{n % 3}" / f"{1000 + n}.jpg"), photo(n % 6))
@@ -95,7 +95,9 @@ def test_distributed_job_on_a_fresh_install(fresh, photo, tmp_path):
     started = []
     try:
         for args, log in (([hashtrail, "writer"], "writer.log"),
-                          ([hashtrail, "worker", "-n", "fresh@%h", "-c", "1"], "worker.log")):
+                          ([os.path.join(fresh["bin"], "celery"), "-A", "hashtrail.workers.app", "worker", "-Q",
+                            "fingerprint", "--hostname", "fresh@%h", "-c", "1", "--without-gossip",
+                            "--without-mingle"], "worker.log")):
             log_file = open(tmp_path / log, "wb")
             started.append((subprocess.Popen(args, cwd=fresh["cwd"], env={**fresh["env"], **env}, stdout=log_file,
                                              stderr=subprocess.STDOUT, start_new_session=True), log_file))

@@ -1,15 +1,27 @@
 """Every mild reposting edit is matched; different pictures are not."""
 import io
+import json
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 
 from hashtrail import config
+from hashtrail.cli import main
 from hashtrail.pipeline import transforms
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clusters, matching_pairs
-from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.index.cluster import (
+    Fingerprints,
+    Thresholds,
+    find_clusters,
+    matching_pairs,
+)
 from hashtrail.pipeline.index.hamming import hex_to_u64
+from hashtrail.pipeline.media.decode import decode_still
 from hashtrail.pipeline.media.hashing import SECONDARY, hash_variants
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
+
+from conftest import save
 
 SETTINGS = config.load({})
 SEEDS = range(1, 7)
@@ -68,3 +80,32 @@ def test_byte_identical_files_cluster_even_without_hashes():
     empty = Fingerprints.empty()
     assignments = find_clusters(empty, {1: "aa", 2: "aa", 3: "bb"}, Thresholds(16, 16, 64))
     assert {(a.media_id, a.cluster_id, a.distance) for a in assignments} == {(1, 1, 0), (2, 1, 0)}
+
+
+def test_clusters_without_accounts_are_listed_and_counted_alike(tmp_path, photo, settings):
+    root = tmp_path / "flat"
+    for name in ("a.jpg", "b.jpg"):
+        save(str(root / name), photo(1))
+    summary = scan([str(root)], settings, Store(settings.db))
+    assert summary.clusters == 1
+    listed = json.loads(CliRunner().invoke(main, ["clusters", "--db", settings.db, "--format", "json"]).output)
+    shown = json.loads(CliRunner().invoke(main, ["show", str(listed["cluster"]), "--db", settings.db,
+                                                 "--format", "json"]).output)
+    assert listed["accounts"] == shown["accounts"] == 1
+
+
+def test_thousands_of_identical_copies_cluster_in_bounded_memory():
+    import resource
+
+    import numpy as np
+
+    from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clusters
+    n = 6000
+    one = np.arange(1, 8, dtype=np.uint64) * np.uint64(0x9E3779B97F4A7C15)
+    fp = Fingerprints(np.arange(n), np.full(n, one[0]), np.full(n, one[1]), np.tile(one[2:6], (n, 1)),
+                      np.zeros(n, dtype=bool))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    assignments = find_clusters(fp, {}, Thresholds(16, 16, 64))
+    grown_mb = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    assert {a.cluster_id for a in assignments} == {0} and len(assignments) == n
+    assert grown_mb < 200, f"{grown_mb:.0f} MB for {n} identical copies: pairs were materialised"

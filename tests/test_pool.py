@@ -8,8 +8,11 @@ import os
 import signal
 import time
 
-from hashtrail.pipeline.media.fingerprint import fingerprint_batch
 from hashtrail.pipeline.local_pool import fingerprint_in_pool
+from hashtrail.pipeline.media.fingerprint import fingerprint_batch
+from hashtrail.pipeline.store import Store
+
+from conftest import save, statuses
 
 
 def die_on_marker(items, settings):
@@ -55,3 +58,18 @@ def test_a_file_that_hangs_hits_the_time_limit(tmp_path, photo, settings):
     hung = results[str(tmp_path / "HANG.jpg")]
     assert hung["status"] == "failed" and "timed out" in hung["reason"]
     assert [results[str(tmp_path / n)]["status"] for n in ("a.jpg", "b.jpg", "c.jpg")] == ["ok"] * 3
+
+
+def test_a_file_that_kills_its_worker_is_not_retried_on_every_rescan(tmp_path, photo, settings):
+    root = tmp_path / "t"
+    path = save(str(root / "KILLME.jpg"), photo(1))
+    store = Store(settings.db)
+    from hashtrail.pipeline.archive.accounts import AccountRule
+    from hashtrail.pipeline.scan import plan, record_pending
+    rule = AccountRule.from_settings(settings)
+    first = plan([str(root)], store, rule)
+    record_pending(store, first.todo, rule, 1)
+    for results in fingerprint_in_pool([(path, str(root))], settings, 1, die_on_marker):
+        store.save_results(results)
+    assert statuses(settings.db)["KILLME.jpg"][0] == "failed"
+    assert plan([str(root)], store, rule).unchanged == 1

@@ -1,6 +1,7 @@
 """The embedded scan over a real tree: rows, failures, clusters, accounts, rescans."""
 import os
 import random
+import sqlite3
 
 import pytest
 from PIL import Image
@@ -10,7 +11,7 @@ from hashtrail.pipeline.demo import userid
 from hashtrail.pipeline.scan import scan
 from hashtrail.pipeline.store import Store
 
-from conftest import save, twitter_path
+from conftest import save, statuses, twitter_path
 from test_decode import png_header_only
 
 
@@ -190,3 +191,39 @@ def test_same_tree_gives_same_ids_and_clusters_in_a_fresh_database(tree, setting
         return (sorted((r["id"], r["path"], r["status"], r["sha256"]) for r in store.db.query("SELECT * FROM media")),
                 sorted(store.db.execute("SELECT media_id, cluster_id, distance FROM clusters").fetchall()))
     assert snapshot(first) == snapshot(second)
+
+
+def test_changed_account_rule_applies_to_unchanged_files(tmp_path, photo, settings):
+    root = tmp_path / "gallery"
+    save(str(root / "twitter" / "some_user" / "123_1.jpg"), photo(1))
+    scan([str(root)], settings, Store(settings.db))
+    custom = settings.replace(account_pattern=r"twitter/(?P<account>[^/]+)/(?P<post_id>\d+)_\d+\.\w+$")
+    summary = scan([str(root)], custom, Store(settings.db))
+    assert summary.unchanged == 1
+    assert sqlite3.connect(settings.db).execute("SELECT account, post_id FROM media").fetchone() == ("some_user", "123")
+
+
+def test_retry_failed_reads_failed_files_again(tmp_path, photo, settings):
+    save(str(tmp_path / "m" / "big.jpg"), photo(1, (1200, 900)))
+    scan([str(tmp_path / "m")], settings.replace(max_pixels=1000), Store(settings.db))
+    assert statuses(settings.db)["big.jpg"][0] == "failed"
+    assert scan([str(tmp_path / "m")], settings, Store(settings.db)).unchanged == 1
+    again = scan([str(tmp_path / "m")], settings, Store(settings.db), retry_failed=True)
+    assert again.fingerprinted == 1 and statuses(settings.db)["big.jpg"][0] == "ok"
+
+
+def test_moved_files_leave_the_clusters_and_come_back(tmp_path, photo, settings):
+    import shutil
+    save(str(tmp_path / "a" / "u1" / "x.jpg"), photo(1))
+    save(str(tmp_path / "a" / "u2" / "y.jpg"), photo(2))
+    store = Store(settings.db)
+    scan([str(tmp_path / "a")], settings, store)
+    shutil.move(str(tmp_path / "a"), str(tmp_path / "b"))
+    os.makedirs(tmp_path / "a")
+    moved = scan([str(tmp_path / "a"), str(tmp_path / "b")], settings, store)
+    assert moved.clusters == 0, "a moved file must not look like its own duplicate"
+    statuses = sorted(r[0] for r in sqlite3.connect(settings.db).execute("SELECT status FROM media"))
+    assert statuses == ["missing", "missing", "ok", "ok"]
+    shutil.copytree(str(tmp_path / "b"), str(tmp_path / "a"), dirs_exist_ok=True)
+    back = scan([str(tmp_path / "a")], settings, store)
+    assert back.fingerprinted == 2 and back.clusters == 2

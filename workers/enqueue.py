@@ -28,7 +28,6 @@ from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.media.hashing import HASHER
 from hashtrail.pipeline.scan import Progress, finish_if_complete, plan, prepare
 from hashtrail.pipeline.store import Store
-
 from hashtrail.workers.app import FINGERPRINT_QUEUE, STORE_QUEUE, app
 from hashtrail.workers.tasks import fingerprint
 

@@ -17,13 +17,12 @@ from celery.utils.log import get_task_logger
 from kombu.exceptions import OperationalError
 
 from hashtrail import config
+from hashtrail.pipeline.archive.path_map import PathMap
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.media.fingerprint import fingerprint_batch
 from hashtrail.pipeline.media.hashing import HASHER
-from hashtrail.pipeline.archive.path_map import PathMap
 from hashtrail.pipeline.scan import finish_if_complete
 from hashtrail.pipeline.store import DatabaseUnavailable, Store, StoreBusy
-
 from hashtrail.workers.app import app
 
 log = get_task_logger(__name__)

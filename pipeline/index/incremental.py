@@ -23,8 +23,18 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import multi_index
-from hashtrail.pipeline.index.cluster import (Assignment, Fingerprints, FrameMatch, Thresholds, _distance, _row_finder, admitted,
-                      exact_pairs, first_copies, media_edges)
+from hashtrail.pipeline.index.cluster import (
+    Assignment,
+    Fingerprints,
+    FrameMatch,
+    Thresholds,
+    _distance,
+    _row_finder,
+    admitted,
+    exact_pairs,
+    first_copies,
+    media_edges,
+)
 
 
 @dataclasses.dataclass

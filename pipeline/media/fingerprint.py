@@ -19,17 +19,16 @@ import time
 import zipfile
 import zlib
 
-from hashtrail.config import Settings
-
 from PIL import Image
 
+from hashtrail.config import Settings
 from hashtrail.pipeline.archive import zips
-from hashtrail.pipeline.media import kinds
-from hashtrail.pipeline.video.animation import animation_frames
-from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.errors import MediaError
-from hashtrail.pipeline.media.hashing import HASHER, detail, hash_variants
 from hashtrail.pipeline.archive.path_map import PathMap
+from hashtrail.pipeline.errors import MediaError
+from hashtrail.pipeline.media import kinds
+from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.media.hashing import HASHER, detail, hash_variants
+from hashtrail.pipeline.video.animation import animation_frames
 from hashtrail.pipeline.video.keyframes import hash_frames, round_rate, video_print
 
 COPY_CHUNK = 1 << 20

@@ -7,6 +7,11 @@ topic so that a change to one kind of table has one place to go:
 - ``history.py``: posts, accounts and the co-sharing network;
 - ``clusters.py``: fingerprints in, clusters out, what is new since.
 """
-from hashtrail.pipeline.store.database import DatabaseUnavailable, Known, Store, StoreBusy
+from hashtrail.pipeline.store.database import (
+    DatabaseUnavailable,
+    Known,
+    Store,
+    StoreBusy,
+)
 
 __all__ = ["DatabaseUnavailable", "Known", "Store", "StoreBusy"]

@@ -26,7 +26,12 @@ from typing import Iterable
 
 import numpy as np
 
-from hashtrail.pipeline.index.cluster import Assignment, Fingerprints, FrameMatch, Thresholds
+from hashtrail.pipeline.index.cluster import (
+    Assignment,
+    Fingerprints,
+    FrameMatch,
+    Thresholds,
+)
 from hashtrail.pipeline.index.hamming import hex_to_u64
 from hashtrail.pipeline.media.hashing import SECONDARY
 

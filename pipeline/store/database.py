@@ -20,14 +20,11 @@ import json
 import os
 import sqlite3
 import uuid
-from typing import Iterable, NamedTuple
+from typing import NamedTuple
 
-import numpy as np
 import sqlite_utils
 
 from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
-from hashtrail.pipeline.index.hamming import hex_to_u64
-from hashtrail.pipeline.media.hashing import SECONDARY
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.history import HistoryMixin
 

@@ -15,7 +15,6 @@ import numpy as np
 from PIL import Image
 
 from hashtrail.config import Settings
-
 from hashtrail.pipeline.errors import MediaError
 from hashtrail.pipeline.video.keyframes import FRAME_SIDE
 

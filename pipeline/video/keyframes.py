@@ -30,10 +30,14 @@ import numpy as np
 from PIL import Image
 
 from hashtrail.config import Settings
-
 from hashtrail.pipeline.errors import MediaError
-from hashtrail.pipeline.video.ffmpeg_process import Frames, StreamInfo, executable, read_frames
 from hashtrail.pipeline.media.hashing import hash_variants
+from hashtrail.pipeline.video.ffmpeg_process import (
+    Frames,
+    StreamInfo,
+    executable,
+    read_frames,
+)
 
 FRAME_SIDE = 128  # as a 1/8-scale JPEG decode of a 1024 px picture: enough to trim borders
 SCENE_CHANGE = 0.3  # ffmpeg's scene score (0-1) that counts as a cut
