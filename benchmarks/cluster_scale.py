@@ -34,17 +34,14 @@ from __future__ import annotations
 
 import argparse
 import resource
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 from hashtrail import config
 from hashtrail.pipeline.index import multi_index
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details  # noqa: E402
-from hashtrail.pipeline.index.incremental import add_to_clusters  # noqa: E402
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details
+from hashtrail.pipeline.index.incremental import add_to_clusters
 
 
 def flips(rng, codes: np.ndarray, most: int, bits: int = 64) -> np.ndarray:

@@ -27,8 +27,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path[:0] = [HERE, os.path.join(HERE, "..", "tests")]
-from processes import CeleryProcess, RedisServer, run_cli  # noqa: E402
-from speed import make_files  # noqa: E402
+from processes import CeleryProcess, RedisServer, run_cli
+from speed import make_files
 
 
 def timed(args: list[str], env: dict) -> float:

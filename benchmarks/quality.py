@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import argparse
 import io
-import sys
 import time
 from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
@@ -51,13 +50,12 @@ from PIL import Image
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # this checkout, not an installed copy
 from hashtrail import config
 from hashtrail.pipeline import transforms
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
-from hashtrail.pipeline.media.decode import decode_still  # noqa: E402
-from hashtrail.pipeline.index.hamming import hex_to_u64, pairs_within  # noqa: E402
-from hashtrail.pipeline.media.hashing import HASHER, SECONDARY, hash_variants  # noqa: E402
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs
+from hashtrail.pipeline.media.decode import decode_still
+from hashtrail.pipeline.index.hamming import hex_to_u64, pairs_within
+from hashtrail.pipeline.media.hashing import HASHER, SECONDARY, hash_variants
 
 # skimage.data loader -> file it reads from the wheel's data directory.
 PHOTOS = {

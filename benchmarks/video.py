@@ -57,15 +57,14 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))  # this checkout, not an installed copy
 sys.path.insert(0, str(REPO / "tests"))
 from hashtrail import config
 import videos  # noqa: E402  (tests/videos.py)
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs  # noqa: E402
-from hashtrail.pipeline.video.ffmpeg_process import executable  # noqa: E402
-from hashtrail.pipeline.media.fingerprint import fingerprint_file  # noqa: E402
-from hashtrail.pipeline.index.hamming import distances, hex_to_u64  # noqa: E402
-from hashtrail.pipeline.media.hashing import SECONDARY  # noqa: E402
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs
+from hashtrail.pipeline.video.ffmpeg_process import executable
+from hashtrail.pipeline.media.fingerprint import fingerprint_file
+from hashtrail.pipeline.index.hamming import distances, hex_to_u64
+from hashtrail.pipeline.media.hashing import SECONDARY
 
 TRANSFORMS = ("reencode", "vp9_webm", "rescale", "letterbox", "fps_change", "trim_start")
 DERIVED = TRANSFORMS + ("cut", "gif", "frame_as_image")
