@@ -16,6 +16,7 @@ import click
 from hashtrail import __version__, config
 from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
+from hashtrail.pipeline.report import plural
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.scan import scan as run_scan
 from hashtrail.pipeline.store import Store
@@ -86,7 +87,7 @@ def main():
 
     \b
     Typical session:
-      hashtrail scan ira_media/              # fingerprint every image
+      hashtrail scan ira_media/              # fingerprint every image, GIF and video
       hashtrail clusters --min-accounts 2    # media posted by 2+ accounts
       hashtrail show 17                      # one cluster in detail
       hashtrail status                       # counts and failures
@@ -103,7 +104,7 @@ def main():
               help="Processes to fingerprint with [default: one per core]")
 @click.option("--retry-failed", is_flag=True, help="Read files that failed before again (e.g. after raising a limit)")
 def scan(paths, db, workers, retry_failed):
-    """Fingerprint every image under PATHS and cluster near-duplicates.
+    """Fingerprint every image, GIF and video under PATHS and cluster near-duplicates.
 
     Walks directories recursively and decides what a file is by its content,
     not its name. Files already scanned and unchanged are not read again, so
@@ -111,7 +112,9 @@ def scan(paths, db, workers, retry_failed):
     are marked missing and leave the clusters. Files that cannot be
     fingerprinted are recorded as failed, with the reason ('hashtrail status').
 
-    Example: hashtrail scan ira_tweet_media/ --db ira.db --workers 2
+    \b
+    Example:
+      hashtrail scan ira_tweet_media/ --db ira.db --workers 2
     """
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
@@ -139,7 +142,9 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     it again is the resume: only files without a result are sent. Needs a
     writer ('hashtrail writer') and one or more workers ('hashtrail worker').
 
-    Example: hashtrail enqueue /data/ira_media --wait
+    \b
+    Example:
+      hashtrail enqueue /data/ira_media --wait
     """
     from hashtrail.workers.enqueue import enqueue as run_enqueue
     from hashtrail.workers.enqueue import wait as wait_for
@@ -177,7 +182,9 @@ def worker(name, concurrency, loglevel):
     under another path than the host that ran 'enqueue', set
     HASHTRAIL_PATH_MAP='/path/on/enqueue/host=/path/here'.
 
-    Example: HASHTRAIL_BROKER_URL=redis://db-host:6379/0 hashtrail worker -n gpu1@%h
+    \b
+    Example:
+      HASHTRAIL_BROKER_URL=redis://db-host:6379/0 hashtrail worker -n gpu1@%h
     """
     _celery_worker("fingerprint", name, concurrency, loglevel)
 
@@ -191,7 +198,9 @@ def writer(loglevel):
     transaction, and re-clusters when no file is pending. Run exactly one,
     on the host that holds HASHTRAIL_DB (SQLite must be on a local disk).
 
-    Example: HASHTRAIL_DB=/data/ira.db hashtrail writer
+    \b
+    Example:
+      HASHTRAIL_DB=/data/ira.db hashtrail writer
     """
     _celery_worker("store", "writer@%h", 1, loglevel)
 
@@ -209,7 +218,9 @@ def clusters(db, min_accounts, fmt, limit):
     Each cluster holds 2 or more media; distance is the pHash distance in
     bits of a member from the cluster's representative (its first member).
 
-    Example: hashtrail clusters --min-accounts 3 --format json | jq .size
+    \b
+    Example:
+      hashtrail clusters --min-accounts 3 --format json | jq .size
     """
     store = _open(db)
     found = report.clusters_with_members(store, min_accounts, limit)
@@ -234,8 +245,10 @@ def cluster(db, rebuild):
     about a cluster stay valid. When files went missing, were re-read, or
     the thresholds changed, the update is a rebuild by itself.
 
-    Example: hashtrail cluster --db ira.db
-             hashtrail cluster --rebuild --db ira.db
+    \b
+    Examples:
+      hashtrail cluster --db ira.db
+      hashtrail cluster --rebuild --db ira.db
     """
     from hashtrail.pipeline.scan import update_clusters
 
@@ -262,7 +275,9 @@ def show(cluster, db, fmt):
     For videos and GIFs it also says which frames matched and at what time
     (0:04.0=0:01.2: this member at 4.0 s is the other at 1.2 s).
 
-    Example: hashtrail show 17
+    \b
+    Example:
+      hashtrail show 17
     """
     found = report.cluster_report(_open(db), cluster)
     if fmt == "json":
@@ -277,7 +292,9 @@ def show(cluster, db, fmt):
 def status(db, fmt):
     """Counts of fingerprinted, failed and skipped files, and why files failed.
 
-    Example: hashtrail status --format json | jq .failed
+    \b
+    Example:
+      hashtrail status --format json | jq .failed
     """
     counts = _open(db).status_counts()
     if fmt == "json":
@@ -295,13 +312,16 @@ def status(db, fmt):
 def match(file, db, threshold, fmt):
     """List stored media near FILE (query by example), best match first.
 
-    FILE is fingerprinted as a scan would (it need not be in the database)
+    FILE is one image, GIF or video (to compare a zip's members, scan it).
+    It is fingerprinted as a scan would (it need not be in the database)
     and compared with every stored image, video and GIF under the
     clustering rule. FILE may be a video or GIF: the output says how many
     of its frames matched, and at what times (this file's = the stored one's).
 
-    Example: hashtrail match suspicious_meme.jpg --format json
-             hashtrail match clip.mp4
+    \b
+    Examples:
+      hashtrail match suspicious_meme.jpg --format json
+      hashtrail match clip.mp4
     """
     from hashtrail.pipeline.index.search import match_file
 
@@ -309,16 +329,10 @@ def match(file, db, threshold, fmt):
     matches = match_file(_open(db), file, settings)
     if fmt == "json":
         click.echo("".join(json.dumps(m) + "\n" for m in matches), nl=False)
-    elif not matches:
-        click.echo("no stored media near this file")
     else:
-        for m in matches:
-            frames = ""
-            if m["frames"] > 1 or m["their_frames"] > 1:
-                times = ", ".join(f"{report.clock(a)}={report.clock(b)}" for a, b in m["times"])
-                frames = f"  [{m['frames_matched']}/{m['frames']} frames: {times}]"
-            click.echo(f"p={m['phash_distance']:>2} d={m['dhash_distance']:>2} q={m['phash256_distance']:>3}  "
-                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}{frames}")
+        from hashtrail.pipeline.index.cluster import Thresholds
+
+        click.echo(report.matches_table(matches, file, Thresholds.from_settings(settings)), nl=False)
 
 
 @main.command(name="import")
@@ -335,7 +349,9 @@ def import_(files, db):
     delays); without a CSV they come from the tweet id itself. Bad rows are
     listed by file and line and skipped; importing twice changes nothing.
 
-    Example: hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
+    \b
+    Example:
+      hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
     """
     from hashtrail.pipeline.archive.posts import Problem, UnknownCsv, read_csv
 
@@ -381,7 +397,9 @@ def accounts(db, fmt, limit):
     Accounts that share the most media with others come first; "shares most
     with" counts the clusters two accounts both posted.
 
-    Example: hashtrail accounts --format csv > accounts.csv
+    \b
+    Example:
+      hashtrail accounts --format csv > accounts.csv
     """
     rows = report.accounts_report(_open(db))[:limit]
     if fmt == "json":
@@ -404,7 +422,9 @@ def graph(db, fmt, min_weight):
     CSV (source, target, weight) loads in networkx or pandas; GEXF opens in
     Gephi, with each account's media counts as node attributes.
 
-    Example: hashtrail graph --format gexf > ira.gexf
+    \b
+    Example:
+      hashtrail graph --format gexf > ira.gexf
     """
     store = _open(db)
     edges = store.account_edges(min_weight)
@@ -426,7 +446,9 @@ def demo(directory, workers):
     video, a GIF and a still frame, and a few broken files. The
     database is DIRECTORY/hashtrail.db.
 
-    Example: hashtrail demo && hashtrail clusters --db hashtrail-demo/hashtrail.db
+    \b
+    Example:
+      hashtrail demo && hashtrail clusters --db hashtrail-demo/hashtrail.db
     """
     from hashtrail.pipeline.demo import build_demo_archive
 
@@ -442,11 +464,15 @@ def demo(directory, workers):
     with _Bar("fingerprinting") as bar:
         summary = run_scan([archive], settings, store, progress=bar)
     click.echo(summary.line())
-    click.echo("\nclusters posted by 2+ accounts:")
-    click.echo(report.clusters_table(report.clusters_with_members(store, 2, 5)), nl=False)
+    shown = report.clusters_with_members(store, 2, 5)
+    click.echo(f"\nthe {plural(len(shown), 'cluster')} posted by the most accounts "
+               f"(of {plural(summary.cross_account_clusters, 'cluster')} posted by 2+ accounts):")
+    click.echo(report.clusters_table(shown), nl=False)
     store.close()
-    click.echo(f"\nnext: hashtrail clusters --db {db} --format json")
-    click.echo(f"      hashtrail status --db {db}")
+    click.echo(f"\nall of them:   hashtrail clusters --db {db} --min-accounts 2")
+    click.echo(f"one in detail: hashtrail show {shown[0]['cluster'] if shown else 1} --db {db}")
+    click.echo(f"as JSON:       hashtrail clusters --db {db} --format json")
+    click.echo(f"the files:     hashtrail status --db {db}")
 
 
 if __name__ == "__main__":

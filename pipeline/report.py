@@ -17,6 +17,18 @@ MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "
                  "frames", "matches")
 
 
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """'1 file', '2 files', '1,204 media': counts as a reader writes them."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
+
+
+def took(seconds: float, done: int, unit: str = "files") -> str:
+    """'in 3.2 s (410 files/s)'; no rate when nothing was done or the time is too short to mean one."""
+    if done == 0 or seconds < 0.05:
+        return f"in {seconds:.1f} s"
+    return f"in {seconds:.1f} s ({done / seconds:,.0f} {unit}/s)"
+
+
 def short_path(member: dict) -> str:
     """Path relative to the scanned root, for tables (JSON and CSV keep it absolute)."""
     root = member.get("root")
@@ -185,6 +197,10 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
         state = f"finished {last['finished_at']}" if last.get("finished_at") else "running"
         lines.append(f"last {'job' if last['mode'] == 'distributed' else 'scan'} {last['id']} ({last['mode']}): "
                      f"started {last['started_at']}, {state}")
+    skips = counts.get("skipped_reasons") or []
+    if skips:
+        lines.append(f"skipped ({counts['skipped']:,}), why:")
+        lines.extend(f"  {s['files']:>6,}  {s['reason']}" for s in skips[:max_failures])
     failures = counts["failures"]
     if failures:
         lines.append(f"failures ({len(failures)}):")
@@ -211,6 +227,27 @@ def _delay(seconds: int | None) -> str:
     if hours:
         return f"+{hours}h{minutes % 60:02d}m"
     return f"+{minutes}m" if minutes else f"+{seconds}s"
+
+
+def matches_table(matches: list[dict], query: str, thresholds) -> str:
+    """``hashtrail match`` for a reader: a legend, then one line per stored media, best first."""
+    if not matches:
+        return f"no stored media near {query}\n"
+    lines = [f"{plural(len(matches), 'stored media', 'stored media')} near {query}, best first",
+             f"p, d, q: bits apart in pHash64 (match <= {thresholds.phash}), dHash64 (<= {thresholds.dhash}) "
+             f"and pHash256 (<= {thresholds.phash256}); 0 0 0 is the same picture",
+             f"{'p':>2} {'d':>2} {'q':>3}  {'cluster':<7}  {'posted (UTC)':<16}  {'account':<16}  path"]
+    for m in matches:
+        posted = (m.get("posted_at") or "")[:16].replace("T", " ") or "-"
+        lines.append(f"{m['phash_distance']:>2} {m['dhash_distance']:>2} {m['phash256_distance']:>3}  "
+                     f"{m['cluster_id'] or '-':<7}  {posted:<16}  {m['account'] or '-':<16.16}  {m['path']}")
+        if m["frames"] > 1 or m["their_frames"] > 1:
+            pairs = ", ".join(f"{clock(a)}={clock(b)}" for a, b in m["times"][:5])
+            more = f", +{len(m['times']) - 5} more" if len(m["times"]) > 5 else ""
+            lines.append(f"{'':>11}frames: {m['frames_matched']}/{m['frames']} of this file match "
+                         f"{m['their_frames_matched']}/{m['their_frames']} of that one "
+                         f"(this file's time = that one's: {pairs}{more})")
+    return "\n".join(lines) + "\n"
 
 
 def accounts_report(store: Store, top: int = 3) -> list[dict]:

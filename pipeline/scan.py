@@ -28,6 +28,7 @@ from hashtrail.pipeline.local_pool import fingerprint_in_pool
 from hashtrail.pipeline.media.fingerprint import FAILED, OK, SKIPPED
 from hashtrail.pipeline.media.hashing import HASHER
 from hashtrail.pipeline.media.kinds import ANIMATION, VIDEO
+from hashtrail.pipeline.report import plural, took
 from hashtrail.pipeline.store import Store
 
 PENDING = "pending"
@@ -71,10 +72,10 @@ class ScanSummary:
     seconds: float = 0.0
 
     def line(self) -> str:
-        rate = (self.fingerprinted + self.failed + self.skipped) / self.seconds if self.seconds else 0.0
-        return (f"{self.files} files: {self.fingerprinted} fingerprinted, {self.failed} failed, "
-                f"{self.skipped} skipped, {self.unchanged} unchanged; {self.clusters} clusters "
-                f"({self.cross_account_clusters} across accounts) in {self.seconds:.1f} s ({rate:.0f} files/s)")
+        done = self.fingerprinted + self.failed + self.skipped
+        return (f"{plural(self.files, 'file')}: {self.fingerprinted:,} fingerprinted, {self.failed:,} failed, "
+                f"{self.skipped:,} skipped, {self.unchanged:,} unchanged; {plural(self.clusters, 'cluster')} "
+                f"({self.cross_account_clusters:,} across accounts) {took(self.seconds, done)}")
 
 
 RETRY_ALWAYS = (PENDING, MISSING)

@@ -115,6 +115,61 @@ def test_every_command_has_help_with_an_example():
         result = invoke(name, "--help")
         assert result.exit_code == 0
         assert command.help and "Example" in command.help, name
+        # each example on a line of its own (click re-wraps paragraphs unless a \b block keeps them)
+        shown = [line.strip() for line in result.output.split("Example")[1].split("Options:")[0].splitlines()[1:]]
+        written = [line.strip() for line in command.help.split("Example")[1].splitlines()[1:]]
+        assert [line for line in shown if line] == [line for line in written if line], name
+
+
+def test_match_legend_and_post_times(tmp_path, photo):
+    save(twitter_path(tmp_path / "t", 1, 947666110763761664), photo(1))  # a real tweet id: it carries its time
+    db = str(tmp_path / "t.db")
+    assert invoke("scan", str(tmp_path / "t"), "--db", db).exit_code == 0
+    query = save(str(tmp_path / "q" / "query.jpg"), photo(1))
+    text = invoke("match", query, "--db", db).output
+    assert "bits apart in pHash64 (match <= 16)" in text and "posted (UTC)" in text
+    assert "p=" not in text
+    rows = [json.loads(line) for line in invoke("match", query, "--db", db, "--format", "json").output.splitlines()]
+    dated = [r for r in rows if r["posted_at"]]
+    assert dated and all(r["posted_at"][:16].replace("T", " ") in text for r in dated)
+
+
+def test_match_of_a_zip_says_it_takes_one_media_file(scanned, tmp_path, photo):
+    import zipfile
+
+    db, _ = scanned
+    archive = tmp_path / "release_hashed_001.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.write(save(str(tmp_path / "x.jpg"), photo(1)), "x.jpg")
+    result = invoke("match", str(archive), "--db", db)
+    assert result.exit_code == 1
+    assert "takes one image, GIF or video" in result.output and "inside an archive" not in result.output
+
+
+def test_counts_read_as_words(scanned, tmp_path, photo):
+    save(str(tmp_path / "one" / "a" / "1.jpg"), photo(5))
+    out = invoke("scan", str(tmp_path / "one"), "--db", str(tmp_path / "one.db")).output
+    assert out.startswith("1 file: 1 fingerprinted") and "1 files" not in out
+    again = invoke("scan", str(tmp_path / "one"), "--db", str(tmp_path / "one.db")).output
+    assert "files/s" not in again and "0 fingerprinted" in again  # nothing read: no rate to speak of
+
+
+def test_status_says_why_files_were_skipped_and_lists_roots_as_json(scanned, tmp_path):
+    db, root = scanned
+    counts = json.loads(invoke("status", "--db", db, "--format", "json").output)
+    assert isinstance(counts["last_scan"]["roots"], list) and counts["skipped_reasons"] == []
+    notes = tmp_path / "skips" / "a"
+    notes.mkdir(parents=True)
+    (notes / "readme.txt").write_text("release notes")
+    (notes / "data.json").write_text('{"a": 1}')
+    (notes / "more.txt").write_text("more notes")
+    skip_db = str(tmp_path / "skips.db")
+    invoke("scan", str(tmp_path / "skips"), "--db", skip_db)
+    counts = json.loads(invoke("status", "--db", skip_db, "--format", "json").output)
+    assert counts["skipped_reasons"] == [{"reason": "not media (text)", "files": 2},
+                                         {"reason": "not media (JSON)", "files": 1}]
+    text = invoke("status", "--db", skip_db).output
+    assert "skipped (3), why:" in text and "not media (text)" in text
 
 
 def test_default_database_comes_from_environment(scanned, monkeypatch):
@@ -138,6 +193,7 @@ def test_demo_builds_scans_and_reports(tmp_path):
     result = invoke("demo", str(tmp_path / "demo"), "--workers", "2")
     assert result.exit_code == 0, result.output
     assert "16 clusters (16 across accounts)" in result.output
+    assert "of 16 clusters posted by 2+ accounts" in result.output and "--min-accounts 2" in result.output
     assert "3 failed, 1 skipped" in result.output
     # the slideshow video, its smaller copy, a GIF cut from it and a still frame: one cluster
     assert "4 media (1 animation, 1 image, 2 videos), 4 accounts" in result.output
@@ -151,7 +207,7 @@ def test_match_finds_stored_copies_of_a_new_file(scanned, tmp_path, photo):
     assert rows[0]["phash_distance"] <= rows[-1]["phash_distance"]
     assert len({r["cluster_id"] for r in rows}) == 1
     other = save(str(tmp_path / "q" / "other.jpg"), photo(77))
-    assert "no stored media near this file" in invoke("match", other, "--db", db).output
+    assert f"no stored media near {other}" in invoke("match", other, "--db", db).output
     bad = tmp_path / "q" / "bad.jpg"
     bad.write_bytes(b"<html></html>")
     result = invoke("match", str(bad), "--db", db)

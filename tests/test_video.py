@@ -109,6 +109,9 @@ def test_match_finds_the_source_from_a_gif_and_from_a_frame(scanned_videos):
         found = {json.loads(line)["path"]: json.loads(line) for line in result.stdout.splitlines()}
         assert files["source"] in found and files["other"] not in found and files["mandelbrot"] not in found
         assert found[files["source"]]["times"]
+        for m in found.values():  # one [query time, stored time] pair per matched frame of the query
+            assert len(m["times"]) == m["frames_matched"]
+            assert len({a for a, _ in m["times"]}) == len(m["times"])
 
 
 def test_unrelated_videos_do_not_match(video_tree, settings):

@@ -26,6 +26,7 @@ from hashtrail import config
 from hashtrail.pipeline.archive.accounts import AccountRule
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.media.hashing import HASHER
+from hashtrail.pipeline.report import plural, took
 from hashtrail.pipeline.scan import Progress, finish_if_complete, plan, prepare
 from hashtrail.pipeline.store import Store
 from hashtrail.workers.app import FINGERPRINT_QUEUE, STORE_QUEUE, app
@@ -55,9 +56,9 @@ class EnqueueSummary:
     given_up: int = 0  # lost twice: recorded as failed
 
     def line(self) -> str:
-        rate = self.sent / self.seconds if self.seconds else 0.0
-        text = (f"job {self.job}: {self.files} files, {self.sent} sent in {self.batches} batches "
-                f"in {self.seconds:.1f} s ({rate:.0f} files/s), {self.unchanged} unchanged")
+        text = (f"job {self.job}: {plural(self.files, 'file')}, {self.sent:,} sent in "
+                f"{plural(self.batches, 'batch', 'batches')} {took(self.seconds, self.sent)}, "
+                f"{self.unchanged:,} unchanged")
         if self.given_up:
             text += f"; {self.given_up} failed ({LOST_TWICE.split(':')[0]})"
         return text

@@ -60,13 +60,14 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                         np.array([of_stored]))[0]:
             continue
         best = hits[np.lexsort((score[hits, 2], score[hits, 1], score[hits, 0]))]
-        example: list = []
+        # one pair per matched frame of the query (its closest stored frame), in the query's time order
+        example, seen = [], set()
         for n in best.tolist():
-            pair = [frame_time(qtimes[qrows[n]]), frame_time(times[rows[n]])]
-            if pair not in example:
-                example.append(pair)
-            if len(example) == 3:
-                break
+            frame = int(query_frame[qrows[n]])
+            if frame not in seen:
+                seen.add(frame)
+                example.append([frame_time(qtimes[qrows[n]]), frame_time(times[rows[n]])])
+        example.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0))
         p, d, q = (int(x) for x in score[best[0]])
         out.append({"media_id": media, "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
                     "frames_matched": matched_query, "frames": of_query,

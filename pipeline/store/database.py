@@ -381,10 +381,15 @@ class Store(ClustersMixin, HistoryMixin):
         ).fetchone()
         counts["failures"] = list(self.db.query(
             "SELECT path, reason FROM media WHERE status = 'failed' ORDER BY path"))
+        # why files were skipped, most common first: reasons repeat ("not media (text)"), paths don't matter
+        counts["skipped_reasons"] = list(self.db.query(
+            "SELECT reason, COUNT(*) AS files FROM media WHERE status = 'skipped' GROUP BY reason "
+            "ORDER BY files DESC, reason"))
         last = list(self.db.query("SELECT * FROM scans ORDER BY id DESC LIMIT 1"))
         counts["last_scan"] = last[0] if last else None
-        if counts["last_scan"] and counts["last_scan"].get("counts"):
-            counts["last_scan"]["counts"] = json.loads(counts["last_scan"]["counts"])
+        for key in ("counts", "roots"):  # stored as JSON text; given back as JSON
+            if counts["last_scan"] and counts["last_scan"].get(key):
+                counts["last_scan"][key] = json.loads(counts["last_scan"][key])
         return counts
 
 
