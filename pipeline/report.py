@@ -156,7 +156,7 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
         lines.append(f"cluster {c['cluster']}: {c['size']} media{_kinds_text(c.get('kinds'))}, "
                      f"{c['accounts']} accounts{first}")
         for m in c["members"][:max_members]:
-            lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
+            lines.append(f"  {delay_text(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
                          f"{short_path(m)}")
         if len(c["members"]) > max_members:
             lines.append(f"  ... {len(c['members']) - max_members} more: hashtrail show {c['cluster']}")
@@ -177,7 +177,7 @@ def cluster_detail(cluster: dict) -> str:
     for m in cluster["members"]:
         size = f"{m['width']}x{m['height']}" if m.get("width") else "?"
         length = f" {clock(m['duration_s'])}" if m.get("duration_s") is not None else ""
-        lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
+        lines.append(f"  {delay_text(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
                      f"{m['format'] or '?':<5} {size:>11}{length}  "
                      f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
         if m.get("matches"):
@@ -215,7 +215,7 @@ def _d(distance) -> str:
     return "?" if distance is None else str(distance)
 
 
-def _delay(seconds: int | None) -> str:
+def delay_text(seconds: int | None) -> str:
     """'first', '+45s', '+3h12m', '+2d4h', or '' when the post time is unknown."""
     if seconds is None:
         return ""

@@ -19,12 +19,14 @@ import datetime as dt
 import json
 import os
 import sqlite3
+import urllib.parse
 import uuid
 from typing import NamedTuple
 
 import sqlite_utils
 
 from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
+from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.history import HistoryMixin
 
@@ -66,23 +68,37 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(ClustersMixin, HistoryMixin):
+class Store(ClustersMixin, HistoryMixin, BrowseMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
-    def __init__(self, path: str, create: bool = True):
+    def __init__(self, path: str, create: bool = True, read_only: bool = False):
         """Open (``create``: or create) a hashtrail database.
 
         With ``create=False`` nothing is written: reading commands can run on a
         read-only copy, and pointing --db at some other SQLite file is an error
-        instead of silently adding hashtrail's tables to it.
+        instead of silently adding hashtrail's tables to it. ``read_only``
+        opens the file with SQLite's ``mode=ro``, so that no statement can
+        write, whatever it is (the web browser of the evidence).
         """
-        if not create and path != ":memory:" and not os.path.exists(path):
+        if (not create or read_only) and path != ":memory:" and not os.path.exists(path):
             raise NoDatabase(f"no database at {path}: run 'hashtrail scan PATH' first (or pass --db)")
         self.path = path
         try:
-            self.db = sqlite_utils.Database(path) if path != ":memory:" else sqlite_utils.Database(memory=True)
+            if read_only:
+                uri = "file:" + urllib.parse.quote(os.path.abspath(path)) + "?mode=ro"
+                self.db = sqlite_utils.Database(sqlite3.connect(uri, uri=True, check_same_thread=False))
+            else:
+                self.db = sqlite_utils.Database(path) if path != ":memory:" else sqlite_utils.Database(memory=True)
             self.db.execute("PRAGMA busy_timeout = 30000")
             current = self._schema_version()
+            if read_only:
+                if current is None:
+                    raise NoDatabase(f"{path} is not a hashtrail database")
+                if current < SCHEMA_VERSION:
+                    raise DatabaseUnavailable(
+                        f"{path} was made by an older hashtrail: open it once with 'hashtrail status --db "
+                        f"{path}' (which upgrades it) before browsing it")
+                return
             if not create:
                 if current is None:
                     raise NoDatabase(f"{path} is not a hashtrail database")

@@ -247,3 +247,50 @@ def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[St
 def _lines(stream):
     for raw in iter(lambda: stream.readline(LINE_LIMIT), b""):
         yield raw.decode("utf-8", "replace").rstrip("\r\n")
+
+
+def capture(cmd: list[str], timeout_s: float, max_bytes: int, pass_fds: tuple[int, ...] = ()) -> bytes:
+    """Run ``cmd`` contained as ``read_frames`` runs it and return its stdout (at most ``max_bytes``).
+
+    For one encoded picture (a thumbnail of a video frame): the same
+    process group, parent-death signal and hard timeout, and output past
+    ``max_bytes`` ends the run instead of filling memory.
+    """
+    timed_out = threading.Event()
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True, preexec_fn=_die_with_parent, pass_fds=pass_fds)
+    log = _Log()
+
+    def kill_group() -> None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def expire() -> None:
+        timed_out.set()
+        kill_group()
+
+    timer = threading.Timer(timeout_s, expire)
+    timer.daemon = True
+    timer.start()
+    drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
+    drain.start()
+    try:
+        out = proc.stdout.read(max_bytes + 1)
+        proc.wait()
+        drain.join(timeout=5)
+    finally:
+        timer.cancel()
+        kill_group()
+        if proc.poll() is None:
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    if timed_out.is_set():
+        raise MediaError(f"ffmpeg did not finish within {timeout_s:g} s; its process group was killed")
+    if len(out) > max_bytes:
+        raise MediaError(f"ffmpeg's output exceeds {max_bytes:,} bytes")
+    if proc.returncode != 0 or not out:
+        raise MediaError(failure_reason(list(log.tail)))
+    return out

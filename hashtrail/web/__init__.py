@@ -1,0 +1,1 @@
+"""The web face: ``hashtrail serve``, a read-only browser of clusters, accounts and spread."""

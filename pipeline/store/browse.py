@@ -1,0 +1,119 @@
+"""The store's browsing queries: what the web pages (``hashtrail serve``) read (all SQL, read-only).
+
+Part of the same ``Store`` (a mixin, like history.py and clusters.py).
+Every query is bounded: pages ask for one page of clusters or media at a
+time, and a cluster's thumbnail strip reads a few members, never all of
+them, so a cluster of thousands of copies costs what a small one costs.
+"""
+from __future__ import annotations
+
+KIND_FILTERS = {"image": "images > 0", "video": "videos > 0", "animation": "animations > 0"}
+
+_SUMMARIES = """
+SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts,
+       MIN(m.posted_at) AS first_seen, MAX(m.posted_at) AS last_seen,
+       CAST(TOTAL(m.kind = 'image') AS INTEGER) AS images, CAST(TOTAL(m.kind = 'video') AS INTEGER) AS videos,
+       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations,
+       MAX(m.account = :account) AS has_account
+FROM clusters c JOIN media m ON m.id = c.media_id
+GROUP BY c.cluster_id
+"""
+
+
+class BrowseMixin:
+    def overview(self) -> dict:
+        """The archive at a glance: counts by status and kind, clusters, accounts, the date range."""
+        counts = self.status_counts()
+        (cross,) = self.db.execute(
+            "SELECT COUNT(*) FROM (SELECT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
+            "GROUP BY c.cluster_id HAVING COUNT(*) >= 2 AND COUNT(DISTINCT COALESCE(m.account, '')) >= 2)"
+        ).fetchone()
+        accounts, first, last = self.db.execute(
+            "SELECT COUNT(DISTINCT account), MIN(posted_at), MAX(posted_at) FROM media WHERE status = 'ok'"
+        ).fetchone()
+        return {**counts, "cross_account_clusters": cross, "accounts": accounts, "first_post": first,
+                "last_post": last}
+
+    def browse_clusters(self, min_accounts: int = 1, kind: str | None = None, since: str | None = None,
+                        until: str | None = None, account: str | None = None, limit: int = 50,
+                        offset: int = 0) -> tuple[list[dict], int]:
+        """One page of clusters (2+ media) matching the filters, most accounts first, and how many match."""
+        where = ["size >= 2", "accounts >= :min_accounts"]
+        if kind:
+            where.append(KIND_FILTERS[kind])
+        if since:
+            where.append("first_seen >= :since")
+        if until:
+            where.append("first_seen < :until")
+        if account:
+            where.append("has_account = 1")
+        params = {"min_accounts": min_accounts, "since": since, "until": until, "account": account,
+                  "limit": limit, "offset": offset}
+        body = f"WITH s AS ({_SUMMARIES}) SELECT * FROM s WHERE {' AND '.join(where)}"
+        rows = list(self.db.query(body + " ORDER BY accounts DESC, size DESC, cluster LIMIT :limit OFFSET :offset",
+                                  params))
+        (total,) = self.db.execute(f"SELECT COUNT(*) FROM ({body})", params).fetchone()
+        for row in rows:
+            row.pop("has_account", None)
+        return rows, total
+
+    def cluster_strips(self, cluster_ids: list[int], per_cluster: int = 6) -> dict[int, list[dict]]:
+        """The first members (in post order) of each cluster, for a strip of thumbnails."""
+        out: dict[int, list[dict]] = {cid: [] for cid in cluster_ids}
+        if not cluster_ids:
+            return out
+        marks = ",".join("?" * len(cluster_ids))
+        for row in self.db.query(
+                "SELECT * FROM (SELECT c.cluster_id, m.id AS media_id, m.kind, m.account, m.posted_at, "
+                "ROW_NUMBER() OVER (PARTITION BY c.cluster_id ORDER BY m.posted_at IS NULL, m.posted_at, m.id) AS n "
+                f"FROM clusters c JOIN media m ON m.id = c.media_id WHERE c.cluster_id IN ({marks})) "
+                "WHERE n <= ? ORDER BY cluster_id, n", [*cluster_ids, per_cluster]):
+            out[row.pop("cluster_id")].append(row)
+        return out
+
+    def media_item(self, media_id: int) -> dict | None:
+        """One media row by id (what a thumbnail request may read), or None."""
+        rows = list(self.db.query(
+            "SELECT m.id AS media_id, m.path, m.kind, m.format, m.status, m.sha256, m.duration_s, m.frames, "
+            "m.width, m.height, m.account, m.post_id, m.posted_at, c.cluster_id FROM media m "
+            "LEFT JOIN clusters c ON c.media_id = m.id WHERE m.id = ?", [int(media_id)]))
+        return rows[0] if rows else None
+
+    def frame_times(self, media_ids: list[int]) -> dict[int, list[float]]:
+        """The sampled frame times of videos and animations, by media id (stills have none)."""
+        out: dict[int, list[float]] = {m: [] for m in media_ids}
+        if not media_ids:
+            return out
+        marks = ",".join("?" * len(media_ids))
+        for media_id, time_s in self.db.execute(
+                f"SELECT DISTINCT media_id, time_s FROM fingerprints WHERE media_id IN ({marks}) "
+                "AND time_s IS NOT NULL ORDER BY media_id, time_s", media_ids):
+            out[media_id].append(time_s)
+        return out
+
+    def account_media(self, account: str, limit: int = 60, offset: int = 0) -> tuple[list[dict], int]:
+        """One page of an account's media, in post order, with their clusters."""
+        rows = list(self.db.query(
+            "SELECT m.id AS media_id, m.path, m.kind, m.post_id, m.posted_at, c.cluster_id FROM media m "
+            "LEFT JOIN clusters c ON c.media_id = m.id WHERE m.account = ? AND m.status = 'ok' "
+            "ORDER BY m.posted_at IS NULL, m.posted_at, m.id LIMIT ? OFFSET ?", [account, limit, offset]))
+        (total,) = self.db.execute("SELECT COUNT(*) FROM media WHERE account = ? AND status = 'ok'",
+                                   [account]).fetchone()
+        return rows, total
+
+    def account_partners(self, account: str, limit: int = 50) -> list[dict]:
+        """Accounts that posted media of the same clusters as ``account``, with the number of clusters."""
+        return list(self.db.query(
+            "WITH mine AS (SELECT DISTINCT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
+            "              WHERE m.account = :a) "
+            "SELECT m.account, COUNT(DISTINCT c.cluster_id) AS clusters, u.screen_name FROM clusters c "
+            "JOIN media m ON m.id = c.media_id LEFT JOIN users u ON u.account = m.account "
+            "WHERE c.cluster_id IN (SELECT cluster_id FROM mine) AND m.account IS NOT NULL AND m.account != :a "
+            "GROUP BY m.account ORDER BY clusters DESC, m.account LIMIT :limit", {"a": account, "limit": limit}))
+
+    def account_profile(self, account: str) -> dict | None:
+        """The users-CSV row of an account, if one was imported."""
+        if "users" not in self.db.table_names():
+            return None
+        rows = list(self.db.query("SELECT * FROM users WHERE account = ?", [account]))
+        return rows[0] if rows else None
