@@ -257,12 +257,13 @@ def cluster(db, rebuild):
     done = update_clusters(store, settings, rebuild=rebuild)
     total = len(store.cluster_summaries())
     if done.rebuilt:
-        click.echo(f"rebuilt from {done.new_rows:,} fingerprint rows in {done.seconds:.1f} s: {total:,} clusters")
+        click.echo(f"rebuilt from {plural(done.new_rows, 'fingerprint row')} in {done.seconds:.1f} s: "
+                   f"{plural(total, 'cluster')}")
     elif done.new_rows == 0 and done.changed == 0:
-        click.echo(f"clusters are up to date: {total:,} clusters")
+        click.echo(f"clusters are up to date: {plural(total, 'cluster')}")
     else:
-        click.echo(f"added {done.new_rows:,} new fingerprint rows in {done.seconds:.1f} s: {done.changed:,} clusters "
-                   f"created, grown or merged; {total:,} clusters")
+        click.echo(f"added {plural(done.new_rows, 'new fingerprint row')} in {done.seconds:.1f} s: "
+                   f"{plural(done.changed, 'cluster')} created, grown or merged; {plural(total, 'cluster')}")
 
 
 @main.command()
@@ -383,6 +384,7 @@ def import_(files, db):
         if bad > len(problems):
             click.echo(f"  ... {bad - len(problems)} more", err=True)
     store.refresh_post_times()
+    store.refresh_summaries()
     if refused:
         raise click.ClickException(f"{refused} of {len(files)} files were not imported (see above)")
 

@@ -176,16 +176,19 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
         fp, new, ids = store.fingerprints_and_new(cached=True)
         new_media = store.unclustered_media()
         if not new.any() and not new_media:
+            store.refresh_summaries()  # attribution may have changed (a rescan, an import) without new media
             return Reclustered(False, 0, 0, time.perf_counter() - started)
         previous, members = store.cluster_state()
         update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t)
         store.update_clusters(update.assignments, update.frame_matches, t)
         store.save_fingerprint_cache(fp, ids)
+        store.refresh_summaries()
         return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started)
     fp, _, ids = store.fingerprints_and_new()
     assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t)
     store.replace_clusters(assignments, frame_matches, t)
     store.save_fingerprint_cache(fp, ids)
+    store.refresh_summaries()
     return Reclustered(True, len(fp.media_id), len({a.cluster_id for a in assignments}),
                        time.perf_counter() - started)
 

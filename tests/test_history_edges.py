@@ -98,7 +98,7 @@ def test_members_dropped_from_a_zip_given_directly_are_marked_missing(tmp_path, 
         zf.writestr("u1/a.jpg", jpeg(photo(1)))
         zf.writestr("u2/b.jpg", jpeg(photo(1)))
     db = tmp_path / "x.db"
-    assert "1 clusters" in run("scan", archive, "--db", db)
+    assert "1 cluster (" in run("scan", archive, "--db", db)
     with zipfile.ZipFile(archive, "w") as zf:
         zf.writestr("u1/a.jpg", jpeg(photo(1)))
     assert "0 clusters" in run("scan", archive, "--db", db)

@@ -107,7 +107,7 @@ def test_cluster_command_updates_and_rebuilds(tmp_path, photo, settings):
         save(twitter_path(root, k, 100 + k), photo(1))
     scan([str(root)], settings, Store(settings.db))
     run = CliRunner().invoke(main, ["cluster", "--db", settings.db])
-    assert run.exit_code == 0 and "up to date: 1 clusters" in run.output
+    assert run.exit_code == 0 and "up to date: 1 cluster" in run.output
     run = CliRunner().invoke(main, ["cluster", "--rebuild", "--db", settings.db])
     assert run.exit_code == 0 and "rebuilt from 6 fingerprint rows" in run.output
 

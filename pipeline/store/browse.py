@@ -7,38 +7,22 @@ them, so a cluster of thousands of copies costs what a small one costs.
 """
 from __future__ import annotations
 
+from hashtrail.pipeline.store.summaries import GROUPED
+
 KIND_FILTERS = {"image": "images > 0", "video": "videos > 0", "animation": "animations > 0"}
 
-_SUMMARIES = """
-SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts,
-       MIN(m.posted_at) AS first_seen, MAX(m.posted_at) AS last_seen,
-       CAST(TOTAL(m.kind = 'image') AS INTEGER) AS images, CAST(TOTAL(m.kind = 'video') AS INTEGER) AS videos,
-       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations,
-       MAX(m.account = :account) AS has_account
-FROM clusters c JOIN media m ON m.id = c.media_id
-GROUP BY c.cluster_id
-"""
+ORDER = " ORDER BY accounts DESC, size DESC, cluster LIMIT :limit OFFSET :offset"
 
 
 class BrowseMixin:
-    def overview(self) -> dict:
-        """The archive at a glance: counts by status and kind, clusters, accounts, the date range."""
-        counts = self.status_counts()
-        (cross,) = self.db.execute(
-            "SELECT COUNT(*) FROM (SELECT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
-            "GROUP BY c.cluster_id HAVING COUNT(*) >= 2 AND COUNT(DISTINCT COALESCE(m.account, '')) >= 2)"
-        ).fetchone()
-        accounts, first, last = self.db.execute(
-            "SELECT COUNT(DISTINCT account), MIN(posted_at), MAX(posted_at) FROM media WHERE status = 'ok'"
-        ).fetchone()
-        return {**counts, "cross_account_clusters": cross, "accounts": accounts, "first_post": first,
-                "last_post": last}
-
     def browse_clusters(self, min_accounts: int = 1, kind: str | None = None, since: str | None = None,
                         until: str | None = None, account: str | None = None, limit: int = 50,
                         offset: int = 0) -> tuple[list[dict], int]:
-        """One page of clusters (2+ media) matching the filters, most accounts first, and how many match."""
-        where = ["size >= 2", "accounts >= :min_accounts"]
+        """One page of clusters (2+ media) matching the filters, most accounts first, and how many match.
+
+        From ``cluster_summary`` (indexed) while it is fresh, else grouped now.
+        """
+        where = ["accounts >= :min_accounts"]
         if kind:
             where.append(KIND_FILTERS[kind])
         if since:
@@ -46,15 +30,18 @@ class BrowseMixin:
         if until:
             where.append("first_seen < :until")
         if account:
-            where.append("has_account = 1")
+            where.append("cluster IN (SELECT c.cluster_id FROM media m JOIN clusters c ON c.media_id = m.id "
+                         "WHERE m.account = :account)")
         params = {"min_accounts": min_accounts, "since": since, "until": until, "account": account,
                   "limit": limit, "offset": offset}
-        body = f"WITH s AS ({_SUMMARIES}) SELECT * FROM s WHERE {' AND '.join(where)}"
-        rows = list(self.db.query(body + " ORDER BY accounts DESC, size DESC, cluster LIMIT :limit OFFSET :offset",
-                                  params))
-        (total,) = self.db.execute(f"SELECT COUNT(*) FROM ({body})", params).fetchone()
+        source = ("SELECT cluster_id AS cluster, size, accounts, first_seen, last_seen, images, videos, animations "
+                  "FROM cluster_summary") if self.summaries_fresh() else \
+            "SELECT cluster_id AS cluster, * FROM (" + GROUPED.format(where="") + ")"
+        body = f"SELECT * FROM ({source}) WHERE {' AND '.join(where)}"
+        rows = list(self.db.query(body + ORDER, params))
         for row in rows:
-            row.pop("has_account", None)
+            row.pop("cluster_id", None)
+        (total,) = self.db.execute(f"SELECT COUNT(*) FROM ({body})", params).fetchone()
         return rows, total
 
     def cluster_strips(self, cluster_ids: list[int], per_cluster: int = 6) -> dict[int, list[dict]]:

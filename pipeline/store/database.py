@@ -29,9 +29,11 @@ from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
 from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.history import HistoryMixin
+from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 5  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
-# 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered
+SCHEMA_VERSION = 6  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+# 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
+# 6: cluster_summary, summary_dirty and their triggers, the cached overview
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -68,7 +70,7 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(ClustersMixin, HistoryMixin, BrowseMixin):
+class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True, read_only: bool = False):
@@ -176,6 +178,7 @@ class Store(ClustersMixin, HistoryMixin, BrowseMixin):
                                 "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
+            self._create_summary_schema()
             for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
@@ -339,12 +342,16 @@ class Store(ClustersMixin, HistoryMixin, BrowseMixin):
 
     # -- queries for reports -----------------------------------------------------------
     def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:
-        """Clusters of 2+ media, largest cross-account reuse first."""
-        sql = (
-            "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts "
-            "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
-            "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
-        )
+        """Clusters of 2+ media, largest cross-account reuse first (from ``cluster_summary`` while fresh)."""
+        if self.summaries_fresh():
+            sql = ("SELECT cluster_id AS cluster, size, accounts FROM cluster_summary WHERE accounts >= ? "
+                   "ORDER BY accounts DESC, size DESC, cluster_id ASC")
+        else:
+            sql = (
+                "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts "
+                "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
+                "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
+            )
         params: list = [min_accounts]
         if limit is not None:
             sql += " LIMIT ?"

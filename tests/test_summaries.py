@@ -1,0 +1,86 @@
+"""Precomputed cluster summaries and the cached overview equal what grouping everything now gives."""
+from __future__ import annotations
+
+import os
+
+from hashtrail.pipeline import transforms
+from hashtrail.pipeline.scan import scan, update_clusters
+from hashtrail.pipeline.store import Store
+from hashtrail.pipeline.store.summaries import GROUPED
+
+from conftest import save, twitter_path
+
+
+def live(store: Store) -> dict[int, tuple]:
+    """Every cluster's summary, grouped now from clusters and media."""
+    return {r[0]: tuple(r[1:]) for r in store.db.execute(GROUPED.format(where=""))}
+
+
+def stored(store: Store) -> dict[int, tuple]:
+    return {r[0]: tuple(r[1:]) for r in store.db.execute(
+        "SELECT cluster_id, size, accounts, first_seen, last_seen, images, videos, animations FROM cluster_summary")}
+
+
+def test_summaries_follow_scans_merges_moves_and_attribution(tmp_path, photo, settings):
+    root = tmp_path / "archive"
+    for n, seed in enumerate([1, 1, 2, 2, 3]):
+        save(twitter_path(root, n, 947666110763761664 + n * 10**12), photo(seed))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    assert stored(store) == live(store) and len(stored(store)) == 2 and store.summaries_fresh()
+    # a later scan adds media to a cluster and a new cluster
+    save(twitter_path(root, 7, 947666110763761699), transforms.border(photo(1), 0.05))
+    save(twitter_path(root, 8, 947666110763761700), photo(3))
+    scan([str(root)], settings, store)
+    assert stored(store) == live(store) and len(stored(store)) == 3
+    # an account changes without any new media (an import, a rule): a write marks, the refresh regroups
+    store.db.execute("UPDATE media SET account = 'renamed' WHERE id = (SELECT MIN(media_id) FROM clusters)")
+    store.db.conn.commit()
+    assert not store.summaries_fresh()
+    reader = Store(settings.db, read_only=True)  # a reader never writes: it groups the dirty state live
+    assert {r["cluster"]: r["accounts"] for r in reader.browse_clusters()[0]} == \
+        {c: v[1] for c, v in live(store).items()}
+    assert store.refresh_summaries() >= 1 and stored(store) == live(store) and store.summaries_fresh()
+    # a vanished file: a rebuild drops it everywhere
+    os.unlink(twitter_path(root, 8, 947666110763761700))
+    scan([str(root)], settings, store)
+    assert stored(store) == live(store)
+    update_clusters(store, settings, rebuild=True)
+    assert stored(store) == live(store)
+
+
+def test_the_cached_overview_is_used_only_while_nothing_changed(tmp_path, photo, settings):
+    root = tmp_path / "archive"
+    for n, seed in enumerate([1, 1, 2]):
+        save(twitter_path(root, n, 947666110763761664 + n), photo(seed))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    cached = store.overview()
+    assert cached == store._compute_overview()
+    assert cached["fingerprinted"] == 3 and cached["clusters"] == 1 and cached["accounts"] == 3
+    store.db.execute("UPDATE media SET status = 'missing' WHERE id = 1")
+    store.db.conn.commit()
+    changed = store.overview()  # no refresh yet: computed now, not the stale cache
+    assert changed["fingerprinted"] == 2 and changed == store._compute_overview()
+
+
+def test_an_older_database_gets_summaries_on_upgrade(tmp_path, photo, settings):
+    root = tmp_path / "archive"
+    for n, seed in enumerate([4, 4, 5, 5]):
+        save(twitter_path(root, n, 947666110763761664 + n), photo(seed))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    expected = live(store)
+    for name in ("summary_cluster_in", "summary_cluster_moved", "summary_cluster_out", "summary_media_changed",
+                 "media_written", "media_removed"):
+        store.db.execute(f"DROP TRIGGER {name}")
+    store.db.execute("DROP TABLE cluster_summary")
+    store.db.execute("DROP TABLE summary_dirty")
+    store.db.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    store.db.conn.commit()
+    store.close()
+    upgraded = Store(settings.db, create=False)
+    assert not upgraded.summaries_fresh()
+    assert {r["cluster"] for r in upgraded.cluster_summaries()} == set(expected)
+    upgraded.refresh_summaries()
+    assert stored(upgraded) == expected
