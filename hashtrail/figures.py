@@ -31,26 +31,27 @@ def spread_timeline(cluster: dict, fmt: str = "svg", max_accounts: int = 40) -> 
     """
     members = cluster["members"]
     dated = [m for m in members if m.get("posted_at")]
-    order: list[str] = []
-    for m in sorted(dated, key=lambda m: m["posted_at"]):
-        if (m.get("account") or "") not in order:
-            order.append(m.get("account") or "")
+    order = list(dict.fromkeys(m.get("account") or "" for m in sorted(dated, key=lambda m: m["posted_at"])))
     shown = order[:max_accounts]
     rows = max(1, len(shown))
-    fig = Figure(figsize=(8, 1.2 + 0.28 * rows), dpi=100)
-    fig.set_layout_engine("constrained")
+    height = 1.3 + 0.28 * rows
+    fig = Figure(figsize=(9, height), dpi=100)
+    # fixed margins (labels are at most ~30 characters): constrained layout costs more than the drawing
+    fig.subplots_adjust(left=0.27, right=0.98, top=1 - 0.45 / height, bottom=0.55 / height)
     ax = fig.add_subplot()
     first_time = dt.datetime.fromisoformat(dated[0]["posted_at"]) if dated else None
+    row_of = {a: k for k, a in enumerate(shown)}
+    points = [(dt.datetime.fromisoformat(m["posted_at"]), row_of[m.get("account") or ""]) for m in dated
+              if (m.get("account") or "") in row_of]
+    reposts = [p for p in points if p[0] != first_time]
+    firsts = [p for p in points if p[0] == first_time]
+    for group, size, colour, marker in ((reposts, 30, REPOST, "o"), (firsts, 60, FIRST, "D")):
+        if group:  # one call per group: a viral picture has thousands of posts
+            ax.scatter([p[0] for p in group], [p[1] for p in group], s=size, color=colour, marker=marker, zorder=3)
+    sample = {}
     for m in dated:
-        account = m.get("account") or ""
-        if account not in shown:
-            continue
-        when = dt.datetime.fromisoformat(m["posted_at"])
-        first = when == first_time
-        ax.scatter([when], [shown.index(account)], s=60 if first else 30, color=FIRST if first else REPOST,
-                   zorder=3, marker="D" if first else "o")
-    ax.set_yticks(range(rows), [_label(next(m for m in dated if (m.get("account") or "") == a)) for a in shown]
-                  if shown else [""])
+        sample.setdefault(m.get("account") or "", m)
+    ax.set_yticks(range(rows), [_label(sample[a]) for a in shown] if shown else [""])
     for text in ax.get_yticklabels():
         text.set_parse_math(False)
     ax.invert_yaxis()

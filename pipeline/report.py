@@ -35,6 +35,13 @@ def short_path(member: dict) -> str:
     return os.path.relpath(member["path"], root) if root and member["path"].startswith(root) else member["path"]
 
 
+def delays_after(members: list[dict], first_seen: str | None) -> list[dict]:
+    """Each member with ``delay_s``: seconds after ``first_seen`` (None where a time is unknown)."""
+    start = dt.datetime.fromisoformat(first_seen) if first_seen else None
+    return [{**m, "delay_s": int((dt.datetime.fromisoformat(m["posted_at"]) - start).total_seconds())
+             if start and m.get("posted_at") else None} for m in members]
+
+
 def with_history(cluster: dict) -> dict:
     """Add first_seen, first_account and each member's delay after it.
 
@@ -44,9 +51,7 @@ def with_history(cluster: dict) -> dict:
     """
     dated = [m for m in cluster["members"] if m.get("posted_at")]
     first = dated[0] if dated else None
-    start = dt.datetime.fromisoformat(first["posted_at"]) if first else None
-    members = [{**m, "delay_s": int((dt.datetime.fromisoformat(m["posted_at"]) - start).total_seconds())
-                if start and m.get("posted_at") else None} for m in cluster["members"]]
+    members = delays_after(cluster["members"], first["posted_at"] if first else None)
     head = {k: v for k, v in cluster.items() if k != "members"}
     return {**head, "first_seen": first["posted_at"] if first else None,
             "first_account": first["account"] if first else None, "members": members}

@@ -43,6 +43,7 @@ from hashtrail.pipeline.store import Store
 
 HERE = Path(__file__).parent
 PAGE_SIZE = 30
+MEMBERS_PER_PAGE = 100
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; base-uri 'none'; "
        "frame-ancestors 'none'")
 PLACEHOLDER = (HERE / "static" / "missing.svg").read_bytes()
@@ -140,14 +141,26 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
         cluster_id = request.path_params["cluster_id"]
         s = store()
         try:
-            found = report.cluster_report(s, cluster_id)
-            times = s.frame_times([m["media_id"] for m in found["members"] if m.get("kind") != "image"])
-        except HashtrailError as exc:
-            raise HTTPException(404, str(exc)) from None
+            if request.url.path.endswith(".json") or request.query_params.get("format") == "json":
+                try:  # the whole cluster, as the CLI's JSON gives it
+                    return JSONResponse(report.public(report.cluster_report(s, cluster_id)))
+                except HashtrailError as exc:
+                    raise HTTPException(404, str(exc)) from None
+            head = s.cluster_head(cluster_id)
+            if head is None:
+                raise HTTPException(404, f"no cluster {cluster_id}")
+            number = _int(request, "page", 1, 1)
+            members = report.delays_after(s.cluster_members_page(cluster_id, MEMBERS_PER_PAGE,
+                                                                 (number - 1) * MEMBERS_PER_PAGE), head["first_seen"])
+            shown = report.with_frames(s, {"members": members})["members"]
+            times = s.frame_times([m["media_id"] for m in shown if m.get("kind") != "image"])
         finally:
             s.close()
-        members = [{**m, "frame_times": times.get(m["media_id"], [])} for m in found["members"]]
-        return page(request, "cluster.html", {"cluster": {**found, "members": members}}, report.public(found))
+        members = [{**m, "frame_times": times.get(m["media_id"], [])} for m in shown]
+        pages = {"number": number, "prev": number > 1, "next": number * MEMBERS_PER_PAGE < head["size"],
+                 "size": MEMBERS_PER_PAGE}
+        return templates.TemplateResponse(request, "cluster.html", {"db": os.path.basename(db), "pages": pages,
+                                                                    "cluster": {**head, "members": members}})
 
     def account(request: Request) -> Response:
         name = request.path_params["account"]
@@ -191,14 +204,15 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
         return Response(data, media_type="image/jpeg", headers=headers)
 
     def timeline(request: Request) -> Response:
+        cluster_id = request.path_params["cluster_id"]
         s = store()
         try:
-            found = report.cluster_report(s, request.path_params["cluster_id"])
-        except HashtrailError as exc:
-            raise HTTPException(404, str(exc)) from None
+            members = s.cluster_members_page(cluster_id, 10**9)  # account and time are all a timeline needs
         finally:
             s.close()
-        return Response(spread_timeline(found), media_type="image/svg+xml")
+        if not members:
+            raise HTTPException(404, f"no cluster {cluster_id}")
+        return Response(spread_timeline({"cluster": cluster_id, "members": members}), media_type="image/svg+xml")
 
     async def match(request: Request) -> Response:
         if request.method == "GET":

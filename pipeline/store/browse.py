@@ -58,6 +58,34 @@ class BrowseMixin:
             out[row.pop("cluster_id")].append(row)
         return out
 
+    def cluster_head(self, cluster_id: int) -> dict | None:
+        """A cluster's summary and its first post, without reading all its members."""
+        if self.summaries_fresh():
+            rows = list(self.db.query("SELECT cluster_id AS cluster, size, accounts, first_seen, images, videos, "
+                                      "animations FROM cluster_summary WHERE cluster_id = ?", [int(cluster_id)]))
+        else:
+            rows = list(self.db.query("SELECT cluster_id AS cluster, size, accounts, first_seen, images, videos, "
+                                      "animations FROM (" + GROUPED.format(where="WHERE c.cluster_id = :c") + ")",
+                                      {"c": int(cluster_id)}))
+        if not rows:
+            return None
+        head = rows[0]
+        first = self.db.execute(
+            "SELECT m.account FROM clusters c JOIN media m ON m.id = c.media_id WHERE c.cluster_id = ? "
+            "AND m.posted_at IS NOT NULL ORDER BY m.posted_at, length(m.post_id), m.post_id, m.id LIMIT 1",
+            [int(cluster_id)]).fetchone()
+        kinds = {k: head.pop(k + "s") for k in ("image", "video", "animation")}
+        return {**head, "first_account": first[0] if first else None, "kinds": {k: n for k, n in kinds.items() if n}}
+
+    def cluster_members_page(self, cluster_id: int, limit: int, offset: int = 0) -> list[dict]:
+        """One page of a cluster's members, in post order (as ``cluster_members`` orders them)."""
+        return list(self.db.query(
+            "SELECT m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, m.format, m.width, "
+            "m.height, m.duration_s, m.frames, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+            "WHERE c.cluster_id = ? "
+            "ORDER BY m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id LIMIT ? OFFSET ?",
+            [int(cluster_id), int(limit), int(offset)]))
+
     def media_item(self, media_id: int) -> dict | None:
         """One media row by id (what a thumbnail request may read), or None."""
         rows = list(self.db.query(
