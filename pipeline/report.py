@@ -114,8 +114,10 @@ def _who(account: str | None) -> str:
     return account or "an unknown account"
 
 
-def clusters_with_members(store: Store, min_accounts: int, limit: int | None) -> list[dict]:
-    summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit)
+def clusters_with_members(store: Store, min_accounts: int, limit: int | None,
+                          include_ignored: bool = False) -> list[dict]:
+    """Clusters with their members, history and frame matches; set-aside clusters only when asked."""
+    summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit, include_ignored=include_ignored)
     members = store.cluster_members([s["cluster"] for s in summaries])
     return [with_frames(store, with_history({**s, "members": members[s["cluster"]]})) for s in summaries]
 

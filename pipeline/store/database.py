@@ -28,12 +28,13 @@ import sqlite_utils
 from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
 from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
+from hashtrail.pipeline.store.coordination import CoordinationMixin
 from hashtrail.pipeline.store.history import HistoryMixin
 from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 6  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 7  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
-# 6: cluster_summary, summary_dirty and their triggers, the cached overview
+# 6: cluster_summary, summary_dirty and their triggers, the cached overview; 7: ignored_clusters
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -70,7 +71,7 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin):
+class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin, CoordinationMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True, read_only: bool = False):
@@ -179,6 +180,7 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin):
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
             self._create_summary_schema()
+            self._create_coordination_schema()
             for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
@@ -341,16 +343,19 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin):
             self.db.execute(f"DELETE FROM [{table}] WHERE media_id IN ({marks})", chunk)
 
     # -- queries for reports -----------------------------------------------------------
-    def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None) -> list[dict]:
+    def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None,
+                          include_ignored: bool = True) -> list[dict]:
         """Clusters of 2+ media, largest cross-account reuse first (from ``cluster_summary`` while fresh)."""
+        hide = "" if include_ignored else " AND cluster_id NOT IN (SELECT cluster_id FROM ignored_clusters)"
         if self.summaries_fresh():
-            sql = ("SELECT cluster_id AS cluster, size, accounts FROM cluster_summary WHERE accounts >= ? "
-                   "ORDER BY accounts DESC, size DESC, cluster_id ASC")
+            sql = ("SELECT cluster_id AS cluster, size, accounts FROM cluster_summary WHERE accounts >= ?" + hide +
+                   " ORDER BY accounts DESC, size DESC, cluster_id ASC")
         else:
             sql = (
                 "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts "
                 "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
-                "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
+                "HAVING size >= 2 AND accounts >= ?" + hide.replace("cluster_id NOT", "c.cluster_id NOT") +
+                " ORDER BY accounts DESC, size DESC, cluster ASC"
             )
         params: list = [min_accounts]
         if limit is not None:

@@ -90,6 +90,7 @@ class SummariesMixin:
                     self.db.execute("INSERT INTO cluster_summary " + GROUPED.format(
                         where="WHERE c.cluster_id IN (SELECT cluster_id FROM summary_dirty)"))
                 self.db.execute("DELETE FROM summary_dirty")
+                self.follow_ignored()
             self._cache_overview()
         return dirty
 
