@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 
+from matplotlib import rc_context
 from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 from matplotlib.figure import Figure
 
@@ -73,5 +74,6 @@ def spread_timeline(cluster: dict, fmt: str = "svg", max_accounts: int = 40) -> 
     if not dated:
         ax.text(0.5, 0.5, "no member has a post time", transform=ax.transAxes, ha="center", va="center")
     out = io.BytesIO()
-    fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
+    with rc_context({"svg.fonttype": "none"}):  # names as <text> (escaped), searchable and small
+        fig.savefig(out, format=fmt, metadata={"Date": None} if fmt == "svg" else None)
     return out.getvalue()

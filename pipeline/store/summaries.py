@@ -68,7 +68,9 @@ class SummariesMixin:
                    "(accounts DESC, size DESC, cluster_id)")
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_first ON cluster_summary (first_seen)")
         db.execute("CREATE TABLE IF NOT EXISTS summary_dirty (cluster_id INTEGER PRIMARY KEY)")
-        db.execute("CREATE INDEX IF NOT EXISTS idx_media_account ON media (account)")
+        # an account's media in post order, undated last, and its count, straight from one index
+        db.execute("CREATE INDEX IF NOT EXISTS idx_media_account_time ON media "
+                   "(account, status, (posted_at IS NULL), posted_at, id)")
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('media_writes', '0')")
         for name, body in TRIGGERS.items():
             db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
