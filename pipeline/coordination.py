@@ -149,34 +149,51 @@ def co_sharing_edges(posts: Posts, window_s: float | None, min_weight: int = 1, 
     weights = np.bincount(cluster_of_pair[:, 0], minlength=len(pairs))
     strong = np.flatnonzero(weights >= min_weight)
     clusters_by_pair = np.split(cluster_of_pair[:, 1], np.flatnonzero(np.diff(cluster_of_pair[:, 0])) + 1)
+    # per pair, vectorised (an archive gives millions of edges): first and last co-post, median delay
     order = np.lexsort((posts.time_s[j], pair_index))
-    starts = np.searchsorted(pair_index[order], strong, side="left")
-    stops = np.searchsorted(pair_index[order], strong, side="right")
-    delay = np.abs(posts.time_s[j] - posts.time_s[i])[order]
-    first = np.fmin(posts.time_s[i], posts.time_s[j])[order]
-    last = np.fmax(posts.time_s[i], posts.time_s[j])[order]
+    grouped = pair_index[order]
+    bounds = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])  # segment starts, one per pair
+    first = np.minimum.reduceat(np.fmin(posts.time_s[i], posts.time_s[j])[order], bounds)
+    last = np.maximum.reduceat(np.fmax(posts.time_s[i], posts.time_s[j])[order], bounds)
+    delay = np.abs(posts.time_s[j] - posts.time_s[i])
+    sorted_delay = delay[np.lexsort((delay, pair_index))]  # NaN (undated) sorts last within a pair
+    dated = np.bincount(pair_index, weights=~np.isnan(delay), minlength=len(pairs)).astype(np.int64)
+    low = bounds + np.maximum(dated - 1, 0) // 2
+    high = bounds + np.maximum(dated, 1) // 2
+    median = np.where(dated > 0, (sorted_delay[low] + sorted_delay[np.minimum(high, len(sorted_delay) - 1)]) / 2,
+                      np.nan)
+    median = np.where(dated % 2 == 1, sorted_delay[low], median)
+    first_iso, last_iso = _iso_all(first), _iso_all(last)
+    stops = np.r_[bounds[1:], len(order)]
+    n = len(posts.names)
     edges = []
-    for p, start, stop in zip(strong.tolist(), starts.tolist(), stops.tolist()):
+    for p in strong.tolist():
         found = []
-        for k in (order[start:min(stop, start + MAX_EVIDENCE)] if evidence else ()):
+        for k in (order[bounds[p]:min(stops[p], bounds[p] + MAX_EVIDENCE)] if evidence else ()):
             x, y = int(i[k]), int(j[k])
             found.append({"cluster": int(posts.cluster[x]),
                           "source_post": posts.post[x], "source_time": _iso(posts.time_s[x]),
                           "source_account": posts.names[posts.account[x]],
                           "target_post": posts.post[y], "target_time": _iso(posts.time_s[y]),
                           "target_account": posts.names[posts.account[y]],
-                          "delay_s": None if np.isnan(posts.time_s[x]) or np.isnan(posts.time_s[y])
-                          else float(posts.time_s[y] - posts.time_s[x])})
+                          "delay_s": None if np.isnan(delay[k]) else float(delay[k])})
         code = int(pairs[p])
-        delays = delay[start:stop]
-        dated = delays[~np.isnan(delays)]
-        edges.append(Edge(posts.names[code // len(posts.names)], posts.names[code % len(posts.names)],
-                          int(weights[p]), int(co_posts[p]), clusters_by_pair[p].tolist(),
-                          _iso(np.nanmin(first[start:stop])) if len(dated) else None,
-                          _iso(np.nanmax(last[start:stop])) if len(dated) else None,
-                          float(np.median(dated)) if len(dated) else None, found, dated))
+        edges.append(Edge(posts.names[code // n], posts.names[code % n], int(weights[p]), int(co_posts[p]),
+                          clusters_by_pair[p].tolist(), first_iso[p], last_iso[p],
+                          None if np.isnan(median[p]) else float(median[p]), found,
+                          sorted_delay[bounds[p]:bounds[p] + dated[p]]))
     edges.sort(key=lambda e: (-e.weight, -e.co_posts, e.source, e.target))
     return edges
+
+
+def _iso_all(seconds: np.ndarray) -> list:
+    """Epoch seconds as ISO strings, all at once (None for NaN)."""
+    known = ~np.isnan(seconds)
+    text = np.full(len(seconds), None, dtype=object)
+    if known.any():
+        text[known] = np.char.add(np.datetime_as_string(seconds[known].astype("int64").astype("datetime64[s]")),
+                                  "+00:00")
+    return text.tolist()
 
 
 def _iso(seconds: float) -> str | None:
