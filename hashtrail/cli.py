@@ -212,7 +212,10 @@ def writer(loglevel):
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True,
               help="json: one cluster per line; csv: one member per row")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N clusters")
-def clusters(db, min_accounts, fmt, limit):
+@click.option("--show-ignored", is_flag=True, help="Include clusters set aside with 'hashtrail ignore'")
+@click.option("--suggest-ignore", is_flag=True,
+              help="List likely noise instead: clusters posted by a large share of all accounts, flat or logo-like")
+def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore):
     """List clusters of near-duplicate media, most accounts first.
 
     Each cluster holds 2 or more media; distance is the pHash distance in
@@ -223,7 +226,19 @@ def clusters(db, min_accounts, fmt, limit):
       hashtrail clusters --min-accounts 3 --format json | jq .size
     """
     store = _open(db)
-    found = report.clusters_with_members(store, min_accounts, limit)
+    if suggest_ignore:
+        candidates = store.ignore_candidates(limit=limit or 50)
+        if fmt == "json":
+            click.echo("".join(json.dumps(c) + "\n" for c in candidates), nl=False)
+        elif not candidates:
+            click.echo("no cluster looks like noise (none posted by most accounts, none flat)")
+        else:
+            for c in candidates:
+                click.echo(f"cluster {c['cluster']}: {c['size']} media, {c['accounts']} accounts: {c['why']}")
+            ids = " ".join(str(c["cluster"]) for c in candidates[:10])
+            click.echo(f"\nto set them aside: hashtrail ignore {ids} --reason '...'")
+        return
+    found = report.clusters_with_members(store, min_accounts, limit, include_ignored=show_ignored)
     if fmt == "json":
         click.echo(report.as_json_lines(found), nl=False)
     elif fmt == "csv":

@@ -156,3 +156,23 @@ def test_a_viral_cluster_costs_its_close_pairs_not_all_pairs():
              and posts.account[x] != posts.account[y]}
     assert {frozenset((e.source, e.target)) for e in edges} == brute
     assert sum(e.co_posts for e in edges) < n  # a few hundred close pairs, not 200 million
+
+
+def test_suggest_ignore_names_flat_and_everywhere_clusters(tmp_path, photo):
+    root = tmp_path / "r"
+    blankish = Image.new("RGB", (400, 300), (200, 200, 200))
+    blankish.paste((190, 190, 190), (0, 0, 200, 300))  # a little detail: hashed, but flat
+    for n in range(8):  # one picture posted by every account
+        save(os.path.join(str(root), "ira_1", userid(n), "images", f"{tweet_id(n * 1000)}-x{n}.jpg"), photo(9))
+    for n in range(2):
+        save(os.path.join(str(root), "ira_1", userid(n), "images", f"{tweet_id(99_000 + n)}-f{n}.jpg"), blankish)
+    save(os.path.join(str(root), "ira_1", userid(1), "images", f"{tweet_id(500_000)}-p.jpg"), photo(10))
+    save(os.path.join(str(root), "ira_1", userid(2), "images", f"{tweet_id(600_000)}-q.jpg"), photo(10))
+    db = str(tmp_path / "s.db")
+    run("scan", root, "--db", db)
+    found = [json.loads(line) for line in run("clusters", "--suggest-ignore", "--format", "json", "--db", db).splitlines()]
+    why = {c["accounts"]: c["why"] for c in found}
+    assert "posted by 8 of 8 accounts" in why[8]
+    assert any("flat or logo-like" in w for w in why.values())
+    assert all(c["accounts"] != 2 or "flat" in c["why"] for c in found)  # the ordinary pair is not noise
+    assert "hashtrail ignore" in run("clusters", "--suggest-ignore", "--db", db)

@@ -63,6 +63,34 @@ class CoordinationMixin:
     def ignored_ids(self) -> set[int]:
         return {r[0] for r in self.db.execute("SELECT cluster_id FROM ignored_clusters")}
 
+    def ignore_candidates(self, share: float = 0.05, flat_detail: float = 12.0, limit: int = 50) -> list[dict]:
+        """Clusters likely to be noise rather than evidence, each with why.
+
+        - posted by a large share of all accounts (``share``, and at least 5):
+          a viral picture links everybody;
+        - flat or logo-like: the median member has little grey-level detail
+          (``flat_detail``, the same measure as ``min_detail``): blank frames,
+          solid cards and simple logos match far more than their copies.
+        """
+        (accounts,) = self.db.execute("SELECT COUNT(DISTINCT account) FROM media WHERE status = 'ok'").fetchone()
+        widely = max(5, int(share * accounts))
+        rows = self.db.execute(
+            "SELECT c.cluster_id, COUNT(*), COUNT(DISTINCT COALESCE(m.account, '')), AVG(m.detail) FROM clusters c "
+            "JOIN media m ON m.id = c.media_id WHERE c.cluster_id NOT IN (SELECT cluster_id FROM ignored_clusters) "
+            "GROUP BY c.cluster_id HAVING COUNT(*) >= 2 "
+            "AND (COUNT(DISTINCT COALESCE(m.account, '')) >= ? OR AVG(m.detail) < ?) "
+            "ORDER BY COUNT(DISTINCT COALESCE(m.account, '')) DESC, c.cluster_id LIMIT ?",
+            [widely, flat_detail, limit]).fetchall()
+        out = []
+        for cluster, size, n_accounts, detail in rows:
+            why = []
+            if n_accounts >= widely:
+                why.append(f"posted by {n_accounts} of {accounts} accounts ({n_accounts / max(accounts, 1):.0%})")
+            if detail is not None and detail < flat_detail:
+                why.append(f"flat or logo-like (mean detail {detail:.1f} < {flat_detail:g})")
+            out.append({"cluster": cluster, "size": size, "accounts": n_accounts, "why": "; ".join(why)})
+        return out
+
     def follow_ignored(self) -> list[str]:
         """After clustering: an ignored cluster that was merged moves its ignore to where its media went."""
         notes = []
