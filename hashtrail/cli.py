@@ -213,9 +213,11 @@ def writer(loglevel):
               help="json: one cluster per line; csv: one member per row")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N clusters")
 @click.option("--show-ignored", is_flag=True, help="Include clusters set aside with 'hashtrail ignore'")
+@click.option("--window", "-w", default=None, metavar="DURATION",
+              help="Flag fast reposts (within this time of another account's post) and sort by them")
 @click.option("--suggest-ignore", is_flag=True,
               help="List likely noise instead: clusters posted by a large share of all accounts, flat or logo-like")
-def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore):
+def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore, window):
     """List clusters of near-duplicate media, most accounts first.
 
     Each cluster holds 2 or more media; distance is the pHash distance in
@@ -238,7 +240,17 @@ def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore):
             ids = " ".join(str(c["cluster"]) for c in candidates[:10])
             click.echo(f"\nto set them aside: hashtrail ignore {ids} --reason '...'")
         return
-    found = report.clusters_with_members(store, min_accounts, limit, include_ignored=show_ignored)
+    if window:
+        from hashtrail.pipeline.coordination import (Posts, fast_reposts_by_cluster, flag_fast_reposts,
+                                                     parse_window)
+
+        seconds = parse_window(window)
+        counts = fast_reposts_by_cluster(Posts.from_rows(store.clustered_posts(True, show_ignored)), seconds)
+        found = report.clusters_with_members(store, min_accounts, None, include_ignored=show_ignored)
+        found = sorted((flag_fast_reposts(c, seconds) for c in found),
+                       key=lambda c: (-counts.get(c["cluster"], 0), -c["accounts"], c["cluster"]))[:limit]
+    else:
+        found = report.clusters_with_members(store, min_accounts, limit, include_ignored=show_ignored)
     if fmt == "json":
         click.echo(report.as_json_lines(found), nl=False)
     elif fmt == "csv":
@@ -285,7 +297,9 @@ def cluster(db, rebuild):
 @click.argument("cluster", type=int)
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
-def show(cluster, db, fmt):
+@click.option("--window", "-w", default=None, metavar="DURATION",
+              help="Flag fast reposts: posted within this time after another account's post (e.g. 60s)")
+def show(cluster, db, fmt, window):
     """Show one cluster: its members, their accounts and distances.
 
     For videos and GIFs it also says which frames matched and at what time
@@ -296,6 +310,10 @@ def show(cluster, db, fmt):
       hashtrail show 17
     """
     found = report.cluster_report(_open(db), cluster)
+    if window:
+        from hashtrail.pipeline.coordination import flag_fast_reposts, parse_window
+
+        found = flag_fast_reposts(found, parse_window(window))
     if fmt == "json":
         click.echo(json.dumps(found))
     else:

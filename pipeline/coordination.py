@@ -234,3 +234,32 @@ def coordinated_groups(edges: list[Edge], min_accounts: int = 2, louvain_seed: i
     for number, g in enumerate(groups, 1):
         g["group"] = number
     return groups
+
+
+def flag_fast_reposts(cluster: dict, window_s: float) -> dict:
+    """Mark each member posted within ``window_s`` after a post of the same cluster by another account.
+
+    Adds ``fast_repost`` (true/false, None when undated) to each member and
+    ``fast_reposts`` (how many) and ``window_s`` to the cluster.
+    """
+    members = cluster["members"]
+    times = [np.datetime64(m["posted_at"][:19], "s").astype(np.int64) if m.get("posted_at") else None
+             for m in members]
+    dated = sorted((t, k) for k, t in enumerate(times) if t is not None)
+    fast = [None if t is None else False for t in times]
+    for n, (t, k) in enumerate(dated):
+        back = n - 1
+        while back >= 0 and t - dated[back][0] <= window_s:
+            if members[dated[back][1]].get("account") != members[k].get("account"):
+                fast[k] = True
+                break
+            back -= 1
+    flagged = [{**m, "fast_repost": f} for m, f in zip(members, fast)]
+    return {**cluster, "fast_reposts": sum(1 for f in fast if f), "window_s": window_s, "members": flagged}
+
+
+def fast_reposts_by_cluster(posts: Posts, window_s: float) -> dict[int, int]:
+    """Co-posting pairs within the window, per cluster (for sorting clusters by coordination)."""
+    i, _ = co_post_pairs(posts, window_s)
+    clusters, counts = np.unique(posts.cluster[i], return_counts=True)
+    return dict(zip(clusters.tolist(), counts.tolist()))

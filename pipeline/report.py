@@ -15,6 +15,7 @@ from hashtrail.pipeline.store import Store
 
 MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
                  "frames", "matches")
+OPTIONAL_MEMBER_FIELDS = ("fast_repost",)  # present when asked for (--window)
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -124,7 +125,9 @@ def clusters_with_members(store: Store, min_accounts: int, limit: int | None,
 
 def public(cluster: dict) -> dict:
     """A cluster with the member keys of ``clusters --format json`` (and of the Python API)."""
-    return {**cluster, "members": [{k: m.get(k) for k in MEMBER_FIELDS} for m in cluster["members"]]}
+    return {**cluster, "members": [{**{k: m.get(k) for k in MEMBER_FIELDS},
+                                    **{k: m[k] for k in OPTIONAL_MEMBER_FIELDS if k in m}}
+                                   for m in cluster["members"]]}
 
 
 def cluster_report(store: Store, cluster_id: int) -> dict:
@@ -177,6 +180,9 @@ def cluster_detail(cluster: dict) -> str:
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
     lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies")
+    if cluster.get("window_s") is not None:
+        lines.append(f"FAST = posted within {cluster['window_s']:g} s after another account's post of it "
+                     f"({cluster['fast_reposts']} of {cluster['size']})")
     by_account: dict[str, int] = {}
     for m in cluster["members"]:
         by_account[m["account"] or "-"] = by_account.get(m["account"] or "-", 0) + 1
@@ -184,7 +190,8 @@ def cluster_detail(cluster: dict) -> str:
     for m in cluster["members"]:
         size = f"{m['width']}x{m['height']}" if m.get("width") else "?"
         length = f" {clock(m['duration_s'])}" if m.get("duration_s") is not None else ""
-        lines.append(f"  {delay_text(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
+        fast = " FAST" if m.get("fast_repost") else ""
+        lines.append(f"  {delay_text(m.get('delay_s')):>8}{fast}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
                      f"{m['format'] or '?':<5} {size:>11}{length}  "
                      f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
         if m.get("matches"):

@@ -176,3 +176,15 @@ def test_suggest_ignore_names_flat_and_everywhere_clusters(tmp_path, photo):
     assert any("flat or logo-like" in w for w in why.values())
     assert all(c["accounts"] != 2 or "flat" in c["why"] for c in found)  # the ordinary pair is not noise
     assert "hashtrail ignore" in run("clusters", "--suggest-ignore", "--db", db)
+
+
+def test_show_and_clusters_flag_fast_reposts(release):
+    db, posts = release
+    clusters = [json.loads(c) for c in run("clusters", "--db", db, "--format", "json", "--window", "60s").splitlines()]
+    assert clusters[0]["fast_reposts"] == 1  # the clusters with a fast repost come first
+    three = next(c for c in clusters if c["size"] == 3)
+    fast = {m["post_id"]: m["fast_repost"] for m in three["members"]}
+    assert fast == {posts["a1"]: False, posts["b1"]: True, posts["c1"]: False}
+    shown = run("show", three["cluster"], "--db", db, "--window", "60s")
+    assert "FAST = posted within 60 s" in shown and shown.count(" FAST ") == 1
+    assert "fast_repost" not in run("clusters", "--db", db, "--format", "json")  # only when asked
