@@ -7,7 +7,9 @@ them, so a cluster of thousands of copies costs what a small one costs.
 """
 from __future__ import annotations
 
-from hashtrail.pipeline.store.summaries import GROUPED
+import json
+
+from hashtrail.pipeline.store.summaries import GROUPED, STRIP
 
 KIND_FILTERS = {"image": "images > 0", "video": "videos > 0", "animation": "animations > 0"}
 
@@ -47,15 +49,23 @@ class BrowseMixin:
     def cluster_strips(self, cluster_ids: list[int], per_cluster: int = 6) -> dict[int, list[dict]]:
         """The first members (in post order) of each cluster, for a strip of thumbnails.
 
-        One small indexed query per cluster: a window function over all the
-        listed clusters at once is not pushed down by SQLite's planner.
+        The ids come from ``cluster_summary.strip`` (kept by the writers), so
+        a page of clusters reads a few media rows by id whatever the
+        clusters' sizes; grouped now when the summaries are not fresh.
         """
         out: dict[int, list[dict]] = {}
+        fresh = self.summaries_fresh()
         for cid in cluster_ids:
-            out[cid] = list(self.db.query(
-                "SELECT m.id AS media_id, m.kind, m.account, m.posted_at FROM clusters c "
-                "JOIN media m ON m.id = c.media_id WHERE c.cluster_id = ? "
-                "ORDER BY m.posted_at IS NULL, m.posted_at, m.id LIMIT ?", [int(cid), per_cluster]))
+            row = self.db.execute("SELECT strip FROM cluster_summary WHERE cluster_id = ?", [int(cid)]).fetchone() \
+                if fresh else None
+            if row and row[0]:
+                ids = json.loads(row[0])[:per_cluster]
+                found = {r["media_id"]: r for r in self.db.query(
+                    "SELECT id AS media_id, kind, account, posted_at FROM media "
+                    f"WHERE id IN ({','.join('?' * len(ids))})", ids)}
+                out[cid] = [found[i] for i in ids if i in found]
+            else:
+                out[cid] = list(self.db.query(STRIP, [int(cid), per_cluster]))
         return out
 
     def cluster_head(self, cluster_id: int) -> dict | None:
@@ -115,16 +125,6 @@ class BrowseMixin:
         (total,) = self.db.execute("SELECT COUNT(*) FROM media WHERE account = ? AND status = 'ok'",
                                    [account]).fetchone()
         return rows, total
-
-    def account_partners(self, account: str, limit: int = 50) -> list[dict]:
-        """Accounts that posted media of the same clusters as ``account``, with the number of clusters."""
-        return list(self.db.query(
-            "WITH mine AS (SELECT DISTINCT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
-            "              WHERE m.account = :a) "
-            "SELECT m.account, COUNT(DISTINCT c.cluster_id) AS clusters, u.screen_name FROM clusters c "
-            "JOIN media m ON m.id = c.media_id LEFT JOIN users u ON u.account = m.account "
-            "WHERE c.cluster_id IN (SELECT cluster_id FROM mine) AND m.account IS NOT NULL AND m.account != :a "
-            "GROUP BY m.account ORDER BY clusters DESC, m.account LIMIT :limit", {"a": account, "limit": limit}))
 
     def account_profile(self, account: str) -> dict | None:
         """The users-CSV row of an account, if one was imported."""

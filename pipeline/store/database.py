@@ -30,11 +30,13 @@ from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.coordination import CoordinationMixin
 from hashtrail.pipeline.store.history import HistoryMixin
+from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 7  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 8  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
-# 6: cluster_summary, summary_dirty and their triggers, the cached overview; 7: ignored_clusters
+# 6: cluster_summary, summary_dirty and their triggers, the cached overview; 7: ignored_clusters;
+# 8: cluster_summary.strip, account_pairs, cluster_accounts
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -71,7 +73,7 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin, CoordinationMixin):
+class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMixin, CoordinationMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True, read_only: bool = False):
@@ -180,6 +182,7 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, BrowseMixin, Coordinati
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
             self._create_summary_schema()
+            self._create_partner_schema()
             self._create_coordination_schema()
             for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
                 for name, kind in columns.items():  # databases made by an older hashtrail

@@ -40,6 +40,11 @@ def _mark(value: str) -> str:
             f"(SELECT 1 FROM summary_dirty WHERE cluster_id = {value}); ")
 
 
+# a cluster's first members in post order: its thumbnail strip
+STRIP = ("SELECT m.id AS media_id, m.kind, m.account, m.posted_at FROM clusters c JOIN media m ON m.id = c.media_id "
+         "WHERE c.cluster_id = ? ORDER BY m.posted_at IS NULL, m.posted_at, m.id LIMIT ?")
+STRIP_SIZE = 6
+
 TRIGGERS = {
     "summary_cluster_in": f"AFTER INSERT ON clusters BEGIN {_mark('NEW.cluster_id')} END",
     "summary_cluster_moved": f"AFTER UPDATE OF cluster_id ON clusters BEGIN {_mark('OLD.cluster_id')}"
@@ -63,7 +68,9 @@ class SummariesMixin:
         fresh = "cluster_summary" not in db.table_names()
         db["cluster_summary"].create(
             {"cluster_id": int, "size": int, "accounts": int, "first_seen": str, "last_seen": str, "images": int,
-             "videos": int, "animations": int}, pk="cluster_id", if_not_exists=True)
+             "videos": int, "animations": int, "strip": str}, pk="cluster_id", if_not_exists=True)
+        if "strip" not in db["cluster_summary"].columns_dict:
+            db["cluster_summary"].add_column("strip", str)
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_order ON cluster_summary "
                    "(accounts DESC, size DESC, cluster_id)")
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_first ON cluster_summary (first_seen)")
@@ -83,14 +90,23 @@ class SummariesMixin:
             (dirty,) = self.db.execute("SELECT COUNT(*) FROM summary_dirty").fetchone()
             if dirty:
                 (clusters,) = self.db.execute("SELECT COUNT(*) FROM cluster_summary").fetchone()
-                if dirty > clusters // 4:  # most of them: one pass over everything is cheaper
+                everything = dirty > clusters // 4  # most of them: one pass over everything is cheaper
+                columns = "(cluster_id, size, accounts, first_seen, last_seen, images, videos, animations)"
+                if everything:
                     self.db.execute("DELETE FROM cluster_summary")
-                    self.db.execute("INSERT INTO cluster_summary " + GROUPED.format(where=""))
+                    self.db.execute(f"INSERT INTO cluster_summary {columns} " + GROUPED.format(where=""))
                 else:
                     self.db.execute("DELETE FROM cluster_summary WHERE cluster_id IN "
                                     "(SELECT cluster_id FROM summary_dirty)")
-                    self.db.execute("INSERT INTO cluster_summary " + GROUPED.format(
+                    self.db.execute(f"INSERT INTO cluster_summary {columns} " + GROUPED.format(
                         where="WHERE c.cluster_id IN (SELECT cluster_id FROM summary_dirty)"))
+                strip = STRIP.replace("m.id AS media_id, m.kind, m.account, m.posted_at", "c.media_id").replace(
+                    "c.cluster_id = ?", "c.cluster_id = cluster_summary.cluster_id").replace("LIMIT ?",
+                                                                                           f"LIMIT {STRIP_SIZE}")
+                self.db.execute(f"UPDATE cluster_summary SET strip = (SELECT json_group_array(media_id) FROM "
+                                f"({strip}))" + ("" if everything else
+                                                 " WHERE cluster_id IN (SELECT cluster_id FROM summary_dirty)"))
+                self._refresh_partners(everything)
                 self.db.execute("DELETE FROM summary_dirty")
                 self.follow_ignored()
             self._cache_overview()
