@@ -109,6 +109,15 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
     def store() -> Store:
         return Store(db, read_only=True)
 
+    kept: dict = {}
+
+    def stored_fingerprints(s: Store):
+        """Every stored fingerprint, read once and kept until the database's rows change."""
+        version = s.fingerprints_version()
+        if kept.get("version") != version:
+            kept.update(version=version, rows=s.fingerprints())
+        return kept["rows"]
+
     def page(request: Request, name: str, data: dict, json_data) -> Response:
         if request.url.path.endswith(".json") or request.query_params.get("format") == "json":
             return JSONResponse(json_data)
@@ -233,7 +242,7 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
                         out.write(chunk)
                 s = store()
                 try:
-                    found = match_file(s, path, settings)
+                    found = match_file(s, path, settings, stored_fingerprints(s))
                     error = None
                 except HashtrailError as exc:
                     found, error = [], str(exc).replace(path, name)

@@ -76,12 +76,14 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
 
 
-def match_file(store, path: str, settings) -> list[dict]:
+def match_file(store, path: str, settings, stored: Fingerprints | None = None) -> list[dict]:
     """Stored media near the file at ``path``, best first, each with its path, account, post and cluster.
 
     The file is fingerprinted as a scan would (it need not be in the
     database) and nothing is written. Raises ``NotMatchable`` when the file
-    cannot be fingerprinted or is too flat to match by appearance.
+    cannot be fingerprinted or is too flat to match by appearance. ``stored``:
+    the fingerprints to compare with, when the caller keeps them (the web
+    app, between uploads); else they are read now.
     """
     from hashtrail.pipeline.media import kinds
     from hashtrail.pipeline.media.fingerprint import fingerprint_file
@@ -97,7 +99,8 @@ def match_file(store, path: str, settings) -> list[dict]:
         raise NotMatchable(f"{path}: {result.reason}")
     if not result.fingerprints:
         raise NotMatchable(f"{path}: too flat to match by appearance (only byte-identical copies would)")
-    found = nearest(store.fingerprints(), query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
+    stored = store.fingerprints() if stored is None else stored
+    found = nearest(stored, query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
     rows = store.media_rows([f["media_id"] for f in found])
     return [{"media_id": f["media_id"],
              **{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "kind", "cluster_id")},

@@ -42,6 +42,12 @@ class ClustersMixin:
         """All fingerprint rows of successfully hashed media, as numpy columns."""
         return self.fingerprints_and_new()[0]
 
+    def fingerprints_version(self) -> tuple:
+        """Changes whenever the rows ``fingerprints()`` returns may have changed (cheap: two indexed reads)."""
+        (last,) = self.db.execute("SELECT MAX(id) FROM fingerprints").fetchone()
+        writes = self.db.execute("SELECT value FROM meta WHERE key = 'media_writes'").fetchone()
+        return self.database_id, last, writes[0] if writes else None
+
     def fingerprints_and_new(self, cached: bool = False) -> tuple[Fingerprints, np.ndarray, np.ndarray]:
         """All rows of ok media, which rows belong to media not clustered yet, and the rows' ids.
 
