@@ -214,3 +214,22 @@ def test_read_only_local_and_no_path_from_a_request(served):
             assert headers["Content-Type"].startswith("image/")
     with pytest.raises(sqlite3.OperationalError, match="readonly"):
         Store(served["db"], read_only=True).db.execute("DELETE FROM media")
+
+
+def test_uploads_are_capped_and_need_a_length(served):
+    big = urllib.request.Request(served["url"] + "/match", method="POST", data=b"x" * 100,
+                                 headers={"Content-Type": "multipart/form-data; boundary=b",
+                                          "Content-Length": str(10**12)})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(big, timeout=10)
+    assert refused.value.code == 413
+    import http.client
+
+    host, port = served["url"].split("//")[1].split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=10)
+    conn.putrequest("POST", "/match")
+    conn.putheader("Content-Type", "multipart/form-data; boundary=b")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    conn.send(b"5\r\nhello\r\n0\r\n\r\n")
+    assert conn.getresponse().status == 411

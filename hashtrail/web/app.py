@@ -227,7 +227,10 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
         if request.method == "GET":
             return templates.TemplateResponse(request, "match.html", {"db": os.path.basename(db), "found": None})
         limit = max(settings.max_image_bytes, settings.max_video_bytes)
-        declared = int(request.headers.get("content-length") or 0)
+        try:  # a declared length the server holds the body to (no chunked upload of unknown size)
+            declared = int(request.headers["content-length"])
+        except (KeyError, ValueError):
+            raise HTTPException(411, "an upload needs a Content-Length") from None
         if declared > limit + 65536:
             raise HTTPException(413, f"uploads are limited to {limit:,} bytes")
         async with request.form(max_files=1, max_fields=4, max_part_size=limit) as form:
