@@ -277,6 +277,11 @@ def show(cluster, db, fmt):
 def status(db, fmt):
     """Counts of fingerprinted, failed and skipped files, and why files failed.
 
+    A media seen at several paths (a moved folder, a zip and its unpacked
+    copy) counts once. Also: the scanned roots and which are gone ('hashtrail
+    forget'), where accounts came from (tweets CSV, manifest, path), and
+    which files of an imported media file list no scan has seen.
+
     Example: hashtrail status --format json | jq .failed
     """
     counts = _open(db).status_counts()
@@ -331,24 +336,34 @@ def import_(files, db):
     (tweetid, userid, ..., tweet_time, ...; split parts and .csv.gz are
     fine), a users CSV (userid, user_screen_name, ...), or a manifest
     (path, account, post_id, posted_at, platform, url) for other
-    collections. Post times then date the media in clusters (first seen,
-    delays); without a CSV they come from the tweet id itself. Bad rows are
-    listed by file and line and skipped; importing twice changes nothing.
+    collections; or the release's media file list (a .txt, one file a
+    line), so that 'status' says which listed files no scan has seen.
 
+    A media whose post id (from its file name, <tweetid>-<mediakey>.jpg,
+    wherever it sits) is an imported tweet takes the tweet's account, time
+    and retweet mark; the path's account is the fallback. Post times date
+    the media in clusters (first seen, delays); without a CSV they come
+    from the tweet id itself. Bad rows are listed by file and line and
+    skipped; each file's rows are counted as new, changed or unchanged.
+
+    \b
     Example: hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
+             hashtrail import ira_media_file_list_hashed.txt
     """
+    from hashtrail.pipeline.archive.file_list import FILE_LIST, is_file_list, read_file_list
     from hashtrail.pipeline.archive.posts import Problem, UnknownCsv, read_csv
+    from hashtrail.pipeline.store.history import Imported
 
     store = Store(_settings(db=db).db)
     refused = 0
     for path in files:
         try:
-            kind, rows = read_csv(path)
+            kind, rows = (FILE_LIST, read_file_list(path)) if is_file_list(path) else read_csv(path)
         except UnknownCsv as exc:
             click.echo(f"error: {exc}", err=True)
             refused += 1
             continue
-        good, bad, problems, chunk = 0, 0, [], []
+        done, bad, problems, chunk = Imported(), 0, [], []
         for row in rows:
             if isinstance(row, Problem):
                 bad += 1
@@ -357,33 +372,65 @@ def import_(files, db):
                 continue
             chunk.append(row)
             if len(chunk) >= 5000:
-                store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
-                good, chunk = good + len(chunk), []
-        store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
-        good += len(chunk)
-        click.echo(f"{path}: {kind}, {good} rows imported" + (f", {bad} bad rows skipped" if bad else ""))
+                done.add(store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path))))
+                chunk = []
+        done.add(store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path))))
+        click.echo(f"{path}: {kind}, {done.text()}" + (f", {bad} bad rows skipped" if bad else ""))
         for problem in problems:
             click.echo(f"  {problem}", err=True)
         if bad > len(problems):
             click.echo(f"  ... {bad - len(problems)} more", err=True)
-    store.refresh_post_times()
+    store.refresh_attribution()
     if refused:
         raise click.ClickException(f"{refused} of {len(files)} files were not imported (see above)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@db_option
+def forget(paths, db):
+    """Drop what the database holds of PATHS: roots, folders, zips or files that are gone.
+
+    A moved or deleted folder cannot be scanned again, so its rows would
+    stay, beside the rows of its new place. 'hashtrail status' lists the
+    roots and says which are gone. The clusters are brought up to date
+    afterwards (a rebuild: media went away).
+
+    \b
+    Example: mv media media2 && hashtrail scan media2 && hashtrail forget media
+             hashtrail forget releases/ira_tweet_media_hashed_3.zip
+    """
+    from hashtrail.pipeline.scan import update_clusters
+
+    settings = _settings(db=db)
+    store = _open(db)
+    gone = {path: store.forget(path) for path in paths}
+    for path, n in gone.items():
+        click.echo(f"{path}: {n} {'row' if n == 1 else 'rows'} forgotten")
+    if sum(gone.values()):
+        update_clusters(store, settings)
+        click.echo(f"{len(store.cluster_summaries()):,} clusters")
+    unknown = [p for p, n in gone.items() if not n]
+    if unknown:
+        raise click.ClickException(f"nothing recorded at {', '.join(unknown)}: 'hashtrail status' lists the roots")
 
 
 @main.command()
 @db_option
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N accounts")
-def accounts(db, fmt, limit):
+@click.option("--include-retweets", is_flag=True, help="Count retweeted media as shared (not by default)")
+def accounts(db, fmt, limit, include_retweets):
     """Per account: media posted, media shared with other accounts, top partners.
 
     Accounts that share the most media with others come first; "shares most
-    with" counts the clusters two accounts both posted.
+    with" counts the clusters two accounts both posted. Accounts are the
+    attributed ones (tweets CSV, else manifest, else path); a retweet is
+    not a share unless --include-retweets.
 
     Example: hashtrail accounts --format csv > accounts.csv
     """
-    rows = report.accounts_report(_open(db))[:limit]
+    rows = report.accounts_report(_open(db), include_retweets=include_retweets)[:limit]
     if fmt == "json":
         click.echo("".join(json.dumps(r) + "\n" for r in rows), nl=False)
     elif fmt == "csv":
@@ -397,19 +444,22 @@ def accounts(db, fmt, limit):
 @click.option("--format", "fmt", type=click.Choice(["csv", "gexf"]), default="csv", show_default=True)
 @click.option("--min-weight", type=click.IntRange(min=1), default=1, show_default=True,
               help="Only pairs of accounts that share at least this many clusters")
-def graph(db, fmt, min_weight):
+@click.option("--include-retweets", is_flag=True, help="A retweet of a media is reuse too (not by default)")
+def graph(db, fmt, min_weight, include_retweets):
     """The account co-sharing network: one edge per pair of accounts that
     posted media of one cluster, weighted by the number of such clusters.
 
     CSV (source, target, weight) loads in networkx or pandas; GEXF opens in
-    Gephi, with each account's media counts as node attributes.
+    Gephi, with each account's media counts as node attributes. A media
+    retweeted by an account is not that account's reuse unless
+    --include-retweets.
 
     Example: hashtrail graph --format gexf > ira.gexf
     """
     store = _open(db)
-    edges = store.account_edges(min_weight)
+    edges = store.account_edges(min_weight, include_retweets=include_retweets)
     if fmt == "gexf":
-        click.echo(report.graph_gexf(edges, store.account_summaries()), nl=False)
+        click.echo(report.graph_gexf(edges, store.account_summaries(include_retweets=include_retweets)), nl=False)
     else:
         click.echo(report.graph_csv(edges), nl=False)
 
