@@ -368,7 +368,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin):
             "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts, "
             "CAST(TOTAL(m.is_retweet = 1) AS INTEGER) AS retweets "
             f"FROM clusters c JOIN media m ON m.id = c.media_id WHERE {first_copy()} GROUP BY c.cluster_id "
-            "HAVING size >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
+            "HAVING COUNT(*) >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
         )
         params: list = [min_accounts]
         if limit is not None:
