@@ -181,7 +181,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin):
                 self._backfill_names()
             if "identity" not in {r[1] for r in db.execute("PRAGMA table_xinfo(media)")}:
                 db.execute(f"ALTER TABLE media ADD COLUMN identity TEXT GENERATED ALWAYS AS ({IDENTITY}) VIRTUAL")
-            db.execute("CREATE INDEX IF NOT EXISTS idx_media_identity ON media (identity) WHERE identity IS NOT NULL")
+            db.execute("CREATE INDEX IF NOT EXISTS idx_media_identity ON media (identity) WHERE status = 'ok'")
             db["media"].create_index(["name"], if_not_exists=True)
             db["media"].create_index(["root"], if_not_exists=True)
             db.execute("CREATE INDEX IF NOT EXISTS idx_media_unclustered ON media (id) WHERE clustered IS NULL")
@@ -370,6 +370,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin):
             f"FROM clusters c JOIN media m ON m.id = c.media_id WHERE {first_copy()} GROUP BY c.cluster_id "
             "HAVING COUNT(*) >= 2 AND accounts >= ? ORDER BY accounts DESC, size DESC, cluster ASC"
         )
+        self._mark_copies()
         params: list = [min_accounts]
         if limit is not None:
             sql += " LIMIT ?"
@@ -434,6 +435,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin):
 
     def status_counts(self) -> dict:
         """Files by status and kind (a media seen at several paths once), roots, attribution, file lists."""
+        self._mark_copies()
         counts = {"fingerprinted": 0, "failed": 0, "skipped": 0}
         by_kind: dict[str, dict[str, int]] = {}
         names = {"ok": "fingerprinted", "failed": "failed", "skipped": "skipped"}

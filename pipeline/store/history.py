@@ -156,6 +156,7 @@ class HistoryMixin:
         than the CSV (the folder fallback is a guess, not a claim): many
         usually mean a pattern that picks the wrong folder.
         """
+        self._mark_copies()
         counts = {"tweets": 0, "manifest": 0, "pattern": 0, "folder": 0, "none": 0}
         for source, n in self.db.execute(
                 f"SELECT COALESCE(m.account_source, 'none'), COUNT(*) FROM media m "
@@ -179,11 +180,13 @@ class HistoryMixin:
         return {p for (p,) in self.db.execute("SELECT path FROM manifest WHERE account IS NOT NULL")}
 
     def account_edges(self, min_weight: int = 1, include_retweets: bool = False) -> list[dict]:
+        self._mark_copies()
         return list(self.db.query(_EDGES.format(first=first_copy()), [int(include_retweets), min_weight]))
 
     def account_summaries(self, include_retweets: bool = False) -> list[dict]:
         """Per account: media posted (copies at other paths once), retweets among them, media shared
         with other accounts (retweets only if ``include_retweets``), first post time."""
+        self._mark_copies()
         own = "" if include_retweets else "AND COALESCE(m.is_retweet, 0) = 0"
         return list(self.db.query(
             "WITH shared AS (SELECT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
