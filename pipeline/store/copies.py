@@ -62,11 +62,11 @@ class CopiesMixin:
                 "SELECT root, COUNT(*) AS files, CAST(TOTAL(status = 'ok') AS INTEGER) AS fingerprinted, "
                 f"CAST(TOTAL(status = 'ok' AND NOT {first_copy()}) AS INTEGER) AS copies "
                 "FROM media m WHERE root IS NOT NULL GROUP BY root ORDER BY root"):
-            archives = [a for (a,) in self.db.execute(
-                "SELECT DISTINCT substr(path, 1, instr(lower(path), '.zip!') + 3) FROM media "
-                "WHERE root = ? AND instr(lower(path), '.zip!') > 0", [row["root"]])]
             row["exists"] = os.path.isdir(row["root"])
-            row["gone_archives"] = sorted(a for a in archives if row["exists"] and not os.path.isfile(a))
+            archives = [a for (a,) in self.db.execute(  # a gone root's archives are gone with it
+                "SELECT DISTINCT substr(path, 1, instr(lower(path), '.zip!') + 3) FROM media "
+                "WHERE root = ? AND instr(lower(path), '.zip!') > 0", [row["root"]])] if row["exists"] else []
+            row["gone_archives"] = sorted(a for a in archives if not os.path.isfile(a))
             out.append(row)
         return out
 
