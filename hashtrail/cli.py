@@ -394,7 +394,8 @@ def forget(paths, db):
     A moved or deleted folder cannot be scanned again, so its rows would
     stay, beside the rows of its new place. 'hashtrail status' lists the
     roots and says which are gone. The clusters are brought up to date
-    afterwards (a rebuild: media went away).
+    afterwards (a rebuild: media went away; a cluster whose lowest media id
+    was forgotten takes the next one's as its id).
 
     \b
     Example: mv media media2 && hashtrail scan media2 && hashtrail forget media

@@ -174,8 +174,9 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
 
 
 def cluster_detail(cluster: dict) -> str:
+    retweets = f", {cluster['retweets']} of them retweets" if cluster.get("retweets") else ""
     lines = [f"cluster {cluster['cluster']}: {cluster['size']} media{_kinds_text(cluster.get('kinds'))}, "
-             f"{cluster['accounts']} accounts"]
+             f"{cluster['accounts']} accounts{retweets}"]
     if cluster.get("first_seen"):
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
