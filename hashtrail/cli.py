@@ -326,6 +326,12 @@ def show(cluster, db, fmt, window):
 def status(db, fmt):
     """Counts of fingerprinted, failed and skipped files, and why files failed.
 
+    A media seen at several paths (a moved folder, a zip and its unpacked
+    copy) counts once. Also: the scanned roots and which are gone ('hashtrail
+    forget'), where accounts came from (tweets CSV, manifest, path), why
+    files were skipped, and which files of an imported media file list no
+    scan has seen.
+
     \b
     Example:
       hashtrail status --format json | jq .failed
@@ -379,26 +385,35 @@ def import_(files, db):
     (tweetid, userid, ..., tweet_time, ...; split parts and .csv.gz are
     fine), a users CSV (userid, user_screen_name, ...), or a manifest
     (path, account, post_id, posted_at, platform, url) for other
-    collections. Post times then date the media in clusters (first seen,
-    delays); without a CSV they come from the tweet id itself. Bad rows are
-    listed by file and line and skipped; importing twice changes nothing.
+    collections; or the release's media file list (a .txt, one file a
+    line), so that 'status' says which listed files no scan has seen.
+
+    A media whose post id (from its file name, <tweetid>-<mediakey>.jpg,
+    wherever it sits) is an imported tweet takes the tweet's account, time
+    and retweet mark; the path's account is the fallback. Post times date
+    the media in clusters (first seen, delays); without a CSV they come
+    from the tweet id itself. Bad rows are listed by file and line and
+    skipped; each file's rows are counted as new, changed or unchanged.
 
     \b
-    Example:
+    Examples:
       hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
+      hashtrail import ira_media_file_list_hashed.txt
     """
+    from hashtrail.pipeline.archive.file_list import FILE_LIST, is_file_list, read_file_list
     from hashtrail.pipeline.archive.posts import Problem, UnknownCsv, read_csv
+    from hashtrail.pipeline.store.history import Imported
 
     store = Store(_settings(db=db).db)
     refused = 0
     for path in files:
         try:
-            kind, rows = read_csv(path)
+            kind, rows = (FILE_LIST, read_file_list(path)) if is_file_list(path) else read_csv(path)
         except UnknownCsv as exc:
             click.echo(f"error: {exc}", err=True)
             refused += 1
             continue
-        good, bad, problems, chunk = 0, 0, [], []
+        done, bad, problems, chunk = Imported(), 0, [], []
         for row in rows:
             if isinstance(row, Problem):
                 bad += 1
@@ -407,36 +422,69 @@ def import_(files, db):
                 continue
             chunk.append(row)
             if len(chunk) >= 5000:
-                store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
-                good, chunk = good + len(chunk), []
-        store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path)))
-        good += len(chunk)
-        click.echo(f"{path}: {kind}, {good} rows imported" + (f", {bad} bad rows skipped" if bad else ""))
+                done.add(store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path))))
+                chunk = []
+        done.add(store.import_rows(kind, chunk, os.path.dirname(os.path.abspath(path))))
+        click.echo(f"{path}: {kind}, {done.text()}" + (f", {bad} bad rows skipped" if bad else ""))
         for problem in problems:
             click.echo(f"  {problem}", err=True)
         if bad > len(problems):
             click.echo(f"  ... {bad - len(problems)} more", err=True)
-    store.refresh_post_times()
+    store.refresh_attribution()
     store.refresh_summaries()
     if refused:
         raise click.ClickException(f"{refused} of {len(files)} files were not imported (see above)")
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@db_option
+def forget(paths, db):
+    """Drop what the database holds of PATHS: roots, folders, zips or files that are gone.
+
+    A moved or deleted folder cannot be scanned again, so its rows would
+    stay, beside the rows of its new place. 'hashtrail status' lists the
+    roots and says which are gone. The clusters are brought up to date
+    afterwards (a rebuild: media went away; a cluster whose lowest media id
+    was forgotten takes the next one's as its id).
+
+    \b
+    Example: mv media media2 && hashtrail scan media2 && hashtrail forget media
+             hashtrail forget releases/ira_tweet_media_hashed_3.zip
+    """
+    from hashtrail.pipeline.scan import update_clusters
+
+    settings = _settings(db=db)
+    store = _open(db)
+    gone = {path: store.forget(path) for path in paths}
+    for path, n in gone.items():
+        click.echo(f"{path}: {n} {'row' if n == 1 else 'rows'} forgotten")
+    if sum(gone.values()):
+        update_clusters(store, settings)
+        click.echo(f"{len(store.cluster_summaries()):,} clusters")
+    unknown = [p for p, n in gone.items() if not n]
+    if unknown:
+        raise click.ClickException(f"nothing recorded at {', '.join(unknown)}: 'hashtrail status' lists the roots")
+
+
+@main.command()
 @db_option
 @click.option("--format", "fmt", type=FORMATS, default="table", show_default=True)
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N accounts")
-def accounts(db, fmt, limit):
+@click.option("--include-retweets", is_flag=True, help="Count retweeted media as shared (not by default)")
+def accounts(db, fmt, limit, include_retweets):
     """Per account: media posted, media shared with other accounts, top partners.
 
     Accounts that share the most media with others come first; "shares most
-    with" counts the clusters two accounts both posted.
+    with" counts the clusters two accounts both posted. Accounts are the
+    attributed ones (tweets CSV, else manifest, else path); a retweet is
+    not a share unless --include-retweets.
 
     \b
     Example:
       hashtrail accounts --format csv > accounts.csv
     """
-    rows = report.accounts_report(_open(db))[:limit]
+    rows = report.accounts_report(_open(db), include_retweets=include_retweets)[:limit]
     if fmt == "json":
         click.echo("".join(json.dumps(r) + "\n" for r in rows), nl=False)
     elif fmt == "csv":
@@ -501,7 +549,7 @@ def graph(db, window, min_weight, min_accounts, include_retweets, include_ignore
     elif fmt == "csv":
         click.echo(network_report.edges_csv(edges), nl=False)
     else:
-        accounts = store.account_summaries()
+        accounts = store.account_summaries(include_retweets=include_retweets)
         text = network_report.edges_gexf(edges, accounts) if fmt == "gexf" else \
             network_report.edges_graphml(edges, accounts)
         click.echo(text, nl=False)

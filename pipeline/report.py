@@ -13,8 +13,12 @@ import os
 
 from hashtrail.pipeline.store import Store
 
+# ``paths``: every path the media was seen at (a moved folder, a zip and its unpacked copy), ``path`` first;
+# ``account_source``: where the account came from (tweets, manifest, pattern, folder);
+# ``screen_name``, ``tweet_text``, ``url``: from imported CSVs, where known; ``retweet_of``: the retweeted tweet
 MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
-                 "frames", "matches")
+                 "frames", "matches", "paths", "account_source", "screen_name", "tweet_text", "url", "is_retweet",
+                 "retweet_of")
 OPTIONAL_MEMBER_FIELDS = ("fast_repost",)  # present when asked for (--window)
 
 
@@ -115,6 +119,21 @@ def _who(account: str | None) -> str:
     return account or "an unknown account"
 
 
+def _poster(member: dict, width: int = 16) -> str:
+    """'userid @screen_name', 'RT userid' for a retweet, '-' when unknown, cut to ``width``."""
+    name = member.get("account") or "-"
+    if member.get("screen_name"):
+        name = f"{name[:8]} @{member['screen_name']}"
+    if member.get("is_retweet"):
+        name = f"RT {name}"
+    return f"{name:<{width}.{width}}"
+
+
+def _elsewhere(member: dict) -> str:
+    others = len(member.get("paths") or ()) - 1
+    return f"  (also at {others} other {'path' if others == 1 else 'paths'})" if others > 0 else ""
+
+
 def clusters_with_members(store: Store, min_accounts: int, limit: int | None,
                           include_ignored: bool = False) -> list[dict]:
     """Clusters with their members, history and frame matches; set-aside clusters only when asked."""
@@ -136,6 +155,8 @@ def cluster_report(store: Store, cluster_id: int) -> dict:
 
 
 def _cell(value):
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):  # paths
+        return ";".join(value) or None
     if isinstance(value, list):  # frame matches, flattened for a spreadsheet cell
         return matches_text({"matches": value}) or None
     return value
@@ -163,19 +184,21 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
     lines = []
     for c in clusters:
         first = f"; first seen {c['first_seen']} ({_who(c['first_account'])})" if c.get("first_seen") else ""
+        retweets = f", {c['retweets']} retweets" if c.get("retweets") else ""
         lines.append(f"cluster {c['cluster']}: {c['size']} media{_kinds_text(c.get('kinds'))}, "
-                     f"{c['accounts']} accounts{first}")
+                     f"{c['accounts']} accounts{retweets}{first}")
         for m in c["members"][:max_members]:
-            lines.append(f"  {delay_text(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {m['account'] or '-':<16.16}  "
-                         f"{short_path(m)}")
+            lines.append(f"  {delay_text(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  {_poster(m)}  "
+                         f"{short_path(m)}{_elsewhere(m)}")
         if len(c["members"]) > max_members:
             lines.append(f"  ... {len(c['members']) - max_members} more: hashtrail show {c['cluster']}")
     return "\n".join(lines) + "\n"
 
 
 def cluster_detail(cluster: dict) -> str:
+    retweets = f", {cluster['retweets']} of them retweets" if cluster.get("retweets") else ""
     lines = [f"cluster {cluster['cluster']}: {cluster['size']} media{_kinds_text(cluster.get('kinds'))}, "
-             f"{cluster['accounts']} accounts"]
+             f"{cluster['accounts']} accounts{retweets}"]
     if cluster.get("first_seen"):
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
@@ -193,7 +216,16 @@ def cluster_detail(cluster: dict) -> str:
         fast = " FAST" if m.get("fast_repost") else ""
         lines.append(f"  {delay_text(m.get('delay_s')):>8}{fast}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
                      f"{m['format'] or '?':<5} {size:>11}{length}  "
-                     f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
+                     f"{_poster(m, 24)}  post {m['post_id'] or '-':<20}  {short_path(m)}")
+        if m.get("retweet_of"):
+            lines.append(f"            retweet of {m['retweet_of']}")
+        if m.get("tweet_text"):
+            text = " ".join(m["tweet_text"].split())
+            lines.append(f"            \"{text[:100]}{'...' if len(text) > 100 else ''}\"")
+        if m.get("url"):
+            lines.append(f"            {m['url']}")
+        for other in (m.get("paths") or [])[1:]:
+            lines.append(f"            also at {other}")
         if m.get("matches"):
             lines.append(f"            frames: {matches_text(m, at_most=3)}")
     return "\n".join(lines) + "\n"
@@ -215,6 +247,27 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
     if skips:
         lines.append(f"skipped ({counts['skipped']:,}), why:")
         lines.extend(f"  {s['files']:>6,}  {s['reason']}" for s in skips[:max_failures])
+    if counts.get("copies"):
+        lines.append(f"  {counts['copies']} more files are copies of these media at other paths (counted once)")
+    for r in counts.get("roots") or ():
+        gone = "" if r["exists"] else "  GONE: hashtrail forget " + r["root"]
+        archives = f"  ({len(r['gone_archives'])} zips gone, e.g. {r['gone_archives'][0]})" if r["gone_archives"] else ""
+        copies = f", {r['copies']} copies of media seen elsewhere" if r.get("copies") else ""
+        lines.append(f"root {r['root']}: {r['files']} files, {r['fingerprinted']} fingerprinted{copies}"
+                     f"{gone}{archives}")
+    who = counts.get("attribution")
+    if who and any(who.values()):
+        lines.append(f"accounts from: tweets CSV {who['tweets']}, manifest {who['manifest']}, "
+                     f"account_pattern {who['pattern']}, folder {who['folder']}, none {who['none']}"
+                     + (f"; {who['disagree']} where the CSV names another account than account_pattern "
+                        "(a wrong pattern?)" if who["disagree"] else ""))
+    listed = counts.get("file_list")
+    if listed and listed["listed"]:
+        lines.append(f"media file list: {listed['listed']} listed, {listed['not_seen']} not seen by any scan")
+        for path in listed["not_seen_files"][:max_failures]:
+            lines.append(f"  not seen: {path}")
+        if listed["not_seen"] > max_failures:
+            lines.append(f"  ... {listed['not_seen'] - max_failures} more (--format json lists all)")
     failures = counts["failures"]
     if failures:
         lines.append(f"failures ({len(failures)}):")
@@ -264,14 +317,14 @@ def matches_table(matches: list[dict], query: str, thresholds) -> str:
     return "\n".join(lines) + "\n"
 
 
-def accounts_report(store: Store, top: int = 3) -> list[dict]:
-    """Per account: media posted, media shared with others, and who it shares most with."""
+def accounts_report(store: Store, top: int = 3, include_retweets: bool = False) -> list[dict]:
+    """Per account: media posted, retweets among them, media shared with others, who it shares most with."""
     partners: dict[str, list[tuple[str, int]]] = {}
-    for edge in store.account_edges():
+    for edge in store.account_edges(include_retweets=include_retweets):
         partners.setdefault(edge["source"], []).append((edge["target"], edge["weight"]))
         partners.setdefault(edge["target"], []).append((edge["source"], edge["weight"]))
     out = []
-    for row in store.account_summaries():
+    for row in store.account_summaries(include_retweets=include_retweets):
         best = sorted(partners.get(row["account"], []), key=lambda p: (-p[1], p[0]))[:top]
         out.append({**row, "shares_most_with": [{"account": a, "clusters": n} for a, n in best]})
     return out
@@ -280,20 +333,21 @@ def accounts_report(store: Store, top: int = 3) -> list[dict]:
 def accounts_table(rows: list[dict]) -> str:
     if not rows:
         return "no accounts (run 'hashtrail scan PATH' first?)\n"
-    lines = [f"{'account':<24} {'media':>6} {'shared':>6}  shares most with"]
+    lines = [f"{'account':<24} {'media':>6} {'RTs':>5} {'shared':>6}  shares most with"]
     for r in rows:
         name = r["account"] if not r.get("screen_name") else f"{r['account'][:12]} @{r['screen_name']}"
         best = ", ".join(f"{p['account'][:16]} ({p['clusters']})" for p in r["shares_most_with"]) or "-"
-        lines.append(f"{name:<24.24} {r['media']:>6} {r['shared_media']:>6}  {best}")
+        lines.append(f"{name:<24.24} {r['media']:>6} {r.get('retweets') or 0:>5} {r['shared_media']:>6}  {best}")
     return "\n".join(lines) + "\n"
 
 
 def accounts_csv(rows: list[dict]) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["account", "screen_name", "media", "shared_media", "first_post", "shares_most_with"])
+    writer.writerow(["account", "screen_name", "media", "retweets", "shared_media", "first_post", "shares_most_with"])
     for r in rows:
-        writer.writerow([r["account"], r.get("screen_name"), r["media"], r["shared_media"], r["first_post"],
+        writer.writerow([r["account"], r.get("screen_name"), r["media"], r.get("retweets"), r["shared_media"],
+                         r["first_post"],
                          ";".join(f"{p['account']}:{p['clusters']}" for p in r["shares_most_with"])])
     return out.getvalue()
 

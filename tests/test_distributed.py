@@ -59,7 +59,7 @@ def snapshot(db_path: str):
     store = Store(db_path, create=False)
     media = sorted(store.db.execute(
         "SELECT id, path, status, reason, kind, format, sha256, width, height, account, post_id, duration_s, fps, "
-        "codec, frames FROM media"))
+        "codec, frames, path_account, path_rule, account_source, name, media_key, identity FROM media"))
     prints = sorted(store.db.execute(
         "SELECT m.path, f.variant, f.time_s, f.phash, f.dhash, f.phash256 FROM fingerprints f "
         "JOIN media m ON m.id = f.media_id"))

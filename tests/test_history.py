@@ -89,7 +89,7 @@ def test_first_seen_is_the_earliest_tweet_time_of_the_members(release):
     db = folder / "h.db"
     run("scan", archive, "--db", db)
     out = run("import", *parts, "--db", db)
-    assert "tweets, 3 rows imported" in out and "tweets, 3 rows imported" in out.split("\n")[1]
+    assert "tweets, 3 rows: 3 new" in out and "tweets, 3 rows: 3 new" in out.split("\n")[1]
     found = clusters(db)
     assert len(found) == 2
     times = {r["tweetid"]: iso(r["tweet_time"]) for r in rows}
@@ -143,7 +143,7 @@ def test_bad_rows_are_named_by_file_and_line_and_the_rest_is_imported(release, t
     assert "wrong.csv" in result.output and "header is not a tweets CSV" in result.output
     assert f"{bad}:2: bad tweetid '12a'" in result.output
     assert f"{bad}:4: bad time 'yesterday'" in result.output
-    assert "tweets, 1 rows imported, 2 bad rows skipped" in result.output
+    assert "tweets, 1 row: 1 new, 0 changed, 0 unchanged, 2 bad rows skipped" in result.output
 
 
 def test_graph_edges_and_accounts(release):
@@ -169,7 +169,7 @@ def test_users_csv_gives_screen_names_and_hashed_names_are_dropped(release, tmp_
                      f"{A},{A},{A},absent,10.0\n{B},Real Name,real_b,Moscow,3.0\n")
     db = folder / "u.db"
     run("scan", archive, "--db", db)
-    assert "users, 2 rows imported" in run("import", users, "--db", db)
+    assert "users, 2 rows: 2 new" in run("import", users, "--db", db)
     accounts = {r["account"]: r for r in map(json.loads, run("accounts", "--db", db, "--format", "json").splitlines())}
     assert accounts[B]["screen_name"] == "real_b" and accounts[A]["screen_name"] is None
 
@@ -184,7 +184,7 @@ def test_manifest_ties_other_collections_to_posts(tmp_path, photo):
                         "x2.jpg,chan_b,9,2020-05-01 07:00,telegram,https://t.me/b/9\n")
     db = tmp_path / "m.db"
     run("scan", tmp_path / "dump", "--db", db)
-    assert "manifest, 2 rows imported" in run("import", manifest, "--db", db)
+    assert "manifest, 2 rows: 2 new" in run("import", manifest, "--db", db)
     (cluster,) = clusters(db)
     assert cluster["first_account"] == "chan_b" and cluster["first_seen"] == "2020-05-01T07:00:00+00:00"
     assert cluster["accounts"] == 2

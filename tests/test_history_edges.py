@@ -50,7 +50,7 @@ def test_short_rows_and_truncated_gzip_are_reported_and_the_rest_imported(tmp_pa
     cut = tmp_path / "cut.csv.gz"
     cut.write_bytes(body[: len(body) // 2])
     out = run("import", plain, cut, "--db", tmp_path / "x.db")
-    assert "short.csv: tweets, 1 rows imported, 1 bad rows skipped" in out
+    assert "short.csv: tweets, 1 row: 1 new, 0 changed, 0 unchanged, 1 bad rows skipped" in out
     assert f"{plain}:3: short row" in out
     assert "cut.csv.gz: tweets" in out and "file ends here" in out
 

@@ -226,4 +226,7 @@ def test_moved_files_leave_the_clusters_and_come_back(tmp_path, photo, settings)
     assert statuses == ["missing", "missing", "ok", "ok"]
     shutil.copytree(str(tmp_path / "b"), str(tmp_path / "a"), dirs_exist_ok=True)
     back = scan([str(tmp_path / "a")], settings, store)
-    assert back.fingerprinted == 2 and back.clusters == 2
+    # the copies under a and b are one media each (same bytes, account and name): seen twice, no reuse
+    assert back.fingerprinted == 2 and back.clusters == 0
+    assert store.status_counts()["copies"] == 2 and store.status_counts()["fingerprinted"] == 2
+    assert sorted(len(m["paths"]) for ms in store.cluster_members([1, 2]).values() for m in ms) == [2, 2]

@@ -13,6 +13,7 @@ from conftest import save, twitter_path
 
 def live(store: Store) -> dict[int, tuple]:
     """Every cluster's summary, grouped now from clusters and media."""
+    store._mark_copies()
     return {r[0]: tuple(r[1:]) for r in store.db.execute(GROUPED.format(where=""))}
 
 
@@ -20,7 +21,7 @@ def live_pairs(store: Store) -> dict[tuple, int]:
     """Clusters shared by each pair of accounts, counted now."""
     return {(a, b): n for a, b, n in store.db.execute(
         "WITH ca AS (SELECT DISTINCT c.cluster_id, m.account FROM clusters c JOIN media m ON m.id = c.media_id "
-        "WHERE m.account IS NOT NULL) SELECT x.account, y.account, COUNT(*) FROM ca x JOIN ca y "
+        "WHERE m.account IS NOT NULL AND m.id NOT IN (SELECT id FROM temp.copies)) SELECT x.account, y.account, COUNT(*) FROM ca x JOIN ca y "
         "ON x.cluster_id = y.cluster_id AND x.account < y.account GROUP BY 1, 2")}
 
 
@@ -30,7 +31,8 @@ def stored_pairs(store: Store) -> dict[tuple, int]:
 
 def stored(store: Store) -> dict[int, tuple]:
     return {r[0]: tuple(r[1:]) for r in store.db.execute(
-        "SELECT cluster_id, size, accounts, first_seen, last_seen, images, videos, animations FROM cluster_summary")}
+        "SELECT cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets "
+        "FROM cluster_summary")}
 
 
 def check(store: Store) -> None:

@@ -7,6 +7,12 @@ an opaque string (64-hex SHA-256 in 2018, base64 later), so it is matched as
 per account, hence the fallback: the first directory under the scanned root.
 The rule is a regular expression with named groups so users can fit their own
 layout (``HASHTRAIL_ACCOUNT_PATTERN``) without code.
+
+The post id does not depend on the folders: Twitter names every media file
+``<tweetid>-<mediakey>.<ext>``, and a flat folder, a zip of another shape or
+a renamed collection keeps that name. So a name of that form gives the post
+id (and the media key) wherever it sits, and the tweets CSV can then say who
+posted it (store/history.py). The path's account is only the fallback.
 """
 from __future__ import annotations
 
@@ -19,10 +25,39 @@ from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.errors import HashtrailError
 
 
+# Twitter's media file name: the tweet id, a dash, the media key (twimg's id of the upload)
+TWITTER_NAME = re.compile(r"^(?P<post_id>[0-9]+)-(?P<key>[A-Za-z0-9_-]+)\.[A-Za-z0-9]+$")
+PATTERN, FOLDER = "pattern", "folder"  # where a path's account came from
+
+
 @dataclasses.dataclass(frozen=True)
 class Attribution:
     account: str | None
     post_id: str | None
+    rule: str | None = None  # PATTERN (account_pattern matched), FOLDER (the fallback) or None
+
+
+def file_name(path: str) -> str:
+    """The base name of a file or of an archive member (``a.zip!dir/x.jpg`` -> ``x.jpg``)."""
+    located = zips.split(path)
+    inner = located[1].replace("\\", "/") if located else path.replace(os.sep, "/")
+    return posixpath.basename(inner)
+
+
+def media_key(name: str) -> str | None:
+    """``<tweetid>-<mediakey>`` for a file named as Twitter names media, else None.
+
+    Two files with the same bytes and the same media key are one media seen
+    at two places (a moved folder, a zip and its unpacked copy), whatever
+    the folders around them say about the account.
+    """
+    match = TWITTER_NAME.match(name)
+    return f"{match.group('post_id')}-{match.group('key')}" if match else None
+
+
+def post_id_from_name(path: str) -> str | None:
+    match = TWITTER_NAME.match(file_name(path))
+    return match.group("post_id") if match else None
 
 
 class AccountRule:
@@ -46,12 +81,15 @@ class AccountRule:
 
         The pattern is matched against the whole path, so scanning a single
         account's folder (``.../<userid>``) still finds ``<userid>/images/...``;
-        the fallback takes the first directory under the root.
+        the fallback takes the first directory under the root. The post id
+        comes from the pattern's ``post_id`` group, else from a Twitter file
+        name (``<tweetid>-<mediakey>.<ext>``) anywhere.
         """
         whole = path.replace(os.sep, "/")
         match = self.regex.search(whole)
         if match:
-            return Attribution(match.group("account"), match.groupdict().get("post_id"))
+            return Attribution(match.group("account"), match.groupdict().get("post_id") or post_id_from_name(path),
+                               PATTERN)
         located = zips.split(path)
         if located:  # inside a zip: the archive's folder under the root, then the member path
             outer, member = located
@@ -61,9 +99,10 @@ class AccountRule:
         else:
             rel = relative_to_root(path, root).lstrip("/") if root else whole.lstrip("/")
         first = rel.split("/", 1)[0] if "/" in rel else None
+        post_id = post_id_from_name(path)
         if self.fallback == "first_dir" and first not in (None, "", ".", ".."):
-            return Attribution(first, None)
-        return Attribution(None, None)
+            return Attribution(first, post_id, FOLDER)
+        return Attribution(None, post_id)
 
 
 def relative_to_root(path: str, root: str) -> str:

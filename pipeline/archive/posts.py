@@ -68,7 +68,7 @@ def detect(header: list[str]) -> str:
         + ", ".join(header[:8]) + ("..." if len(header) > 8 else ""))
 
 
-def _open_text(path: str) -> io.TextIOBase:
+def open_text(path: str) -> io.TextIOBase:
     with open(path, "rb") as fh:
         magic = fh.read(2)
     raw = gzip.open(path, "rb") if magic == b"\x1f\x8b" else open(path, "rb")
@@ -146,7 +146,9 @@ def _tweet(row: dict) -> dict:
     return {
         "post_id": post_id, "account": account, "posted_at": posted,
         "platform": "twitter", "url": f"https://twitter.com/i/web/status/{post_id}",
-        "screen_name": _text(row.get("user_screen_name")), "text": _text(row.get("tweet_text")),
+        # hashed releases repeat the userid as the screen name of accounts under 5,000 followers
+        "screen_name": None if _text(row.get("user_screen_name")) == account else _text(row.get("user_screen_name")),
+        "text": _text(row.get("tweet_text")),
         "is_retweet": (row.get("is_retweet") or "").strip().lower() == "true",
         "retweet_of": _text(row.get("retweet_tweetid")), "hashtags": _list(row.get("hashtags")),
         "urls": _list(row.get("urls")),
@@ -185,7 +187,7 @@ _PARSERS = {TWEETS: _tweet, USERS: _user, MANIFEST: _manifest}
 
 def read_csv(path: str) -> tuple[str, Iterator[dict | Problem]]:
     """(kind, rows): each row a dict for the store, or a Problem naming file and line."""
-    stream = _open_text(path)
+    stream = open_text(path)
     reader = csv.DictReader(stream)
     try:
         header = [h.strip() for h in (reader.fieldnames or [])]

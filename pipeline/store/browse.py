@@ -36,8 +36,11 @@ class BrowseMixin:
                          "WHERE m.account = :account)")
         params = {"min_accounts": min_accounts, "since": since, "until": until, "account": account,
                   "limit": limit, "offset": offset}
-        source = ("SELECT cluster_id AS cluster, size, accounts, first_seen, last_seen, images, videos, animations "
-                  "FROM cluster_summary") if self.summaries_fresh() else \
+        fresh = self.summaries_fresh()
+        if not fresh:
+            self._mark_copies()
+        source = ("SELECT cluster_id AS cluster, size, accounts, first_seen, last_seen, images, videos, animations, "
+                  "retweets FROM cluster_summary") if fresh else \
             "SELECT cluster_id AS cluster, * FROM (" + GROUPED.format(where="") + ")"
         body = f"SELECT * FROM ({source}) WHERE {' AND '.join(where)}"
         rows = list(self.db.query(body + ORDER, params))
@@ -70,12 +73,13 @@ class BrowseMixin:
 
     def cluster_head(self, cluster_id: int) -> dict | None:
         """A cluster's summary and its first post, without reading all its members."""
+        self._mark_copies()
         if self.summaries_fresh():
             rows = list(self.db.query("SELECT cluster_id AS cluster, size, accounts, first_seen, images, videos, "
                                       "animations FROM cluster_summary WHERE cluster_id = ?", [int(cluster_id)]))
         else:
             rows = list(self.db.query("SELECT cluster_id AS cluster, size, accounts, first_seen, images, videos, "
-                                      "animations FROM (" + GROUPED.format(where="WHERE c.cluster_id = :c") + ")",
+                                      "animations FROM (" + GROUPED.format(where="AND c.cluster_id = :c") + ")",
                                       {"c": int(cluster_id)}))
         if not rows:
             return None
@@ -88,11 +92,12 @@ class BrowseMixin:
         return {**head, "first_account": first[0] if first else None, "kinds": {k: n for k, n in kinds.items() if n}}
 
     def cluster_members_page(self, cluster_id: int, limit: int, offset: int = 0) -> list[dict]:
-        """One page of a cluster's members, in post order (as ``cluster_members`` orders them)."""
+        """One page of a cluster's members, in post order (as ``cluster_members`` orders them), copies left out."""
+        self._mark_copies()
         return list(self.db.query(
             "SELECT m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, m.format, m.width, "
             "m.height, m.duration_s, m.frames, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
-            "WHERE c.cluster_id = ? "
+            "WHERE c.cluster_id = ? AND m.id NOT IN (SELECT id FROM temp.copies) "
             "ORDER BY m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id LIMIT ? OFFSET ?",
             [int(cluster_id), int(limit), int(offset)]))
 

@@ -3,7 +3,11 @@
 One SQLite file through sqlite-utils. Tables:
 
 - ``media``: one row per file path ever seen (status ok/failed/skipped, the
-  reason, SHA-256, size, format, account, post id, the hasher id);
+  reason, SHA-256, size, format, account, post id, the hasher id). The
+  account is the attributed one (the tweets CSV, a manifest, else the path:
+  store/history.py); ``path_account`` keeps what the path said. One media
+  seen at two paths (a moved folder, a zip and its unpacked copy) has two
+  rows with the same ``identity`` (see ``IDENTITY``), and reports count it once;
 - ``fingerprints``: one row per hashed variant (pHash and dHash as 16-digit
   hex, imagehash's own string form, so rows are readable in any SQLite tool);
 - ``clusters``: media id -> cluster id and distance to the representative;
@@ -29,14 +33,16 @@ from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
 from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.coordination import CoordinationMixin
+from hashtrail.pipeline.store.copies import IDENTITY, CopiesMixin, first_copy
 from hashtrail.pipeline.store.history import HistoryMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
-from hashtrail.pipeline.store.summaries import SummariesMixin
+from hashtrail.pipeline.store.summaries import GROUPED, SummariesMixin
 
-SCHEMA_VERSION = 8  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 9  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
-# 6: cluster_summary, summary_dirty and their triggers, the cached overview; 7: ignored_clusters;
-# 8: cluster_summary.strip, account_pairs, cluster_accounts
+# 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
+#    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
+# 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -44,8 +50,9 @@ MEDIA_COLUMNS = {
     "duration_s": float, "fps": float, "codec": str, "frames": int,
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
     "worker": str, "attempts": int, "updated_at": str, "clustered": int,
+    "path_account": str, "path_rule": str, "account_source": str, "is_retweet": int, "retweet_of": str,
+    "name": str, "media_key": str,
 }
-
 
 class Known(NamedTuple):
     """A recorded file, as a scan compares it with the walk."""
@@ -59,6 +66,10 @@ class Known(NamedTuple):
     root: str | None
     attempts: int
     kind: str | None
+    path_account: str | None  # what the path rule said (``account`` may come from a CSV)
+    path_rule: str | None
+    name: str | None
+    media_key: str | None
 
 
 def now_iso() -> str:
@@ -73,7 +84,8 @@ class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
 
-class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMixin, CoordinationMixin):
+class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMixin, BrowseMixin,
+            CoordinationMixin):
     """A hashtrail database. ``create=False`` refuses to invent an empty one."""
 
     def __init__(self, path: str, create: bool = True, read_only: bool = False):
@@ -181,17 +193,34 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
                                 "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
-            self._create_summary_schema()
-            self._create_partner_schema()
-            self._create_coordination_schema()
+            named = "name" in db["media"].columns_dict
             for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)
+            if not named:
+                self._backfill_names()
+            if "identity" not in {r[1] for r in db.execute("PRAGMA table_xinfo(media)")}:
+                db.execute(f"ALTER TABLE media ADD COLUMN identity TEXT GENERATED ALWAYS AS ({IDENTITY}) VIRTUAL")
+            db.execute("CREATE INDEX IF NOT EXISTS idx_media_identity ON media (identity) WHERE status = 'ok'")
+            db["media"].create_index(["name"], if_not_exists=True)
+            db["media"].create_index(["root"], if_not_exists=True)
+            self._create_summary_schema()
+            self._create_partner_schema()
+            self._create_coordination_schema()
             db.execute("CREATE INDEX IF NOT EXISTS idx_media_unclustered ON media (id) WHERE clustered IS NULL")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             if not db.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone():
                 db["meta"].insert({"key": "database_id", "value": uuid.uuid4().hex})
+
+    def _backfill_names(self) -> None:
+        """Rows of an older hashtrail get their file name and media key; their account was the path's."""
+        from hashtrail.pipeline.archive.accounts import file_name, media_key
+
+        rows = self.db.execute("SELECT id, path FROM media").fetchall()
+        self.db.conn.executemany(
+            "UPDATE media SET name = ?, media_key = ?, path_account = account WHERE id = ?",
+            [(file_name(path), media_key(file_name(path)), media_id) for media_id, path in rows])
 
     # -- scans ------------------------------------------------------------------
     def start_scan(self, roots: list[str], mode: str) -> int:
@@ -250,16 +279,22 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
     def known_files(self) -> dict[str, "Known"]:
         """What the database knows of every recorded file, by path."""
         cursor = self.db.execute(
-            "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0), kind "
-            "FROM media")
+            "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0), kind, "
+            "path_account, path_rule, name, media_key FROM media")
         return {row[0]: Known(*row[1:]) for row in cursor}
 
     def update_attribution(self, rows: list[dict]) -> None:
-        """New account, post id and root for files that were not re-read."""
+        """What the path says (account, post id, root, name) for files that were not re-read.
+
+        The account and post time set here are the path's; ``refresh_attribution``
+        then applies imported tweets and manifests over them.
+        """
         if rows:
             with self._writing():
                 self.db.conn.executemany(
-                    "UPDATE media SET account = :account, post_id = :post_id, posted_at = :posted_at, root = :root "
+                    "UPDATE media SET account = :account, path_account = :account, path_rule = :path_rule, "
+                    "account_source = :path_rule, post_id = :post_id, posted_at = :posted_at, root = :root, "
+                    "name = :name, media_key = :media_key, is_retweet = NULL, retweet_of = NULL "
                     "WHERE path = :path", rows)
 
     def mark_missing(self, prefixes: list[str], seen: list[str]) -> int:
@@ -348,18 +383,20 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
     # -- queries for reports -----------------------------------------------------------
     def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None,
                           include_ignored: bool = True) -> list[dict]:
-        """Clusters of 2+ media, largest cross-account reuse first (from ``cluster_summary`` while fresh)."""
+        """Clusters of 2+ media, largest cross-account reuse first (from ``cluster_summary`` while fresh).
+
+        A media seen at several paths counts once (its first row, see
+        store/copies.py): a cluster of one picture and its copy in a moved
+        folder is no reuse. ``retweets``: members that are retweets.
+        """
         hide = "" if include_ignored else " AND cluster_id NOT IN (SELECT cluster_id FROM ignored_clusters)"
         if self.summaries_fresh():
-            sql = ("SELECT cluster_id AS cluster, size, accounts FROM cluster_summary WHERE accounts >= ?" + hide +
-                   " ORDER BY accounts DESC, size DESC, cluster_id ASC")
+            sql = ("SELECT cluster_id AS cluster, size, accounts, retweets FROM cluster_summary WHERE accounts >= ?"
+                   + hide + " ORDER BY accounts DESC, size DESC, cluster_id ASC")
         else:
-            sql = (
-                "SELECT c.cluster_id AS cluster, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts "
-                "FROM clusters c JOIN media m ON m.id = c.media_id GROUP BY c.cluster_id "
-                "HAVING size >= 2 AND accounts >= ?" + hide.replace("cluster_id NOT", "c.cluster_id NOT") +
-                " ORDER BY accounts DESC, size DESC, cluster ASC"
-            )
+            self._mark_copies()
+            sql = ("SELECT cluster_id AS cluster, size, accounts, retweets FROM (" + GROUPED.format(where="") +
+                   ") WHERE accounts >= ?" + hide + " ORDER BY accounts DESC, size DESC, cluster_id ASC")
         params: list = [min_accounts]
         if limit is not None:
             sql += " LIMIT ?"
@@ -367,17 +404,40 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
         return list(self.db.query(sql, params))
 
     def cluster_members(self, cluster_ids: list[int]) -> dict[int, list[dict]]:
+        """Members of clusters in post order, each media once: ``paths`` lists every path it was seen at.
+
+        Rows of one media (same identity) are merged into its first row;
+        tweet fields (screen name, text, URL) come from the imported CSVs.
+        """
         out: dict[int, list[dict]] = {cid: [] for cid in cluster_ids}
         for chunk in _chunks(cluster_ids, 900):
             marks = ",".join("?" * len(chunk))
+            by_identity: dict[tuple, dict] = {}
             for row in self.db.query(
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
-                "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+                "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance, m.identity, "
+                "m.account_source, m.path_account, m.is_retweet, m.retweet_of, "
+                "COALESCE(u.screen_name, p.screen_name) AS screen_name, p.text AS tweet_text, "
+                "COALESCE(mf.url, p.url) AS url "
+                "FROM clusters c JOIN media m ON m.id = c.media_id LEFT JOIN posts p ON p.post_id = m.post_id "
+                "LEFT JOIN users u ON u.account = m.account LEFT JOIN manifest mf ON mf.path = m.path "
                 f"WHERE c.cluster_id IN ({marks}) "
                 # same second: the smaller tweet id was posted first (Snowflake ids grow with time)
                 "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id",
                 chunk):
-                out[row.pop("cluster_id")].append(row)
+                cluster_id, identity = row.pop("cluster_id"), row.pop("identity")
+                row["is_retweet"] = None if row["is_retweet"] is None else bool(row["is_retweet"])
+                key = (cluster_id, identity) if identity is not None else (cluster_id, "media", row["media_id"])
+                first = by_identity.get(key)
+                if first is None or row["media_id"] < first["media_id"]:
+                    row["paths"] = [row["path"]] + (first["paths"] if first else [])
+                    if first is not None:
+                        out[cluster_id][out[cluster_id].index(first)] = row
+                    else:
+                        out[cluster_id].append(row)
+                    by_identity[key] = row
+                else:
+                    first["paths"].append(row["path"])
         return out
 
     def media_rows(self, media_ids: list[int]) -> dict[int, dict]:
@@ -396,20 +456,32 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
         if not rows:
             raise NoSuchCluster(f"no cluster {cluster_id}: 'hashtrail clusters' lists the cluster ids")
         accounts = {r["account"] or "" for r in rows}  # no account counts as one "unknown" account, as in clusters
-        return {"cluster": cluster_id, "size": len(rows), "accounts": len(accounts), "members": rows}
+        return {"cluster": cluster_id, "size": len(rows), "accounts": len(accounts),
+                "retweets": sum(1 for r in rows if r["is_retweet"]), "members": rows}
 
     def status_counts(self) -> dict:
+        """Files by status and kind (a media seen at several paths once), roots, attribution, file lists."""
+        self._mark_copies()
         counts = {"fingerprinted": 0, "failed": 0, "skipped": 0}
         by_kind: dict[str, dict[str, int]] = {}
         names = {"ok": "fingerprinted", "failed": "failed", "skipped": "skipped"}
+        # every row, less the copies (ok rows repeating an earlier row's media): cheaper than a filter
+        copies = dict(self.db.execute("SELECT COALESCE(kind, 'unknown'), COUNT(*) FROM temp.copies t "
+                                      "JOIN media m ON m.id = t.id GROUP BY 1").fetchall())
         for status, kind, n in self.db.execute(
-                "SELECT status, COALESCE(kind, 'unknown'), COUNT(*) FROM media GROUP BY 1, 2"):
+                "SELECT status, COALESCE(kind, 'unknown'), COUNT(*) FROM media GROUP BY 1, 2").fetchall():
+            n -= copies.get(kind, 0) if status == "ok" else 0
             counts[names.get(status, status)] = counts.get(names.get(status, status), 0) + n
             by_kind.setdefault(kind, {})[names.get(status, status)] = n
         counts["by_kind"] = by_kind
-        (counts["clusters"],) = self.db.execute(
-            "SELECT COUNT(*) FROM (SELECT cluster_id FROM clusters GROUP BY cluster_id HAVING COUNT(*) >= 2)"
-        ).fetchone()
+        counts["copies"] = sum(copies.values())
+        (counts["clusters"],) = self.db.execute(  # clusters hold ok media only: a copy is in temp.copies
+            "SELECT COUNT(*) FROM (SELECT cluster_id FROM clusters WHERE media_id NOT IN (SELECT id FROM temp.copies) "
+            "GROUP BY cluster_id HAVING COUNT(*) >= 2)").fetchone()
+        counts["roots"] = self.roots()
+        counts["attribution"] = self.attribution_counts()
+        listed, unseen = self.listed_not_seen()
+        counts["file_list"] = {"listed": listed, "not_seen": len(unseen), "not_seen_files": unseen}
         counts["failures"] = list(self.db.query(
             "SELECT path, reason FROM media WHERE status = 'failed' ORDER BY path"))
         # why files were skipped, most common first: reasons repeat ("not media (text)"), paths don't matter
@@ -422,7 +494,6 @@ class Store(ClustersMixin, HistoryMixin, SummariesMixin, PartnersMixin, BrowseMi
             if counts["last_scan"] and counts["last_scan"].get(key):
                 counts["last_scan"][key] = json.loads(counts["last_scan"][key])
         return counts
-
 
 def _chunks(items: list, size: int):
     for start in range(0, len(items), size):

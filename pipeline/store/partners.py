@@ -56,7 +56,8 @@ class PartnersMixin:
             old_rows = self.db.execute(f"SELECT cluster_id, account FROM cluster_accounts {where}").fetchall()
         new_rows = self.db.execute(
             "SELECT DISTINCT c.cluster_id, m.account FROM clusters c JOIN media m ON m.id = c.media_id "
-            f"WHERE m.account IS NOT NULL {where.replace('WHERE', 'AND').replace('cluster_id IN', 'c.cluster_id IN')}"
+            "WHERE m.account IS NOT NULL AND m.id NOT IN (SELECT id FROM temp.copies) "
+            f"{where.replace('WHERE', 'AND').replace('cluster_id IN', 'c.cluster_id IN')}"
         ).fetchall()
         names = sorted({a for _, a in old_rows} | {a for _, a in new_rows})
         code = {a: k for k, a in enumerate(names)}

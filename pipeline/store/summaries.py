@@ -24,12 +24,13 @@ from __future__ import annotations
 
 import json
 
+# a media seen at several paths counts once (its first row: ``temp.copies``, store/copies.py)
 GROUPED = """
 SELECT c.cluster_id, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts,
        MIN(m.posted_at) AS first_seen, MAX(m.posted_at) AS last_seen,
        CAST(TOTAL(m.kind = 'image') AS INTEGER) AS images, CAST(TOTAL(m.kind = 'video') AS INTEGER) AS videos,
-       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations
-FROM clusters c JOIN media m ON m.id = c.media_id {where}
+       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations, CAST(TOTAL(m.is_retweet = 1) AS INTEGER) AS retweets
+FROM clusters c JOIN media m ON m.id = c.media_id WHERE m.id NOT IN (SELECT id FROM temp.copies) {where}
 GROUP BY c.cluster_id HAVING COUNT(*) >= 2
 """
 
@@ -42,7 +43,8 @@ def _mark(value: str) -> str:
 
 # a cluster's first members in post order: its thumbnail strip
 STRIP = ("SELECT m.id AS media_id, m.kind, m.account, m.posted_at FROM clusters c JOIN media m ON m.id = c.media_id "
-         "WHERE c.cluster_id = ? ORDER BY m.posted_at IS NULL, m.posted_at, m.id LIMIT ?")
+         "WHERE c.cluster_id = ? AND m.id NOT IN (SELECT id FROM temp.copies) "
+         "ORDER BY m.posted_at IS NULL, m.posted_at, m.id LIMIT ?")
 STRIP_SIZE = 6
 
 TRIGGERS = {
@@ -50,9 +52,10 @@ TRIGGERS = {
     "summary_cluster_moved": f"AFTER UPDATE OF cluster_id ON clusters BEGIN {_mark('OLD.cluster_id')}"
                              f"{_mark('NEW.cluster_id')} END",
     "summary_cluster_out": f"AFTER DELETE ON clusters BEGIN {_mark('OLD.cluster_id')} END",
-    "summary_media_changed": "AFTER UPDATE OF account, posted_at, kind, status ON media "
+    "summary_media_changed": "AFTER UPDATE OF account, posted_at, kind, status, is_retweet ON media "
                              "WHEN NEW.account IS NOT OLD.account OR NEW.posted_at IS NOT OLD.posted_at "
-                             "OR NEW.kind IS NOT OLD.kind OR NEW.status IS NOT OLD.status BEGIN "
+                             "OR NEW.kind IS NOT OLD.kind OR NEW.status IS NOT OLD.status "
+                             "OR NEW.is_retweet IS NOT OLD.is_retweet BEGIN "
                              f"{_mark('(SELECT cluster_id FROM clusters WHERE media_id = NEW.id)')}"
                              "UPDATE meta SET value = value + 1 WHERE key = 'media_writes'; END",
     "media_written": "AFTER INSERT ON media BEGIN "
@@ -68,9 +71,10 @@ class SummariesMixin:
         fresh = "cluster_summary" not in db.table_names()
         db["cluster_summary"].create(
             {"cluster_id": int, "size": int, "accounts": int, "first_seen": str, "last_seen": str, "images": int,
-             "videos": int, "animations": int, "strip": str}, pk="cluster_id", if_not_exists=True)
-        if "strip" not in db["cluster_summary"].columns_dict:
-            db["cluster_summary"].add_column("strip", str)
+             "videos": int, "animations": int, "retweets": int, "strip": str}, pk="cluster_id", if_not_exists=True)
+        for column in ("strip", "retweets"):
+            if column not in db["cluster_summary"].columns_dict:
+                db["cluster_summary"].add_column(column, str if column == "strip" else int)
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_order ON cluster_summary "
                    "(accounts DESC, size DESC, cluster_id)")
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_first ON cluster_summary (first_seen)")
@@ -79,8 +83,9 @@ class SummariesMixin:
         db.execute("CREATE INDEX IF NOT EXISTS idx_media_account_time ON media "
                    "(account, status, (posted_at IS NULL), posted_at, id)")
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('media_writes', '0')")
-        for name, body in TRIGGERS.items():
-            db.execute(f"CREATE TRIGGER IF NOT EXISTS {name} {body}")
+        for name, body in TRIGGERS.items():  # made anew: an upgrade may change what a trigger watches
+            db.execute(f"DROP TRIGGER IF EXISTS {name}")
+            db.execute(f"CREATE TRIGGER {name} {body}")
         if fresh:  # a database made before summaries: every cluster needs one
             db.execute("INSERT OR IGNORE INTO summary_dirty SELECT DISTINCT cluster_id FROM clusters")
 
@@ -91,7 +96,8 @@ class SummariesMixin:
             if dirty:
                 (clusters,) = self.db.execute("SELECT COUNT(*) FROM cluster_summary").fetchone()
                 everything = dirty > clusters // 4  # most of them: one pass over everything is cheaper
-                columns = "(cluster_id, size, accounts, first_seen, last_seen, images, videos, animations)"
+                columns = "(cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets)"
+                self._mark_copies()
                 if everything:
                     self.db.execute("DELETE FROM cluster_summary")
                     self.db.execute(f"INSERT INTO cluster_summary {columns} " + GROUPED.format(where=""))
@@ -99,7 +105,7 @@ class SummariesMixin:
                     self.db.execute("DELETE FROM cluster_summary WHERE cluster_id IN "
                                     "(SELECT cluster_id FROM summary_dirty)")
                     self.db.execute(f"INSERT INTO cluster_summary {columns} " + GROUPED.format(
-                        where="WHERE c.cluster_id IN (SELECT cluster_id FROM summary_dirty)"))
+                        where="AND c.cluster_id IN (SELECT cluster_id FROM summary_dirty)"))
                 strip = STRIP.replace("m.id AS media_id, m.kind, m.account, m.posted_at", "c.media_id").replace(
                     "c.cluster_id = ?", "c.cluster_id = cluster_summary.cluster_id").replace("LIMIT ?",
                                                                                            f"LIMIT {STRIP_SIZE}")
@@ -128,6 +134,7 @@ class SummariesMixin:
             name = names.get(status, status)
             totals[name] = totals.get(name, 0) + n
             by_kind.setdefault(kind, {})[name] = n
+        self._mark_copies()
         if self.summaries_fresh():
             clusters, cross = self.db.execute(
                 "SELECT COUNT(*), CAST(TOTAL(accounts >= 2) AS INTEGER) FROM cluster_summary").fetchone()
