@@ -188,3 +188,26 @@ def test_show_and_clusters_flag_fast_reposts(release):
     shown = run("show", three["cluster"], "--db", db, "--window", "60s")
     assert "FAST = posted within 60 s" in shown and shown.count(" FAST ") == 1
     assert "fast_repost" not in run("clusters", "--db", db, "--format", "json")  # only when asked
+
+
+def test_an_ignore_follows_its_cluster_when_it_grows_or_is_merged(tmp_path):
+    from hashtrail.pipeline.store import Store
+
+    store = Store(str(tmp_path / "i.db"))
+    store.db.conn.executemany("INSERT INTO media (id, path, status, account) VALUES (?, ?, 'ok', ?)",
+                              [(m, f"/m{m}", f"a{m}") for m in range(1, 8)])
+    store.db.conn.executemany("INSERT INTO clusters (media_id, cluster_id, distance) VALUES (?, ?, ?)",
+                              [(1, 1, 0), (2, 1, 0), (3, 3, 0), (4, 3, 0)])
+    store.db.conn.commit()
+    store.refresh_summaries()
+    assert store.ignore_clusters([3, 99], "logo") == [99]
+    store.db.execute("INSERT INTO clusters (media_id, cluster_id, distance) VALUES (5, 3, 0)")  # it grows
+    store.db.conn.commit()
+    store.refresh_summaries()
+    assert [(r["cluster"], r["note"]) for r in store.ignored()] == [(3, None)]
+    store.db.execute("UPDATE clusters SET cluster_id = 1 WHERE cluster_id = 3")  # a bridge merges it into 1
+    store.db.conn.commit()
+    store.refresh_summaries()
+    (moved,) = store.ignored()
+    assert moved["cluster"] == 1 and moved["reason"] == "logo" and "merged into cluster 1" in moved["note"]
+    assert store.cluster_summaries(include_ignored=False) == []
