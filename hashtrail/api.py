@@ -80,10 +80,15 @@ def scan(paths: str | Iterable[str], db: str | None = None, workers: int | None 
 
 
 @_errors_as_hashtrail
-def clusters(db: str | None = None, min_accounts: int = 1, limit: int | None = None) -> Iterator[dict]:
-    """Clusters of 2+ near-duplicate media, most accounts first: each one line of ``clusters --format json``."""
+def clusters(db: str | None = None, min_accounts: int = 1, limit: int | None = None,
+             across_releases: bool = False, release: str | None = None) -> Iterator[dict]:
+    """Clusters of 2+ near-duplicate media, most accounts first: each one line of ``clusters --format json``.
+
+    ``across_releases``: only media reused across releases (campaigns);
+    ``release``: only clusters with media of that release.
+    """
     with _store(db) as store:
-        found = report.clusters_with_members(store, min_accounts, limit)
+        found = report.clusters_with_members(store, min_accounts, limit, False, across_releases, release)
     for c in found:
         yield report.public(c)
 

@@ -213,11 +213,14 @@ def writer(loglevel):
               help="json: one cluster per line; csv: one member per row")
 @click.option("--limit", "-n", type=click.IntRange(min=1), default=None, help="At most N clusters")
 @click.option("--show-ignored", is_flag=True, help="Include clusters set aside with 'hashtrail ignore'")
+@click.option("--across-releases", is_flag=True,
+              help="Only media reused across releases (campaigns: ira, iranian, china_052020, ...)")
+@click.option("--release", default=None, metavar="NAME", help="Only clusters with media of this release")
 @click.option("--window", "-w", default=None, metavar="DURATION",
               help="Flag fast reposts (within this time of another account's post) and sort by them")
 @click.option("--suggest-ignore", is_flag=True,
               help="List likely noise instead: clusters posted by a large share of all accounts, flat or logo-like")
-def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore, window):
+def clusters(db, min_accounts, fmt, limit, show_ignored, across_releases, release, suggest_ignore, window):
     """List clusters of near-duplicate media, most accounts first.
 
     Each cluster holds 2 or more media; distance is the pHash distance in
@@ -246,11 +249,11 @@ def clusters(db, min_accounts, fmt, limit, show_ignored, suggest_ignore, window)
 
         seconds = parse_window(window)
         counts = fast_reposts_by_cluster(Posts.from_rows(store.clustered_posts(True, show_ignored)), seconds)
-        found = report.clusters_with_members(store, min_accounts, None, include_ignored=show_ignored)
+        found = report.clusters_with_members(store, min_accounts, None, show_ignored, across_releases, release)
         found = sorted((flag_fast_reposts(c, seconds) for c in found),
                        key=lambda c: (-counts.get(c["cluster"], 0), -c["accounts"], c["cluster"]))[:limit]
     else:
-        found = report.clusters_with_members(store, min_accounts, limit, include_ignored=show_ignored)
+        found = report.clusters_with_members(store, min_accounts, limit, show_ignored, across_releases, release)
     if fmt == "json":
         click.echo(report.as_json_lines(found), nl=False)
     elif fmt == "csv":

@@ -18,7 +18,7 @@ from hashtrail.pipeline.store import Store
 # ``screen_name``, ``tweet_text``, ``url``: from imported CSVs, where known; ``retweet_of``: the retweeted tweet
 MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
                  "frames", "matches", "paths", "account_source", "screen_name", "tweet_text", "url", "is_retweet",
-                 "retweet_of")
+                 "retweet_of", "release")
 OPTIONAL_MEMBER_FIELDS = ("fast_repost",)  # present when asked for (--window)
 
 
@@ -134,10 +134,11 @@ def _elsewhere(member: dict) -> str:
     return f"  (also at {others} other {'path' if others == 1 else 'paths'})" if others > 0 else ""
 
 
-def clusters_with_members(store: Store, min_accounts: int, limit: int | None,
-                          include_ignored: bool = False) -> list[dict]:
+def clusters_with_members(store: Store, min_accounts: int, limit: int | None, include_ignored: bool = False,
+                          across_releases: bool = False, release: str | None = None) -> list[dict]:
     """Clusters with their members, history and frame matches; set-aside clusters only when asked."""
-    summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit, include_ignored=include_ignored)
+    summaries = store.cluster_summaries(min_accounts=min_accounts, limit=limit, include_ignored=include_ignored,
+                                        across_releases=across_releases, release=release)
     members = store.cluster_members([s["cluster"] for s in summaries])
     return [with_frames(store, with_history({**s, "members": members[s["cluster"]]})) for s in summaries]
 
@@ -185,6 +186,9 @@ def clusters_table(clusters: list[dict], max_members: int = 5) -> str:
     for c in clusters:
         first = f"; first seen {c['first_seen']} ({_who(c['first_account'])})" if c.get("first_seen") else ""
         retweets = f", {c['retweets']} retweets" if c.get("retweets") else ""
+        if (c.get("releases") or 0) > 1:
+            names = sorted({m.get("release") or "?" for m in c["members"]})
+            retweets += f", {c['releases']} releases ({', '.join(names)})"
         lines.append(f"cluster {c['cluster']}: {c['size']} media{_kinds_text(c.get('kinds'))}, "
                      f"{c['accounts']} accounts{retweets}{first}")
         for m in c["members"][:max_members]:
@@ -243,6 +247,8 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
         state = f"finished {last['finished_at']}" if last.get("finished_at") else "running"
         lines.append(f"last {'job' if last['mode'] == 'distributed' else 'scan'} {last['id']} ({last['mode']}): "
                      f"started {last['started_at']}, {state}")
+    if len(counts.get("releases") or ()) > 1:
+        lines.append("releases: " + ", ".join(f"{r['release']} {r['media']:,}" for r in counts["releases"]))
     skips = counts.get("skipped_reasons") or []
     if skips:
         lines.append(f"skipped ({counts['skipped']:,}), why:")

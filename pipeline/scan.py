@@ -21,6 +21,7 @@ from hashtrail.config import Settings
 from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.accounts import AccountRule, Attribution, file_name, media_key
 from hashtrail.pipeline.archive.posts import snowflake_time
+from hashtrail.pipeline.archive.releases import release_of
 from hashtrail.pipeline.archive.walk import Found, walk
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
 from hashtrail.pipeline.index.incremental import add_to_clusters
@@ -116,10 +117,10 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
         if f.path in from_manifest:
             continue  # account and post come from the imported manifest, not from the path
         who = rule.attribute(f.path, f.root)
-        row = path_attribution(f.path, who)
-        if (row["account"], row["path_rule"], row["post_id"], f.root, row["name"], row["media_key"]) != (
-                previous.path_account, previous.path_rule, previous.post_id, previous.root, previous.name,
-                previous.media_key):
+        row = path_attribution(f.path, who, f.root)
+        if (row["account"], row["path_rule"], row["post_id"], f.root, row["name"], row["media_key"],
+                row["release"]) != (previous.path_account, previous.path_rule, previous.post_id, previous.root,
+                                    previous.name, previous.media_key, previous.release):
             reattributed.append({**row, "path": f.path, "root": f.root})
     walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]
     walked += [os.path.abspath(p) + zips.SEPARATOR for p in paths
@@ -135,12 +136,12 @@ def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> No
     store.refresh_attribution()  # imported tweets and manifests win over the path and the id
 
 
-def path_attribution(path: str, who: Attribution) -> dict:
-    """The media columns the path decides: its account (also kept as ``path_account``), post, name."""
+def path_attribution(path: str, who: Attribution, root: str = "") -> dict:
+    """The media columns the path decides: its account (also kept as ``path_account``), post, name, release."""
     name = file_name(path)
     return {"account": who.account, "path_account": who.account, "path_rule": who.rule,
             "account_source": who.rule, "post_id": who.post_id, "posted_at": snowflake_time(who.post_id),
-            "name": name, "media_key": media_key(name)}
+            "name": name, "media_key": media_key(name), "release": release_of(path, root)}
 
 
 def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int, attempts: dict[str, int]) -> list[dict]:
@@ -153,7 +154,7 @@ def pending_rows(todo: list[Found], rule: AccountRule, scan_id: int, attempts: d
         who = rule.attribute(f.path, f.root)
         status, reason = f.problem or (PENDING, None)
         rows.append({"path": f.path, "root": f.root, "status": status, "reason": reason, "size": f.size,
-                     "mtime_ns": f.mtime_ns, "hasher": HASHER, **path_attribution(f.path, who),
+                     "mtime_ns": f.mtime_ns, "hasher": HASHER, **path_attribution(f.path, who, f.root),
                      "is_retweet": None, "retweet_of": None, "scan_id": scan_id,
                      "attempts": attempts.get(f.path, 0)})
     return rows

@@ -31,7 +31,7 @@ def stored_pairs(store: Store) -> dict[tuple, int]:
 
 def stored(store: Store) -> dict[int, tuple]:
     return {r[0]: tuple(r[1:]) for r in store.db.execute(
-        "SELECT cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets "
+        "SELECT cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets, releases "
         "FROM cluster_summary")}
 
 

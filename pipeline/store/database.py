@@ -33,16 +33,17 @@ from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
 from hashtrail.pipeline.store.browse import BrowseMixin
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.coordination import CoordinationMixin
-from hashtrail.pipeline.store.copies import IDENTITY, CopiesMixin, first_copy
+from hashtrail.pipeline.store.copies import IDENTITY, CopiesMixin
 from hashtrail.pipeline.store.history import HistoryMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import GROUPED, SummariesMixin
 
-SCHEMA_VERSION = 9  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 10  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
 # 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
 #    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
-# 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts
+# 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
+# 10: media.release, cluster_summary.releases
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -51,7 +52,7 @@ MEDIA_COLUMNS = {
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
     "worker": str, "attempts": int, "updated_at": str, "clustered": int,
     "path_account": str, "path_rule": str, "account_source": str, "is_retweet": int, "retweet_of": str,
-    "name": str, "media_key": str,
+    "name": str, "media_key": str, "release": str,
 }
 
 class Known(NamedTuple):
@@ -70,6 +71,7 @@ class Known(NamedTuple):
     path_rule: str | None
     name: str | None
     media_key: str | None
+    release: str | None = None
 
 
 def now_iso() -> str:
@@ -280,7 +282,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
         """What the database knows of every recorded file, by path."""
         cursor = self.db.execute(
             "SELECT path, size, mtime_ns, hasher, status, account, post_id, root, COALESCE(attempts, 0), kind, "
-            "path_account, path_rule, name, media_key FROM media")
+            "path_account, path_rule, name, media_key, release FROM media")
         return {row[0]: Known(*row[1:]) for row in cursor}
 
     def update_attribution(self, rows: list[dict]) -> None:
@@ -294,8 +296,8 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
                 self.db.conn.executemany(
                     "UPDATE media SET account = :account, path_account = :account, path_rule = :path_rule, "
                     "account_source = :path_rule, post_id = :post_id, posted_at = :posted_at, root = :root, "
-                    "name = :name, media_key = :media_key, is_retweet = NULL, retweet_of = NULL "
-                    "WHERE path = :path", rows)
+                    "name = :name, media_key = :media_key, release = :release, is_retweet = NULL, "
+                    "retweet_of = NULL WHERE path = :path", rows)
 
     def mark_missing(self, prefixes: list[str], seen: list[str]) -> int:
         """Rows under ``prefixes`` (a folder + "/", an archive + "!") the walk did not see become 'missing'.
@@ -381,26 +383,34 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
             self.db.execute(f"DELETE FROM [{table}] WHERE media_id IN ({marks})", chunk)
 
     # -- queries for reports -----------------------------------------------------------
-    def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None,
-                          include_ignored: bool = True) -> list[dict]:
+    def cluster_summaries(self, min_accounts: int = 1, limit: int | None = None, include_ignored: bool = True,
+                          across_releases: bool = False, release: str | None = None) -> list[dict]:
         """Clusters of 2+ media, largest cross-account reuse first (from ``cluster_summary`` while fresh).
 
         A media seen at several paths counts once (its first row, see
         store/copies.py): a cluster of one picture and its copy in a moved
-        folder is no reuse. ``retweets``: members that are retweets.
+        folder is no reuse. ``retweets``: members that are retweets;
+        ``releases``: how many releases (campaigns) its media came from.
+        ``across_releases``: only clusters of media from 2+ releases;
+        ``release``: only clusters with media of that release.
         """
-        hide = "" if include_ignored else " AND cluster_id NOT IN (SELECT cluster_id FROM ignored_clusters)"
+        where = "" if include_ignored else " AND cluster_id NOT IN (SELECT cluster_id FROM ignored_clusters)"
+        if across_releases:
+            where += " AND releases >= 2"
+        if release is not None:
+            where += (" AND cluster_id IN (SELECT c.cluster_id FROM clusters c JOIN media m ON m.id = c.media_id "
+                      "WHERE m.release = :release)")
         if self.summaries_fresh():
-            sql = ("SELECT cluster_id AS cluster, size, accounts, retweets FROM cluster_summary WHERE accounts >= ?"
-                   + hide + " ORDER BY accounts DESC, size DESC, cluster_id ASC")
+            source = "cluster_summary"
         else:
             self._mark_copies()
-            sql = ("SELECT cluster_id AS cluster, size, accounts, retweets FROM (" + GROUPED.format(where="") +
-                   ") WHERE accounts >= ?" + hide + " ORDER BY accounts DESC, size DESC, cluster_id ASC")
-        params: list = [min_accounts]
+            source = "(" + GROUPED.format(where="") + ")"
+        sql = (f"SELECT cluster_id AS cluster, size, accounts, retweets, releases FROM {source} "
+               f"WHERE accounts >= :min_accounts{where} ORDER BY accounts DESC, size DESC, cluster_id ASC")
+        params: dict = {"min_accounts": min_accounts, "release": release}
         if limit is not None:
-            sql += " LIMIT ?"
-            params.append(limit)
+            sql += " LIMIT :limit"
+            params["limit"] = limit
         return list(self.db.query(sql, params))
 
     def cluster_members(self, cluster_ids: list[int]) -> dict[int, list[dict]]:
@@ -416,7 +426,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
             for row in self.db.query(
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
                 "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance, m.identity, "
-                "m.account_source, m.path_account, m.is_retweet, m.retweet_of, "
+                "m.account_source, m.path_account, m.is_retweet, m.retweet_of, m.release, "
                 "COALESCE(u.screen_name, p.screen_name) AS screen_name, p.text AS tweet_text, "
                 "COALESCE(mf.url, p.url) AS url "
                 "FROM clusters c JOIN media m ON m.id = c.media_id LEFT JOIN posts p ON p.post_id = m.post_id "
@@ -457,7 +467,8 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
             raise NoSuchCluster(f"no cluster {cluster_id}: 'hashtrail clusters' lists the cluster ids")
         accounts = {r["account"] or "" for r in rows}  # no account counts as one "unknown" account, as in clusters
         return {"cluster": cluster_id, "size": len(rows), "accounts": len(accounts),
-                "retweets": sum(1 for r in rows if r["is_retweet"]), "members": rows}
+                "retweets": sum(1 for r in rows if r["is_retweet"]),
+                "releases": len({r["release"] for r in rows if r["release"] is not None}), "members": rows}
 
     def status_counts(self) -> dict:
         """Files by status and kind (a media seen at several paths once), roots, attribution, file lists."""
@@ -484,6 +495,8 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
         counts["file_list"] = {"listed": listed, "not_seen": len(unseen), "not_seen_files": unseen}
         counts["failures"] = list(self.db.query(
             "SELECT path, reason FROM media WHERE status = 'failed' ORDER BY path"))
+        counts["releases"] = [{"release": r, "media": n} for r, n in self.db.execute(
+            "SELECT COALESCE(release, '?'), COUNT(*) FROM media WHERE status = 'ok' GROUP BY 1 ORDER BY 2 DESC")]
         # why files were skipped, most common first: reasons repeat ("not media (text)"), paths don't matter
         counts["skipped_reasons"] = list(self.db.query(
             "SELECT reason, COUNT(*) AS files FROM media WHERE status = 'skipped' GROUP BY reason "

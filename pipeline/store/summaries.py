@@ -29,7 +29,8 @@ GROUPED = """
 SELECT c.cluster_id, COUNT(*) AS size, COUNT(DISTINCT COALESCE(m.account, '')) AS accounts,
        MIN(m.posted_at) AS first_seen, MAX(m.posted_at) AS last_seen,
        CAST(TOTAL(m.kind = 'image') AS INTEGER) AS images, CAST(TOTAL(m.kind = 'video') AS INTEGER) AS videos,
-       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations, CAST(TOTAL(m.is_retweet = 1) AS INTEGER) AS retweets
+       CAST(TOTAL(m.kind = 'animation') AS INTEGER) AS animations, CAST(TOTAL(m.is_retweet = 1) AS INTEGER) AS retweets,
+       COUNT(DISTINCT m.release) AS releases
 FROM clusters c JOIN media m ON m.id = c.media_id WHERE m.id NOT IN (SELECT id FROM temp.copies) {where}
 GROUP BY c.cluster_id HAVING COUNT(*) >= 2
 """
@@ -52,10 +53,10 @@ TRIGGERS = {
     "summary_cluster_moved": f"AFTER UPDATE OF cluster_id ON clusters BEGIN {_mark('OLD.cluster_id')}"
                              f"{_mark('NEW.cluster_id')} END",
     "summary_cluster_out": f"AFTER DELETE ON clusters BEGIN {_mark('OLD.cluster_id')} END",
-    "summary_media_changed": "AFTER UPDATE OF account, posted_at, kind, status, is_retweet ON media "
+    "summary_media_changed": "AFTER UPDATE OF account, posted_at, kind, status, is_retweet, release ON media "
                              "WHEN NEW.account IS NOT OLD.account OR NEW.posted_at IS NOT OLD.posted_at "
                              "OR NEW.kind IS NOT OLD.kind OR NEW.status IS NOT OLD.status "
-                             "OR NEW.is_retweet IS NOT OLD.is_retweet BEGIN "
+                             "OR NEW.is_retweet IS NOT OLD.is_retweet OR NEW.release IS NOT OLD.release BEGIN "
                              f"{_mark('(SELECT cluster_id FROM clusters WHERE media_id = NEW.id)')}"
                              "UPDATE meta SET value = value + 1 WHERE key = 'media_writes'; END",
     "media_written": "AFTER INSERT ON media BEGIN "
@@ -71,8 +72,9 @@ class SummariesMixin:
         fresh = "cluster_summary" not in db.table_names()
         db["cluster_summary"].create(
             {"cluster_id": int, "size": int, "accounts": int, "first_seen": str, "last_seen": str, "images": int,
-             "videos": int, "animations": int, "retweets": int, "strip": str}, pk="cluster_id", if_not_exists=True)
-        for column in ("strip", "retweets"):
+             "videos": int, "animations": int, "retweets": int, "releases": int, "strip": str}, pk="cluster_id",
+            if_not_exists=True)
+        for column in ("strip", "retweets", "releases"):
             if column not in db["cluster_summary"].columns_dict:
                 db["cluster_summary"].add_column(column, str if column == "strip" else int)
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_order ON cluster_summary "
@@ -96,7 +98,8 @@ class SummariesMixin:
             if dirty:
                 (clusters,) = self.db.execute("SELECT COUNT(*) FROM cluster_summary").fetchone()
                 everything = dirty > clusters // 4  # most of them: one pass over everything is cheaper
-                columns = "(cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets)"
+                columns = ("(cluster_id, size, accounts, first_seen, last_seen, images, videos, animations, retweets, "
+                           "releases)")
                 self._mark_copies()
                 if everything:
                     self.db.execute("DELETE FROM cluster_summary")
