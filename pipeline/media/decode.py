@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import threading
 import warnings
 
 from PIL import Image, ImageFile, UnidentifiedImageError
@@ -43,10 +44,17 @@ def _reduce_factor(width: int, height: int) -> int:
     return max(1, min(width, height) // WORK_SIZE)
 
 
-def decode_still(data: bytes, max_pixels: int) -> Decoded:
-    """Decode ``data`` into a small greyscale image or raise ``MediaError``."""
+_PILLOW_LIMIT = threading.Lock()  # Image.MAX_IMAGE_PIXELS and warning filters are process-wide
+
+
+def open_image(data: bytes, max_pixels: int) -> Image.Image:
+    """Open ``data`` with Pillow (nothing decoded yet) or raise ``MediaError``; sizes over ``max_pixels`` refused.
+
+    Shared by scans and thumbnails: a hostile file gets the same checks
+    whichever reads it.
+    """
     try:
-        with warnings.catch_warnings():
+        with _PILLOW_LIMIT, warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             # Pillow's own bomb check would fire first with its own limit;
             # ours (max_pixels, configurable) is applied just below.
@@ -59,7 +67,6 @@ def decode_still(data: bytes, max_pixels: int) -> Decoded:
         raise MediaError("not a decodable image (Pillow cannot identify it)") from None
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise MediaError(f"corrupt image header: {exc}") from None
-
     width, height = im.size
     if width <= 0 or height <= 0:
         raise MediaError(f"invalid dimensions {width}x{height}")
@@ -68,6 +75,13 @@ def decode_still(data: bytes, max_pixels: int) -> Decoded:
             f"declared size {width}x{height} ({width * height:,} pixels) exceeds "
             f"max_pixels={max_pixels:,}; refused without decoding"
         )
+    return im
+
+
+def decode_still(data: bytes, max_pixels: int) -> Decoded:
+    """Decode ``data`` into a small greyscale image or raise ``MediaError``."""
+    im = open_image(data, max_pixels)
+    width, height = im.size
     fmt = im.format or "unknown"
     frames = getattr(im, "n_frames", 1)
     try:

@@ -14,7 +14,6 @@ import hashlib
 import io
 import os
 import tempfile
-import warnings
 import zipfile
 import zlib
 
@@ -25,6 +24,7 @@ from hashtrail.config import Settings
 from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.errors import MediaError
 from hashtrail.pipeline.media import kinds
+from hashtrail.pipeline.media.decode import open_image
 from hashtrail.pipeline.video.ffmpeg_process import capture, executable
 
 MAX_SIDE = 640  # the largest thumbnail a request may ask for
@@ -60,20 +60,12 @@ def _jpeg(im: Image.Image, side: int) -> bytes:
 
 def still_thumbnail(data: bytes, settings: Settings, side: int) -> bytes:
     """A still or an animation's first frame, as a JPEG at most ``side`` pixels on its longer side."""
+    im = open_image(data, settings.max_pixels)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
-            try:
-                im = Image.open(io.BytesIO(data))
-            finally:
-                Image.MAX_IMAGE_PIXELS = previous
-            if im.width * im.height > settings.max_pixels:
-                raise MediaError(f"{im.width}x{im.height} exceeds max_pixels={settings.max_pixels:,}")
+        with im:
             if im.format == "JPEG":
                 im.draft("RGB", (side, side))
-            im = ImageOps.exif_transpose(im)
-            return _jpeg(im, side)
+            return _jpeg(ImageOps.exif_transpose(im), side)
     except MediaError:
         raise
     except Exception as exc:  # Pillow raises many kinds for hostile files; a thumbnail is never worth a crash

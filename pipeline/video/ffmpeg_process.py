@@ -19,6 +19,7 @@ carries, so that ``pip install`` alone gives a working install.
 from __future__ import annotations
 
 import collections
+import contextlib
 import ctypes
 import dataclasses
 import functools
@@ -176,20 +177,16 @@ class _Log:
                 self.tail.append(line)
 
 
-def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[StreamInfo], None],
-                keep_at_most: int, pass_fds: tuple[int, ...] = ()) -> Frames:
-    """Run ``cmd`` (raw greyscale side x side frames on stdout, showinfo on stderr).
+@contextlib.contextmanager
+def _contained(cmd: list[str], timeout_s: float, pass_fds: tuple[int, ...]):
+    """ffmpeg started in its own process group, killed with the group on timeout and on the way out.
 
-    ``check`` sees the header first and raises to refuse the file. Frames
-    are thinned by doubling a stride whenever more than ``keep_at_most`` are
-    held, so the kept ones stay spread over the whole video. Times are
-    ffmpeg's, which already start at 0 whatever the container's start time.
+    Yields (process, timed_out event). Everything after Popen runs inside
+    the try, so a SIGALRM anywhere (the per-file deadline) still kills the
+    group, and whatever ffmpeg started goes too, even when it exited itself.
     """
     timed_out = threading.Event()
     proc = timer = None
-    header: list[str] = []
-    log = _Log()
-    kept: list[tuple[int, np.ndarray]] = []
 
     def kill_group() -> None:
         try:
@@ -201,12 +198,37 @@ def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[St
         timed_out.set()
         kill_group()
 
-    try:  # everything after Popen inside: a SIGALRM anywhere still kills the group
+    try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, preexec_fn=_die_with_parent, pass_fds=pass_fds)
         timer = threading.Timer(timeout_s, expire)
         timer.daemon = True
         timer.start()
+        yield proc, timed_out
+    finally:
+        if timer is not None:
+            timer.cancel()
+        if proc is not None:
+            kill_group()
+            if proc.poll() is None:
+                proc.wait()
+            proc.stdout.close()
+            proc.stderr.close()
+
+
+def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[StreamInfo], None],
+                keep_at_most: int, pass_fds: tuple[int, ...] = ()) -> Frames:
+    """Run ``cmd`` (raw greyscale side x side frames on stdout, showinfo on stderr).
+
+    ``check`` sees the header first and raises to refuse the file. Frames
+    are thinned by doubling a stride whenever more than ``keep_at_most`` are
+    held, so the kept ones stay spread over the whole video. Times are
+    ffmpeg's, which already start at 0 whatever the container's start time.
+    """
+    header: list[str] = []
+    log = _Log()
+    kept: list[tuple[int, np.ndarray]] = []
+    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out):
         for line in _lines(proc.stderr):  # the input dump comes before any frame
             header.append(line)
             if line.startswith(("Stream mapping:", "Output #0", "Press [q]")) or len(header) >= HEADER_LINES:
@@ -228,15 +250,6 @@ def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[St
             number += 1
         proc.wait()
         drain.join(timeout=5)
-    finally:
-        if timer is not None:
-            timer.cancel()
-        if proc is not None:
-            kill_group()  # whatever it started goes too, even when it exited itself
-            if proc.poll() is None:
-                proc.wait()
-            proc.stdout.close()
-            proc.stderr.close()
     if timed_out.is_set():
         raise MediaError(f"ffmpeg did not finish within {timeout_s:g} s; its process group was killed")
     if proc.returncode != 0 and not kept:
@@ -256,37 +269,14 @@ def capture(cmd: list[str], timeout_s: float, max_bytes: int, pass_fds: tuple[in
     process group, parent-death signal and hard timeout, and output past
     ``max_bytes`` ends the run instead of filling memory.
     """
-    timed_out = threading.Event()
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            start_new_session=True, preexec_fn=_die_with_parent, pass_fds=pass_fds)
     log = _Log()
-
-    def kill_group() -> None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-    def expire() -> None:
-        timed_out.set()
-        kill_group()
-
-    timer = threading.Timer(timeout_s, expire)
-    timer.daemon = True
-    timer.start()
-    drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
-    drain.start()
-    try:
+    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out):
+        drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
+        drain.start()
         out = proc.stdout.read(max_bytes + 1)
-        proc.wait()
-        drain.join(timeout=5)
-    finally:
-        timer.cancel()
-        kill_group()
-        if proc.poll() is None:
+        if len(out) <= max_bytes:  # else leave at once: the group is killed on the way out
             proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
+            drain.join(timeout=5)
     if timed_out.is_set():
         raise MediaError(f"ffmpeg did not finish within {timeout_s:g} s; its process group was killed")
     if len(out) > max_bytes:
