@@ -75,8 +75,9 @@ class SummariesMixin:
              "videos": int, "animations": int, "retweets": int, "releases": int, "strip": str}, pk="cluster_id",
             if_not_exists=True)
         for column in ("strip", "retweets", "releases"):
-            if column not in db["cluster_summary"].columns_dict:
+            if column not in db["cluster_summary"].columns_dict:  # summaries of an older hashtrail: redo them all
                 db["cluster_summary"].add_column(column, str if column == "strip" else int)
+                fresh = True
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_order ON cluster_summary "
                    "(accounts DESC, size DESC, cluster_id)")
         db.execute("CREATE INDEX IF NOT EXISTS idx_summary_first ON cluster_summary (first_seen)")
@@ -88,7 +89,7 @@ class SummariesMixin:
         for name, body in TRIGGERS.items():  # made anew: an upgrade may change what a trigger watches
             db.execute(f"DROP TRIGGER IF EXISTS {name}")
             db.execute(f"CREATE TRIGGER {name} {body}")
-        if fresh:  # a database made before summaries: every cluster needs one
+        if fresh:  # a database made before summaries (or before some of their columns): every cluster
             db.execute("INSERT OR IGNORE INTO summary_dirty SELECT DISTINCT cluster_id FROM clusters")
 
     def refresh_summaries(self) -> int:
