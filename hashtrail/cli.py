@@ -16,6 +16,7 @@ import click
 from hashtrail import __version__, config
 from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
+from hashtrail.pipeline.archive.walk import check_paths
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.scan import scan as run_scan
 from hashtrail.pipeline.store import Store
@@ -113,6 +114,7 @@ def scan(paths, db, workers, retry_failed):
 
     Example: hashtrail scan ira_tweet_media/ --db ira.db --workers 2
     """
+    check_paths(paths)  # before the database is created
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
     try:
@@ -144,6 +146,7 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     from hashtrail.workers.enqueue import enqueue as run_enqueue
     from hashtrail.workers.enqueue import wait as wait_for
 
+    check_paths(paths)  # before the database is created
     settings = _settings(db=db)
     store = Store(settings.db)
     with _Bar("enqueueing") as bar:

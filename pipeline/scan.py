@@ -21,7 +21,7 @@ from hashtrail.config import Settings
 from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.accounts import AccountRule
 from hashtrail.pipeline.archive.posts import snowflake_time
-from hashtrail.pipeline.archive.walk import Found, walk
+from hashtrail.pipeline.archive.walk import Found, check_paths, walk
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
 from hashtrail.pipeline.index.incremental import add_to_clusters
 from hashtrail.pipeline.local_pool import fingerprint_in_pool
@@ -88,6 +88,7 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
     again, so a changed account rule applies to the whole archive.
     """
     paths = list(paths)
+    check_paths(paths)  # every path, before any is walked or recorded
     known = store.known_files()
     from_manifest = store.manifest_paths()
     retry = RETRY_ALWAYS + ((FAILED,) if retry_failed else ())

@@ -113,6 +113,19 @@ def _walk_dir(top: str, root: str) -> Iterator[Found]:
         stack.extend(reversed(subdirs))  # depth-first, in name order
 
 
+def check_paths(paths: Iterable[str]) -> None:
+    """Refuse the whole scan, naming every missing path, before anything is created.
+
+    Called before the database is opened: a typo must not leave an empty
+    database behind, nor a scan that read some paths and stopped at the typo.
+    """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        names = ", ".join(missing)
+        raise NoMediaFound(f"no such file or directory: {names}; nothing was scanned "
+                           f"(a relative path is read from the current folder, {os.getcwd()})")
+
+
 def walk(paths: Iterable[str]) -> Iterator[Found]:
     """Every file under ``paths`` once (files given directly are yielded as themselves)."""
     seen: set[str] = set()
