@@ -56,6 +56,7 @@ class Plan:
     attempts: dict[str, int]  # pending files already sent to workers this many times (a resume)
     seen: list[str]  # every path walked, so rows of vanished files can be marked missing
     walked: list[str]  # where vanished files are looked for: given folders + "/", given archives + "!"
+    superseded: list[str] = dataclasses.field(default_factory=list)  # truncated archives now read complete
 
 
 @dataclasses.dataclass
@@ -119,10 +120,18 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
         if (who.account, who.post_id, f.root) != (previous.account, previous.post_id, previous.root):
             reattributed.append({"path": f.path, "root": f.root, "account": who.account, "post_id": who.post_id,
                                  "posted_at": snowflake_time(who.post_id)})
+    superseded = _superseded_archives(seen, known)
     walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]
     walked += [os.path.abspath(p) + zips.SEPARATOR for p in paths
                if os.path.isfile(p) and zips.is_archive(p)]
-    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked)
+    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked, superseded)
+
+
+def _superseded_archives(seen: list[str], known: dict) -> list[str]:
+    """Archives whose own row said "truncated" and which were now read whole (members only)."""
+    seen_set = set(seen)
+    archives = {located[0] for path in seen if (located := zips.split(path))}
+    return sorted(a for a in archives if a not in seen_set and a in known and known[a].status == FAILED)
 
 
 def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> None:
@@ -130,6 +139,8 @@ def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> No
     record_pending(store, the_plan.todo, rule, scan_id, the_plan.attempts)
     store.update_attribution(the_plan.reattributed)
     store.mark_missing(the_plan.walked, the_plan.seen)
+    store.save([{"path": p, "status": MISSING, "reason": "the complete archive was read by a later scan"}
+                for p in the_plan.superseded])
     store.refresh_post_times()  # imported posts and manifests win over the path and the id
 
 

@@ -78,11 +78,13 @@ def _expand(path: str, root: str, size: int | None, mtime_ns: int | None) -> Ite
         yield Found(path, root, size, mtime_ns)
         return
     try:
-        infos = list(zips.members(path))
+        listing = zips.members(path)
     except MediaError as exc:
         yield Found(path, root, size, mtime_ns, ("failed", str(exc)))
         return
-    for info in infos:
+    if listing.problem:  # truncated: the complete members are read, the archive's row says what is missing
+        yield Found(path, root, size, mtime_ns, ("failed", listing.problem))
+    for info in listing.members:
         if not _is_text(info.filename):
             yield Found(printable(zips.member_path(path, info.filename)), root, None, None, NOT_UTF8)
             continue
