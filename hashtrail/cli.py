@@ -6,9 +6,12 @@ with exit code 1, never tracebacks.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shlex
+import signal
 import sys
 
 import click
@@ -18,6 +21,7 @@ from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
 from hashtrail.pipeline.archive.walk import check_paths
 from hashtrail.pipeline.errors import HashtrailError
+from hashtrail.pipeline.scan import ScanInterrupted
 from hashtrail.pipeline.scan import scan as run_scan
 from hashtrail.pipeline.store import Store
 
@@ -62,6 +66,34 @@ class _Bar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGINT (Ctrl-C) and SIGTERM (systemd, ``timeout``, ``kill``) stop a scan cleanly.
+
+    Both raise KeyboardInterrupt (named after the signal) in this process;
+    the scan then stops its pool, marks itself interrupted and keeps its
+    results. Signals that arrive during that cleanup are ignored, so a
+    second Ctrl-C cannot leave pool processes behind.
+    """
+    main_pid = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != main_pid:  # a forked pool child that has not set its own handlers yet
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _warn(message: str) -> None:
@@ -117,9 +149,16 @@ def scan(paths, db, workers, retry_failed):
     check_paths(paths)  # before the database is created
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
+    resume = f"hashtrail scan {shlex.join(paths)} --db {shlex.quote(os.path.abspath(settings.db))}"
     try:
-        with _Bar("fingerprinting") as bar:
+        with _interruptible(), _Bar("fingerprinting") as bar:
             summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
+    except ScanInterrupted as exc:
+        click.echo(f"\n{exc}:\n  {resume}", err=True)
+        sys.exit(128 + signal.Signals[exc.by].value)  # 130 for Ctrl-C, 143 for SIGTERM, as shells expect
+    except KeyboardInterrupt as exc:  # still walking: no scan was recorded
+        click.echo(f"\ninterrupted by {exc or 'SIGINT'} while listing the files: nothing was recorded", err=True)
+        sys.exit(128 + signal.Signals[str(exc) or "SIGINT"].value)
     finally:
         store.close()
     click.echo(summary.line())
@@ -282,11 +321,12 @@ def status(db, fmt):
 
     Example: hashtrail status --format json | jq .failed
     """
-    counts = _open(db).status_counts()
+    store = _open(db)
+    counts = store.status_counts()
     if fmt == "json":
         click.echo(json.dumps(counts))
     else:
-        click.echo(report.status_text(counts), nl=False)
+        click.echo(report.status_text(counts, db=os.path.abspath(store.path)), nl=False)
 
 
 @main.command()

@@ -10,6 +10,7 @@ where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -22,6 +23,7 @@ from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.accounts import AccountRule
 from hashtrail.pipeline.archive.posts import snowflake_time
 from hashtrail.pipeline.archive.walk import Found, check_paths, walk
+from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
 from hashtrail.pipeline.index.incremental import add_to_clusters
 from hashtrail.pipeline.local_pool import fingerprint_in_pool
@@ -32,6 +34,16 @@ from hashtrail.pipeline.store import Store
 
 PENDING = "pending"
 MISSING = "missing"
+
+
+class ScanInterrupted(HashtrailError):
+    """A scan stopped by SIGINT or SIGTERM. Its results so far are kept; the same scan resumes it."""
+
+    def __init__(self, scan_id: int, by: str, pending: int, summary: "ScanSummary"):
+        self.scan_id, self.by, self.pending, self.summary = scan_id, by, pending, summary
+        super().__init__(f"scan {scan_id} interrupted by {by}: {summary.fingerprinted} fingerprinted, "
+                         f"{pending} files left pending; run the same 'hashtrail scan' again to resume "
+                         "(files already done are not read again)")
 
 
 class Progress(Protocol):
@@ -244,6 +256,19 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
     the_plan = plan(paths, store, rule, retry_failed)
     summary = ScanSummary(files=the_plan.found, unchanged=the_plan.unchanged)
     scan_id = store.start_scan([os.path.abspath(p) for p in paths], "embedded")
+    try:
+        _fingerprint_and_cluster(store, settings, the_plan, rule, scan_id, summary, progress)
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as the CLI turns it into one
+        by = str(exc) or "SIGINT"
+        store.interrupt_scan(scan_id, by)  # the pool is stopped by now (fingerprint_in_pool's cleanup)
+        raise ScanInterrupted(scan_id, by, store.pending_count(scan_id), summary) from None
+    summary.seconds = time.perf_counter() - started
+    store.finish_scan(scan_id, dataclasses.asdict(summary))
+    return summary
+
+
+def _fingerprint_and_cluster(store: Store, settings: Settings, the_plan: Plan, rule: AccountRule, scan_id: int,
+                             summary: ScanSummary, progress: Progress) -> None:
     prepare(store, the_plan, rule, scan_id)
     walk_decided = [f for f in the_plan.todo if f.problem]
     for f in walk_decided:
@@ -253,18 +278,17 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
             summary.skipped += 1
     items = [(f.path, f.root) for f in the_plan.todo if not f.problem]
     progress.start(len(items))
-    for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
-        store.save_results(results)  # account, post id, scan id, size and mtime stay as recorded
-        for r in results:
-            if r["status"] == OK:
-                summary.fingerprinted += 1
-            elif r["status"] == FAILED:
-                summary.failed += 1
-            elif r["status"] == SKIPPED:
-                summary.skipped += 1
-        progress.advance(len(results))
+    # closing(): an interrupt raised here, outside the generator, still stops the pool at once
+    with contextlib.closing(fingerprint_in_pool(items, settings, effective_workers(settings))) as batches:
+        for results in batches:
+            store.save_results(results)  # account, post id, scan id, size and mtime stay as recorded
+            for r in results:
+                if r["status"] == OK:
+                    summary.fingerprinted += 1
+                elif r["status"] == FAILED:
+                    summary.failed += 1
+                elif r["status"] == SKIPPED:
+                    summary.skipped += 1
+            progress.advance(len(results))
     summary.clusters, summary.cross_account_clusters, how = recluster(store, settings)
     summary.clusters_rebuilt = how.rebuilt
-    summary.seconds = time.perf_counter() - started
-    store.finish_scan(scan_id, dataclasses.asdict(summary))
-    return summary
