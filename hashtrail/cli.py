@@ -185,8 +185,11 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     from hashtrail.workers.enqueue import enqueue as run_enqueue
     from hashtrail.workers.enqueue import wait as wait_for
 
+    from hashtrail.workers.writer_beacon import check_writer
+
     check_paths(paths)  # before the database is created
     settings = _settings(db=db)
+    check_writer(settings)  # a writer holding another database: refuse before creating this one
     store = Store(settings.db)
     with _Bar("enqueueing") as bar:
         summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn)
@@ -233,9 +236,19 @@ def writer(loglevel):
     transaction, and re-clusters when no file is pending. Run exactly one,
     on the host that holds HASHTRAIL_DB (SQLite must be on a local disk).
 
+    It announces the database it holds (id and absolute path) on the
+    broker, so 'enqueue' refuses at once when it opened another file.
+
     Example: HASHTRAIL_DB=/data/ira.db hashtrail writer
     """
-    _celery_worker("store", "writer@%h", 1, loglevel)
+    from hashtrail.workers.writer_beacon import Beacon
+
+    beacon = Beacon(_settings())
+    beacon.start()
+    try:
+        _celery_worker("store", "writer@%h", 1, loglevel)
+    finally:
+        beacon.stop()
 
 
 @main.command()

@@ -248,9 +248,57 @@ def test_writer_holding_another_database_stores_nothing(cluster, photo, tmp_path
     many_files(root, photo, 3)
     other = str(tmp_path / "other.db")
     Store(other).close()
+    Store(cluster.db).close()
     cluster.start("writer", HASHTRAIL_DB=other)  # misconfigured: not the enqueue's database
     cluster.start("worker", "w")
-    result = cluster.enqueue(root, "--wait", "--timeout", "8")
-    assert result.returncode == 1 and "not finished" in result.stderr
+    result = cluster.enqueue(root, "--wait", "--timeout", "60")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"the writer holds {other}" in result.stderr and f"this command opened {cluster.db}" in result.stderr
+    assert "nothing was sent" in result.stderr
     assert Store(other, create=False).db.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 0
-    assert Store(cluster.db, create=False).pending_count() == 3  # nothing lost: still pending, resumable
+    assert Store(cluster.db, create=False).db.execute("SELECT COUNT(*) FROM scans").fetchone()[0] == 0
+    assert broker_idle(cluster.redis)  # no batch was published
+
+
+def test_enqueue_from_another_folder_with_a_relative_db_names_the_cause_and_the_fix(cluster, photo, tmp_path):
+    """The README's "in another terminal": a new terminal opens in another folder."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "media"
+    many_files(root, photo, 3)
+    cluster.start("writer")  # HASHTRAIL_DB: the absolute cluster.db
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    env = {k: v for k, v in cluster.env.items() if k != "HASHTRAIL_DB"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "hashtrail", "enqueue", str(root), "--db",
+                             os.path.basename(cluster.db), "--wait"],
+                            env=env, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 60, "the mismatch was not detected at once"
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    err = " ".join(result.stderr.split())
+    assert f"the writer holds {cluster.db}" in err
+    assert f"this command opened {elsewhere / os.path.basename(cluster.db)}" in err
+    assert f"is relative: it was read from the current folder, {elsewhere}" in err
+    assert f"--db {cluster.db}" in err and f"HASHTRAIL_DB={cluster.db}" in err
+    assert "lost" not in err
+    assert os.listdir(elsewhere) == []  # no stray database was created
+    assert broker_idle(cluster.redis)
+
+
+def test_wait_without_a_writer_says_so_and_blames_no_lost_batch(cluster, photo, tmp_path):
+    root = tmp_path / "media"
+    many_files(root, photo, 4)
+    cluster.start("worker", "lonely")
+    result = run_cli(["enqueue", str(root), "--wait", "--timeout", "6"],
+                     {**cluster.env, "HASHTRAIL_STALL_WARNING_S": "2"})
+    assert result.returncode == 1 and "not finished" in result.stderr
+    err = " ".join(result.stderr.split())
+    assert "no writer is running" in err and f"HASHTRAIL_DB={cluster.db} hashtrail writer" in err
+    assert "lost" not in err  # the batches wait for the writer: nothing was lost
+    store = Store(cluster.db, create=False)
+    assert store.pending_count() == 4
+    cluster.start("writer")  # the results waiting in Redis are stored now
+    wait_until(lambda: store.pending_count() == 0, "the late writer to store the waiting results")
+    assert {s for (s,) in store.db.execute("SELECT status FROM media")} == {"ok"}
