@@ -149,7 +149,7 @@ def scan(paths, db, workers, retry_failed):
     check_paths(paths)  # before the database is created
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
-    resume = f"hashtrail scan {shlex.join(paths)} --db {shlex.quote(os.path.abspath(settings.db))}"
+    resume = f"hashtrail scan {shlex.join(os.path.abspath(p) for p in paths)} --db {shlex.quote(os.path.abspath(settings.db))}"
     try:
         with _interruptible(), _Bar("fingerprinting") as bar:
             summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
@@ -184,7 +184,6 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     """
     from hashtrail.workers.enqueue import enqueue as run_enqueue
     from hashtrail.workers.enqueue import wait as wait_for
-
     from hashtrail.workers.writer_beacon import check_writer
 
     check_paths(paths)  # before the database is created
