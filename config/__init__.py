@@ -40,6 +40,7 @@ class Settings:
     max_queued_batches: int
     batch_time_limit_s: float
     visibility_timeout_s: float
+    stall_warning_s: float
     path_map: str
     ffmpeg: str
     max_video_bytes: int
@@ -76,7 +77,7 @@ def _validate(s: Settings) -> None:
     if s.batch_size < 1:
         raise ConfigError("batch_size must be >= 1")
     for name in ("file_timeout_s", "max_pixels", "max_image_bytes", "max_video_bytes", "max_video_s",
-                 "max_frames", "frame_interval_s"):
+                 "max_frames", "frame_interval_s", "stall_warning_s"):
         if not getattr(s, name) > 0:
             raise ConfigError(f"{name} must be > 0")
     if not s.min_detail >= 0:  # also refuses NaN

@@ -73,10 +73,13 @@ def scan(paths: str | Iterable[str], db: str | None = None, workers: int | None 
     """
     from hashtrail.pipeline.scan import scan as run_scan
 
-    paths = [paths] if isinstance(paths, (str, os.PathLike)) else list(paths)
+    from hashtrail.pipeline.archive.walk import check_paths
+
+    paths = [os.fspath(p) for p in ([paths] if isinstance(paths, (str, os.PathLike)) else paths)]
+    check_paths(paths)  # before the database is created
     chosen = settings(db=db, workers=workers)
     with _store(chosen.db, create=True) as store:
-        return dataclasses.asdict(run_scan([os.fspath(p) for p in paths], chosen, store, retry_failed=retry_failed))
+        return dataclasses.asdict(run_scan(paths, chosen, store, retry_failed=retry_failed))
 
 
 @_errors_as_hashtrail

@@ -6,9 +6,12 @@ with exit code 1, never tracebacks.
 """
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
+import shlex
+import signal
 import sys
 
 import click
@@ -17,7 +20,9 @@ from hashtrail import __version__, config
 from hashtrail.api import os_error_message
 from hashtrail.pipeline import report
 from hashtrail.pipeline.report import plural
+from hashtrail.pipeline.archive.walk import check_paths
 from hashtrail.pipeline.errors import HashtrailError
+from hashtrail.pipeline.scan import ScanInterrupted
 from hashtrail.pipeline.scan import scan as run_scan
 from hashtrail.pipeline.store import Store
 
@@ -62,6 +67,34 @@ class _Bar:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """SIGINT (Ctrl-C) and SIGTERM (systemd, ``timeout``, ``kill``) stop a scan cleanly.
+
+    Both raise KeyboardInterrupt (named after the signal) in this process;
+    the scan then stops its pool, marks itself interrupted and keeps its
+    results. Signals that arrive during that cleanup are ignored, so a
+    second Ctrl-C cannot leave pool processes behind.
+    """
+    main_pid = os.getpid()
+
+    def interrupt(signum, frame):
+        if os.getpid() != main_pid:  # a forked pool child that has not set its own handlers yet
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+            return
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise KeyboardInterrupt(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _warn(message: str) -> None:
@@ -116,11 +149,19 @@ def scan(paths, db, workers, retry_failed):
     Example:
       hashtrail scan ira_tweet_media/ --db ira.db --workers 2
     """
+    check_paths(paths)  # before the database is created
     settings = _settings(db=db, workers=workers)
     store = Store(settings.db)
+    resume = f"hashtrail scan {shlex.join(os.path.abspath(p) for p in paths)} --db {shlex.quote(os.path.abspath(settings.db))}"
     try:
-        with _Bar("fingerprinting") as bar:
+        with _interruptible(), _Bar("fingerprinting") as bar:
             summary = run_scan(list(paths), settings, store, progress=bar, retry_failed=retry_failed)
+    except ScanInterrupted as exc:
+        click.echo(f"\n{exc}:\n  {resume}", err=True)
+        sys.exit(128 + signal.Signals[exc.by].value)  # 130 for Ctrl-C, 143 for SIGTERM, as shells expect
+    except KeyboardInterrupt as exc:  # still walking: no scan was recorded
+        click.echo(f"\ninterrupted by {exc or 'SIGINT'} while listing the files: nothing was recorded", err=True)
+        sys.exit(128 + signal.Signals[str(exc) or "SIGINT"].value)
     finally:
         store.close()
     click.echo(summary.line())
@@ -148,8 +189,11 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     """
     from hashtrail.workers.enqueue import enqueue as run_enqueue
     from hashtrail.workers.enqueue import wait as wait_for
+    from hashtrail.workers.writer_beacon import check_writer
 
+    check_paths(paths)  # before the database is created
     settings = _settings(db=db)
+    check_writer(settings)  # a writer holding another database: refuse before creating this one
     store = Store(settings.db)
     with _Bar("enqueueing") as bar:
         summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn)
@@ -198,11 +242,21 @@ def writer(loglevel):
     transaction, and re-clusters when no file is pending. Run exactly one,
     on the host that holds HASHTRAIL_DB (SQLite must be on a local disk).
 
+    It announces the database it holds (id and absolute path) on the
+    broker, so 'enqueue' refuses at once when it opened another file.
+
     \b
     Example:
       HASHTRAIL_DB=/data/ira.db hashtrail writer
     """
-    _celery_worker("store", "writer@%h", 1, loglevel)
+    from hashtrail.workers.writer_beacon import Beacon
+
+    beacon = Beacon(_settings())
+    beacon.start()
+    try:
+        _celery_worker("store", "writer@%h", 1, loglevel)
+    finally:
+        beacon.stop()
 
 
 @main.command()
@@ -339,11 +393,12 @@ def status(db, fmt):
     Example:
       hashtrail status --format json | jq .failed
     """
-    counts = _open(db).status_counts()
+    store = _open(db)
+    counts = store.status_counts()
     if fmt == "json":
         click.echo(json.dumps(counts))
     else:
-        click.echo(report.status_text(counts), nl=False)
+        click.echo(report.status_text(counts, db=os.path.abspath(store.path)), nl=False)
 
 
 @main.command()
@@ -452,8 +507,9 @@ def forget(paths, db):
     was forgotten takes the next one's as its id).
 
     \b
-    Example: mv media media2 && hashtrail scan media2 && hashtrail forget media
-             hashtrail forget releases/ira_tweet_media_hashed_3.zip
+    Examples:
+      mv media media2 && hashtrail scan media2 && hashtrail forget media
+      hashtrail forget releases/ira_tweet_media_hashed_3.zip
     """
     from hashtrail.pipeline.scan import update_clusters
 

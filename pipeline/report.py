@@ -10,6 +10,7 @@ import datetime as dt
 import io
 import json
 import os
+import shlex
 
 from hashtrail.pipeline.store import Store
 
@@ -235,7 +236,28 @@ def cluster_detail(cluster: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def status_text(counts: dict, max_failures: int = 20) -> str:
+def pending_note(counts: dict, db: str | None = None) -> str | None:
+    """What ``pending`` means right now, in words, and how to resume."""
+    pending, last = counts.get("pending"), counts.get("last_scan")
+    if not pending or not last:
+        return None
+    roots = last["roots"] if isinstance(last["roots"], list) else json.loads(last["roots"] or "[]")
+    db_flag = f" --db {shlex.quote(db)}" if db else ""
+    if last["mode"] == "distributed":
+        command = f"hashtrail enqueue {shlex.join(roots)}{db_flag}"
+        return (f"pending: {pending:,} files sent to the workers with no result stored yet. While job "
+                f"{last['id']} runs they are being fingerprinted; if no worker or writer is running, or a batch "
+                f"was lost, run the same enqueue again to resume them:\n  {command}")
+    command = f"hashtrail scan {shlex.join(roots)}{db_flag}"
+    if last.get("interrupted_at"):
+        why = f"scan {last['id']} was interrupted ({last['interrupted_by']} at {last['interrupted_at']})"
+    else:
+        why = f"scan {last['id']} is running, or was killed without a trace (power loss, SIGKILL)"
+    return (f"pending: {pending:,} files were found but not fingerprinted yet: {why}. Run the same scan "
+            f"again to resume (files already done are not read again):\n  {command}")
+
+
+def status_text(counts: dict, max_failures: int = 20, db: str | None = None) -> str:
     lines = [f"fingerprinted {counts['fingerprinted']}, failed {counts['failed']}, "
              f"skipped {counts['skipped']}" + (f", pending {counts['pending']}" if counts.get("pending") else "")
              + (f", missing {counts['missing']}" if counts.get("missing") else "")
@@ -244,9 +266,17 @@ def status_text(counts: dict, max_failures: int = 20) -> str:
         lines.append(f"  {kind:<10} " + ", ".join(f"{k} {v}" for k, v in sorted(by_status.items())))
     last = counts.get("last_scan")
     if last:
-        state = f"finished {last['finished_at']}" if last.get("finished_at") else "running"
+        if last.get("finished_at"):
+            state = f"finished {last['finished_at']}"
+        elif last.get("interrupted_at"):
+            state = f"interrupted by {last['interrupted_by']} {last['interrupted_at']}"
+        else:
+            state = "running" if last["mode"] == "distributed" else "running (or killed without a trace)"
         lines.append(f"last {'job' if last['mode'] == 'distributed' else 'scan'} {last['id']} ({last['mode']}): "
                      f"started {last['started_at']}, {state}")
+    note = pending_note(counts, db)
+    if note:
+        lines.append(note)
     if len(counts.get("releases") or ()) > 1:
         lines.append("releases: " + ", ".join(f"{r['release']} {r['media']:,}" for r in counts["releases"]))
     skips = counts.get("skipped_reasons") or []

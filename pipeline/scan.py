@@ -10,6 +10,7 @@ where it stopped.
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import time
@@ -22,7 +23,8 @@ from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.accounts import AccountRule, Attribution, file_name, media_key
 from hashtrail.pipeline.archive.posts import snowflake_time
 from hashtrail.pipeline.archive.releases import release_of
-from hashtrail.pipeline.archive.walk import Found, walk
+from hashtrail.pipeline.archive.walk import Found, check_paths, walk
+from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
 from hashtrail.pipeline.index.incremental import add_to_clusters
 from hashtrail.pipeline.local_pool import fingerprint_in_pool
@@ -34,6 +36,16 @@ from hashtrail.pipeline.store import Store
 
 PENDING = "pending"
 MISSING = "missing"
+
+
+class ScanInterrupted(HashtrailError):
+    """A scan stopped by SIGINT or SIGTERM. Its results so far are kept; the same scan resumes it."""
+
+    def __init__(self, scan_id: int, by: str, pending: int, summary: "ScanSummary"):
+        self.scan_id, self.by, self.pending, self.summary = scan_id, by, pending, summary
+        super().__init__(f"scan {scan_id} interrupted by {by}: {summary.fingerprinted} fingerprinted, "
+                         f"{pending} files left pending; run the same 'hashtrail scan' again to resume "
+                         "(files already done are not read again)")
 
 
 class Progress(Protocol):
@@ -58,6 +70,7 @@ class Plan:
     attempts: dict[str, int]  # pending files already sent to workers this many times (a resume)
     seen: list[str]  # every path walked, so rows of vanished files can be marked missing
     walked: list[str]  # where vanished files are looked for: given folders + "/", given archives + "!"
+    superseded: list[str] = dataclasses.field(default_factory=list)  # truncated archives now read complete
 
 
 @dataclasses.dataclass
@@ -90,6 +103,7 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
     again, so a changed account rule applies to the whole archive.
     """
     paths = list(paths)
+    check_paths(paths)  # every path, before any is walked or recorded
     known = store.known_files()
     from_manifest = store.manifest_paths()
     retry = RETRY_ALWAYS + ((FAILED,) if retry_failed else ())
@@ -122,10 +136,18 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
                 row["release"]) != (previous.path_account, previous.path_rule, previous.post_id, previous.root,
                                     previous.name, previous.media_key, previous.release):
             reattributed.append({**row, "path": f.path, "root": f.root})
+    superseded = _superseded_archives(seen, known)
     walked = [os.path.abspath(p).rstrip("/") + "/" for p in paths if os.path.isdir(p)]
     walked += [os.path.abspath(p) + zips.SEPARATOR for p in paths
                if os.path.isfile(p) and zips.is_archive(p)]
-    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked)
+    return Plan(found, todo, found - len(todo), reattributed, attempts, seen, walked, superseded)
+
+
+def _superseded_archives(seen: list[str], known: dict) -> list[str]:
+    """Archives whose own row said "truncated" and which were now read whole (members only)."""
+    seen_set = set(seen)
+    archives = {located[0] for path in seen if (located := zips.split(path))}
+    return sorted(a for a in archives if a not in seen_set and a in known and known[a].status == FAILED)
 
 
 def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> None:
@@ -133,6 +155,8 @@ def prepare(store: Store, the_plan: Plan, rule: AccountRule, scan_id: int) -> No
     record_pending(store, the_plan.todo, rule, scan_id, the_plan.attempts)
     store.update_attribution(the_plan.reattributed)
     store.mark_missing(the_plan.walked, the_plan.seen)
+    store.save([{"path": p, "status": MISSING, "reason": "the complete archive was read by a later scan"}
+                for p in the_plan.superseded])
     store.refresh_attribution()  # imported tweets and manifests win over the path and the id
 
 
@@ -247,6 +271,19 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
     the_plan = plan(paths, store, rule, retry_failed)
     summary = ScanSummary(files=the_plan.found, unchanged=the_plan.unchanged)
     scan_id = store.start_scan([os.path.abspath(p) for p in paths], "embedded")
+    try:
+        _fingerprint_and_cluster(store, settings, the_plan, rule, scan_id, summary, progress)
+    except KeyboardInterrupt as exc:  # SIGINT, or SIGTERM as the CLI turns it into one
+        by = str(exc) or "SIGINT"
+        store.interrupt_scan(scan_id, by)  # the pool is stopped by now (fingerprint_in_pool's cleanup)
+        raise ScanInterrupted(scan_id, by, store.pending_count(scan_id), summary) from None
+    summary.seconds = time.perf_counter() - started
+    store.finish_scan(scan_id, dataclasses.asdict(summary))
+    return summary
+
+
+def _fingerprint_and_cluster(store: Store, settings: Settings, the_plan: Plan, rule: AccountRule, scan_id: int,
+                             summary: ScanSummary, progress: Progress) -> None:
     prepare(store, the_plan, rule, scan_id)
     walk_decided = [f for f in the_plan.todo if f.problem]
     for f in walk_decided:
@@ -256,18 +293,17 @@ def scan(paths: list[str], settings: Settings, store: Store, progress: Progress 
             summary.skipped += 1
     items = [(f.path, f.root) for f in the_plan.todo if not f.problem]
     progress.start(len(items))
-    for results in fingerprint_in_pool(items, settings, effective_workers(settings)):
-        store.save_results(results)  # account, post id, scan id, size and mtime stay as recorded
-        for r in results:
-            if r["status"] == OK:
-                summary.fingerprinted += 1
-            elif r["status"] == FAILED:
-                summary.failed += 1
-            elif r["status"] == SKIPPED:
-                summary.skipped += 1
-        progress.advance(len(results))
+    # closing(): an interrupt raised here, outside the generator, still stops the pool at once
+    with contextlib.closing(fingerprint_in_pool(items, settings, effective_workers(settings))) as batches:
+        for results in batches:
+            store.save_results(results)  # account, post id, scan id, size and mtime stay as recorded
+            for r in results:
+                if r["status"] == OK:
+                    summary.fingerprinted += 1
+                elif r["status"] == FAILED:
+                    summary.failed += 1
+                elif r["status"] == SKIPPED:
+                    summary.skipped += 1
+            progress.advance(len(results))
     summary.clusters, summary.cross_account_clusters, how = recluster(store, settings)
     summary.clusters_rebuilt = how.rebuilt
-    summary.seconds = time.perf_counter() - started
-    store.finish_scan(scan_id, dataclasses.asdict(summary))
-    return summary

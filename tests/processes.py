@@ -86,6 +86,28 @@ class CeleryProcess:
         self.log.close()
 
 
+def wait_until(condition, what: str, timeout: float = 90, poll: float = 0.1):
+    """Poll ``condition`` until it returns something true; fail naming ``what`` after ``timeout`` s.
+
+    Tests wait on conditions, never on fixed sleeps: the machine is shared and
+    a step that takes 0.1 s idle can take seconds under load.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(poll)
+
+
+def broker_idle(client: redis.Redis) -> bool:
+    """No message queued or delivered-but-unacknowledged on the broker (kombu's Redis layout)."""
+    return (client.llen("fingerprint") == 0 and client.llen("store") == 0
+            and client.hlen("unacked") == 0)
+
+
 def run_cli(args: list[str], env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "hashtrail", *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)

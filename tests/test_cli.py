@@ -225,3 +225,15 @@ def test_output_into_a_closed_pipe_ends_quietly(scanned, tmp_path):
     done = subprocess.run(f"{exe} clusters --db {db} --format csv | true", shell=True, executable="/bin/bash",
                           capture_output=True, text=True, cwd=tmp_path)
     assert "Broken pipe" not in done.stderr and "Traceback" not in done.stderr, done.stderr
+
+
+def test_a_missing_path_refuses_the_scan_before_the_database_exists(tmp_path, photo):
+    save(twitter_path(tmp_path / "real", 1, 101), photo(1))
+    db = tmp_path / "new.db"
+    result = invoke("scan", str(tmp_path / "real"), str(tmp_path / "typo"), str(tmp_path / "typo2"), "--db", str(db))
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert str(tmp_path / "typo") in result.output and str(tmp_path / "typo2") in result.output
+    assert "nothing was scanned" in result.output
+    assert not db.exists()  # nothing created: the corrected command starts clean
+    fixed = invoke("scan", str(tmp_path / "real"), "--db", str(db))
+    assert fixed.exit_code == 0 and "1 fingerprinted" in fixed.output

@@ -14,7 +14,7 @@ from hashtrail.workers.app import make_app
 
 from conftest import save
 from hostile import many_frame_gif
-from processes import CeleryProcess, RedisServer, run_cli
+from processes import CeleryProcess, RedisServer, broker_idle, run_cli, wait_until
 from test_archives import clusters_by_tail, release  # noqa: F401  (release: a fixture)
 from test_scan import tree  # noqa: F401  (the fixture)
 
@@ -40,6 +40,7 @@ def cluster(redis_server, tmp_path, monkeypatch):
     class Cluster:
         def __init__(self):
             self.env, self.db = env, env["HASHTRAIL_DB"]
+            self.redis = redis_server.client
 
         def start(self, kind: str, name: str | None = None, **extra_env) -> CeleryProcess:
             args = ["writer"] if kind == "writer" else ["worker", "-n", f"{name}@%h", "-c", "1"]
@@ -142,16 +143,15 @@ def test_same_batch_delivered_twice_is_stored_once(cluster, photo, tmp_path, red
     job = store.db.execute("SELECT MAX(id) FROM scans").fetchone()[0]
     stamp = store.db.execute("SELECT MAX(updated_at) FROM media").fetchone()[0]
     app = make_app(config.load({"HASHTRAIL_BROKER_URL": redis_server.url}))
-    time.sleep(1.1)  # updated_at has 1 s resolution
+    from hashtrail.pipeline.store.database import now_iso
+    wait_until(lambda: now_iso() > stamp, "the clock to pass updated_at (1 s resolution)")
     from hashtrail.pipeline.media.hashing import HASHER
     meta = {"database": store.database_id, "hasher": HASHER}
     for _ in range(2):
         app.send_task("hashtrail.fingerprint", args=[items, job, meta], queue="fingerprint")
-    deadline = time.monotonic() + 60
-    while store.db.execute("SELECT COUNT(*) FROM media WHERE updated_at > ?", [stamp]).fetchone()[0] < 3:
-        assert time.monotonic() < deadline, "the redelivered batch was not processed"
-        time.sleep(0.1)
-    time.sleep(1.0)  # let the second copy land too
+    wait_until(lambda: store.db.execute("SELECT COUNT(*) FROM media WHERE updated_at > ?",
+                                        [stamp]).fetchone()[0] >= 3, "the redelivered batch to be stored")
+    wait_until(lambda: broker_idle(redis_server.client), "the second copy to be stored too")
     assert snapshot(cluster.db) == before
 
 
@@ -224,20 +224,17 @@ def test_batch_killed_by_the_hard_limit_is_isolated_over_resumes(cluster, photo,
     def killed_times() -> int:
         return open(worker.log_path, "rb").read().count(b"Hard time limit")
 
-    def settle(kills: int) -> None:
-        deadline = time.monotonic() + 60
-        while killed_times() < kills:
-            assert time.monotonic() < deadline, "the batch was not killed"
-            time.sleep(0.1)
-        time.sleep(0.5)
+    def settle(kills: int, pending: int) -> None:
+        """The batch was killed ``kills`` times, and every other message was stored."""
+        wait_until(lambda: killed_times() >= kills, f"hard time limit kill number {kills}")
+        wait_until(lambda: broker_idle(cluster.redis), "the worker and the writer to take every message")
+        wait_until(lambda: store.pending_count() == pending, f"{pending} files left pending", timeout=30)
 
     assert run_cli(["enqueue", str(root)], env).returncode == 0
     store = Store(cluster.db, create=False)
-    settle(1)
-    assert store.pending_count() == 5  # the whole batch is lost: its child was killed
+    settle(1, pending=5)  # the whole batch is lost: its child was killed
     assert run_cli(["enqueue", str(root)], env).returncode == 0  # resume: one file per message
-    settle(2)
-    assert store.pending_count() == 1  # the four good files are in
+    settle(2, pending=1)  # the four good files are in
     last = run_cli(["enqueue", str(root), "--wait", "--timeout", "60"], env)
     assert last.returncode == 0, last.stderr
     assert "1 failed" in last.stdout
@@ -251,9 +248,57 @@ def test_writer_holding_another_database_stores_nothing(cluster, photo, tmp_path
     many_files(root, photo, 3)
     other = str(tmp_path / "other.db")
     Store(other).close()
+    Store(cluster.db).close()
     cluster.start("writer", HASHTRAIL_DB=other)  # misconfigured: not the enqueue's database
     cluster.start("worker", "w")
-    result = cluster.enqueue(root, "--wait", "--timeout", "8")
-    assert result.returncode == 1 and "not finished" in result.stderr
+    result = cluster.enqueue(root, "--wait", "--timeout", "60")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert f"the writer holds {other}" in result.stderr and f"this command opened {cluster.db}" in result.stderr
+    assert "nothing was sent" in result.stderr
     assert Store(other, create=False).db.execute("SELECT COUNT(*) FROM media").fetchone()[0] == 0
-    assert Store(cluster.db, create=False).pending_count() == 3  # nothing lost: still pending, resumable
+    assert Store(cluster.db, create=False).db.execute("SELECT COUNT(*) FROM scans").fetchone()[0] == 0
+    assert broker_idle(cluster.redis)  # no batch was published
+
+
+def test_enqueue_from_another_folder_with_a_relative_db_names_the_cause_and_the_fix(cluster, photo, tmp_path):
+    """The README's "in another terminal": a new terminal opens in another folder."""
+    import subprocess
+    import sys
+
+    root = tmp_path / "media"
+    many_files(root, photo, 3)
+    cluster.start("writer")  # HASHTRAIL_DB: the absolute cluster.db
+    elsewhere = tmp_path / "home"
+    elsewhere.mkdir()
+    env = {k: v for k, v in cluster.env.items() if k != "HASHTRAIL_DB"}
+    started = time.monotonic()
+    result = subprocess.run([sys.executable, "-m", "hashtrail", "enqueue", str(root), "--db",
+                             os.path.basename(cluster.db), "--wait"],
+                            env=env, cwd=elsewhere, capture_output=True, text=True, timeout=120)
+    assert time.monotonic() - started < 60, "the mismatch was not detected at once"
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    err = " ".join(result.stderr.split())
+    assert f"the writer holds {cluster.db}" in err
+    assert f"this command opened {elsewhere / os.path.basename(cluster.db)}" in err
+    assert f"is relative: it was read from the current folder, {elsewhere}" in err
+    assert f"--db {cluster.db}" in err and f"HASHTRAIL_DB={cluster.db}" in err
+    assert "lost" not in err
+    assert os.listdir(elsewhere) == []  # no stray database was created
+    assert broker_idle(cluster.redis)
+
+
+def test_wait_without_a_writer_says_so_and_blames_no_lost_batch(cluster, photo, tmp_path):
+    root = tmp_path / "media"
+    many_files(root, photo, 4)
+    cluster.start("worker", "lonely")
+    result = run_cli(["enqueue", str(root), "--wait", "--timeout", "6"],
+                     {**cluster.env, "HASHTRAIL_STALL_WARNING_S": "2"})
+    assert result.returncode == 1 and "not finished" in result.stderr
+    err = " ".join(result.stderr.split())
+    assert "no writer is running" in err and f"HASHTRAIL_DB={cluster.db} hashtrail writer" in err
+    assert "lost" not in err  # the batches wait for the writer: nothing was lost
+    store = Store(cluster.db, create=False)
+    assert store.pending_count() == 4
+    cluster.start("writer")  # the results waiting in Redis are stored now
+    wait_until(lambda: store.pending_count() == 0, "the late writer to store the waiting results")
+    assert {s for (s,) in store.db.execute("SELECT status FROM media")} == {"ok"}

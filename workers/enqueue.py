@@ -30,6 +30,7 @@ from hashtrail.pipeline.report import plural, took
 from hashtrail.pipeline.scan import Progress, finish_if_complete, plan, prepare
 from hashtrail.pipeline.store import Store
 from hashtrail.workers.app import FINGERPRINT_QUEUE, STORE_QUEUE, app
+from hashtrail.workers import writer_beacon
 from hashtrail.workers.tasks import fingerprint
 
 CHECK_QUEUE_EVERY = 20  # batches between two looks at the queue length
@@ -107,6 +108,8 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
             retry_failed: bool = False, warn: Callable[[str], None] = lambda message: None) -> EnqueueSummary:
     started = time.perf_counter()
     connection = _connect(settings)  # before recording anything: a failed enqueue leaves no job behind
+    if writer_beacon.check_writer(settings, store.database_id) is None:  # raises when it holds another file
+        warn(writer_beacon.no_writer_message(settings))
     rule = AccountRule.from_settings(settings)
     the_plan = plan(paths, store, rule, retry_failed)
     job = store.start_scan([os.path.abspath(p) for p in paths], "distributed")
@@ -155,28 +158,56 @@ def _wait_for_room(connection, settings: config.Settings, warn: Callable[[str], 
 
 
 def wait(store: Store, job: int, progress: Progress, settings: config.Settings, timeout_s: float | None = None,
-         stall_s: float = 120, poll_s: float = 0.2, warn: Callable[[str], None] = lambda message: None) -> dict:
-    """Block until the writer has stored every file of ``job`` and re-clustered."""
+         stall_s: float | None = None, poll_s: float = 0.2, warn: Callable[[str], None] = lambda message: None) -> dict:
+    """Block until the writer has stored every file of ``job`` and re-clustered.
+
+    Refuses at once when the writer announces another database; says so
+    when no writer is running; after ``stall_s`` without progress it says
+    why, blaming lost batches only when nothing is queued or in flight and
+    the writer is there.
+    """
+    stall_s = settings.stall_warning_s if stall_s is None else stall_s
     total = sum(store.scan_counts(job).values())
     progress.start(total)
     done, started = 0, time.monotonic()
-    last_progress, warned = started, False
+    last_progress, warned, writer_checked, writer_missing = started, False, 0.0, False
     while not store.scan(job).get("finished_at"):
         now_done = total - store.pending_count(job)
         now = time.monotonic()
         if now_done > done:
             progress.advance(now_done - done)
             done, last_progress = now_done, now
+        if now - writer_checked > 2:
+            writer_checked = now
+            missing = writer_beacon.check_writer(settings, store.database_id) is None
+            if missing and not writer_missing:
+                warn(writer_beacon.no_writer_message(settings))
+            writer_missing = missing
         if not warned and now - last_progress > stall_s:
-            with app.connection_for_read() as connection:
-                idle = queued(connection) == 0
-            if idle:
-                warn(f"no progress for {stall_s:.0f} s and nothing queued: {total - done} files of job {job} "
-                     "are pending because their batch was lost (a worker died?); run the same "
-                     "'hashtrail enqueue' again to resume them")
-                warned = True
+            warn(f"no progress for {stall_s:.0f} s: {total - done} files of job {job} pending; "
+                 + _stall_reason(settings, job, writer_missing))
+            warned = True
         if timeout_s is not None and now - started > timeout_s:
             raise WaitTimeout(f"job {job} not finished after {timeout_s:g} s: {total - done} files pending "
                               "('hashtrail status' shows them; 'hashtrail enqueue' again resumes)")
         time.sleep(poll_s)
     return store.scan_counts(job)
+
+
+def _stall_reason(settings: config.Settings, job: int, writer_missing: bool) -> str:
+    """Why a job makes no progress, from what the broker holds."""
+    with app.connection_for_read() as connection:
+        waiting, results = queue_length(connection, FINGERPRINT_QUEUE), queue_length(connection, STORE_QUEUE)
+    in_flight = writer_beacon.messages_in_flight(settings)
+    if writer_missing:
+        return writer_beacon.no_writer_message(settings)
+    if waiting:
+        return (f"{waiting} batches wait in the fingerprint queue and none is being taken: is a worker running "
+                "('hashtrail worker') and connected to the same broker?")
+    if results:
+        return f"{results} batches of results wait for the writer: see the writer's log"
+    if in_flight:
+        return (f"{in_flight} batches are held by workers or the writer (a slow file, or a batch waiting "
+                "to be retried): see their logs")
+    return ("nothing is queued or in flight, so their batch was lost (a worker process died?); run the same "
+            "'hashtrail enqueue' again to resume them")

@@ -78,11 +78,13 @@ def _expand(path: str, root: str, size: int | None, mtime_ns: int | None) -> Ite
         yield Found(path, root, size, mtime_ns)
         return
     try:
-        infos = list(zips.members(path))
+        listing = zips.members(path)
     except MediaError as exc:
         yield Found(path, root, size, mtime_ns, ("failed", str(exc)))
         return
-    for info in infos:
+    if listing.problem:  # truncated: the complete members are read, the archive's row says what is missing
+        yield Found(path, root, size, mtime_ns, ("failed", listing.problem))
+    for info in listing.members:
         if not _is_text(info.filename):
             yield Found(printable(zips.member_path(path, info.filename)), root, None, None, NOT_UTF8)
             continue
@@ -111,6 +113,19 @@ def _walk_dir(top: str, root: str) -> Iterator[Found]:
             else:
                 yield from _entry(entry, root)
         stack.extend(reversed(subdirs))  # depth-first, in name order
+
+
+def check_paths(paths: Iterable[str]) -> None:
+    """Refuse the whole scan, naming every missing path, before anything is created.
+
+    Called before the database is opened: a typo must not leave an empty
+    database behind, nor a scan that read some paths and stopped at the typo.
+    """
+    missing = [p for p in paths if not os.path.lexists(p)]
+    if missing:
+        names = ", ".join(missing)
+        raise NoMediaFound(f"no such file or directory: {names}; nothing was scanned "
+                           f"(a relative path is read from the current folder, {os.getcwd()})")
 
 
 def walk(paths: Iterable[str]) -> Iterator[Found]:

@@ -6,15 +6,18 @@ so unpacking first is not an option. A member is addressed everywhere as
 item and what users see. Members are listed from the central directory
 (cheap); fingerprinting reads one member at a time, checks its declared size
 first and never inflates more than ``max_image_bytes + 1`` bytes, so a zip
-bomb cannot exhaust a worker's memory.
+bomb cannot exhaust a worker's memory. A zip cut short is read from its
+local headers (partial_zip.py).
 """
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
+import struct
 import zipfile
-from typing import Iterator
 
+from hashtrail.pipeline.archive import partial_zip
 from hashtrail.pipeline.errors import MediaError
 
 SEPARATOR = "!"
@@ -46,19 +49,55 @@ def split(path: str) -> tuple[str, str] | None:
 @functools.lru_cache(maxsize=4)
 def open_archive(path: str, mtime_ns: int) -> zipfile.ZipFile:
     """An open ZipFile, kept for the next members of a batch (the central
-    directory of a 20,000-member zip takes ~75 ms to read, once, not per member)."""
-    return zipfile.ZipFile(path)
+    directory of a 20,000-member zip takes ~75 ms to read, once, not per member).
+
+    A zip cut short (no central directory) is read from its local headers.
+    """
+    try:
+        return zipfile.ZipFile(path)
+    except zipfile.BadZipFile:
+        if not partial_zip.starts_like_a_zip(path):
+            raise
+        return partial_zip.PartialZip(path)
 
 
 def member_path(archive: str, member: str) -> str:
     return f"{archive}{SEPARATOR}{member}"
 
 
-def members(archive: str) -> Iterator[zipfile.ZipInfo]:
-    """File members in name order; raises MediaError for an unreadable zip."""
+def truncated_reason(error: str, complete: int) -> str:
+    """What the failed row of a zip read from its local headers says."""
+    what = ("truncated zip: its end (the central directory) is missing, likely a partial download"
+            if error == "File is not a zip file" else f"damaged zip ({error})")
+    return (f"{what}; {complete} complete member{'s' if complete != 1 else ''} read from their local headers, "
+            "the rest is missing: download the archive again and re-run the scan")
+
+
+@dataclasses.dataclass
+class Listing:
+    members: list[zipfile.ZipInfo]  # file members, in name order
+    problem: str | None = None  # set when the zip is truncated or damaged: only complete members are listed
+
+
+def members(archive: str) -> Listing:
+    """The file members of ``archive``; raises MediaError for a zip with none readable.
+
+    A zip without its central directory (a download cut short) is listed
+    from its local headers: its complete members get the same
+    ``ARCHIVE.zip!member`` paths they have in the complete zip.
+    """
     try:
         with zipfile.ZipFile(archive) as zf:
-            infos = [i for i in zf.infolist() if not i.is_dir()]
+            return Listing(sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename))
     except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:
-        raise MediaError(f"not a readable zip archive: {exc}") from None
-    yield from sorted(infos, key=lambda i: i.filename)
+        error = str(exc)
+    if not partial_zip.starts_like_a_zip(archive):
+        raise MediaError(f"not a readable zip archive: {error}")
+    try:
+        with partial_zip.PartialZip(archive) as zf:
+            infos = sorted((i for i in zf.infolist() if not i.is_dir()), key=lambda i: i.filename)
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, struct.error, UnicodeDecodeError) as exc:
+        raise MediaError(f"not a readable zip archive: {error} ({exc})") from None
+    if not infos:
+        raise MediaError(truncated_reason(error, 0))
+    return Listing(infos, truncated_reason(error, len(infos)))

@@ -38,12 +38,12 @@ from hashtrail.pipeline.store.history import HistoryMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import GROUPED, SummariesMixin
 
-SCHEMA_VERSION = 10  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 11  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
 # 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
 #    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
 # 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
-# 10: media.release, cluster_summary.releases
+# 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -192,11 +192,13 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
                                        pk=("media_a", "media_b"), if_not_exists=True)
             db["frame_matches"].create_index(["media_b"], if_not_exists=True)
             db["scans"].create({"id": int, "started_at": str, "recorded_at": str, "finished_at": str,
-                                "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
+                                "roots": str, "mode": str, "counts": str, "interrupted_at": str,
+                                "interrupted_by": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
             named = "name" in db["media"].columns_dict
-            for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
+            added_to_scans = {"recorded_at": str, "interrupted_at": str, "interrupted_by": str}
+            for table, columns in (("media", MEDIA_COLUMNS), ("scans", added_to_scans)):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)
@@ -233,6 +235,13 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
     def finish_scan(self, scan_id: int, counts: dict) -> None:
         with self._writing():
             self.db["scans"].update(scan_id, {"finished_at": now_iso(), "counts": json.dumps(counts)})
+
+    def interrupt_scan(self, scan_id: int, by: str) -> None:
+        """The scan was stopped (SIGINT, SIGTERM) before it finished: say so, keep its rows for the resume."""
+        if self.db.conn.in_transaction:  # the signal arrived inside a write: that write is undone
+            self.db.conn.rollback()
+        with self._writing():
+            self.db["scans"].update(scan_id, {"interrupted_at": now_iso(), "interrupted_by": by})
 
     def mark_recorded(self, scan_id: int) -> None:
         """All of a job's rows are written: from now on it can finish."""
@@ -506,6 +515,10 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, SummariesMixin, PartnersMi
         for key in ("counts", "roots"):  # stored as JSON text; given back as JSON
             if counts["last_scan"] and counts["last_scan"].get(key):
                 counts["last_scan"][key] = json.loads(counts["last_scan"][key])
+        if counts["last_scan"]:
+            last = counts["last_scan"]
+            last["state"] = ("finished" if last.get("finished_at") else
+                             "interrupted" if last.get("interrupted_at") else "running")
         return counts
 
 def _chunks(items: list, size: int):
