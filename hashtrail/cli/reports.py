@@ -50,8 +50,12 @@ def clusters(db, min_accounts, fmt, limit, show_ignored, across_releases, releas
             click.echo(f"\nto set them aside: hashtrail ignore {ids} --reason '...'")
         return
     if window:
-        from hashtrail.pipeline.coordination import (Posts, fast_reposts_by_cluster, flag_fast_reposts,
-                                                     parse_window)
+        from hashtrail.pipeline.coordination import (
+            Posts,
+            fast_reposts_by_cluster,
+            flag_fast_reposts,
+            parse_window,
+        )
 
         seconds = parse_window(window)
         counts = fast_reposts_by_cluster(Posts.from_rows(store.clustered_posts(True, show_ignored)), seconds)
@@ -176,7 +180,11 @@ def import_(files, db):
       hashtrail import ira_tweets_csv_hashed_*.csv.gz ira_users_csv_hashed.csv
       hashtrail import ira_media_file_list_hashed.txt
     """
-    from hashtrail.pipeline.archive.file_list import FILE_LIST, is_file_list, read_file_list
+    from hashtrail.pipeline.archive.file_list import (
+        FILE_LIST,
+        is_file_list,
+        read_file_list,
+    )
     from hashtrail.pipeline.archive.posts import Problem, UnknownCsv, read_csv
     from hashtrail.pipeline.store.history import Imported
 

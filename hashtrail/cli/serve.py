@@ -1,7 +1,6 @@
 """``hashtrail serve``: the read-only web browser of the evidence."""
 from __future__ import annotations
 
-
 import click
 
 from hashtrail.cli import _settings, _warn, db_option, main
