@@ -4,8 +4,8 @@ One ``Store`` class over one SQLite connection, written in files by topic
 so that a change to one kind of table has one place to go:
 
 - ``database.py``: the connection (read-write, or ``mode=ro`` for the web),
-  the schema and its upgrades, scans/jobs, media rows, cluster listings,
-  status;
+  the schema and its upgrades, scans/jobs, media rows;
+- ``listing.py``: cluster listings and members, media by id, status;
 - ``history.py``: posts, users and manifests from the release's CSVs,
   attribution (the tweets CSV over the path), the co-sharing network;
 - ``copies.py``: one media seen at several paths, roots, ``forget``;
