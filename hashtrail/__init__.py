@@ -13,14 +13,14 @@ The Python API (plain dicts and lists, the keys of the command line's JSON):
 
 Every error is a ``hashtrail.HashtrailError``.
 """
-from importlib.metadata import PackageNotFoundError, version
+import importlib.metadata as _metadata
 
 from hashtrail.api import cluster, clusters, clusters_frame, match, scan, status
 from hashtrail.pipeline.errors import HashtrailError
 
 try:
-    __version__ = version("hashtrail")
-except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = _metadata.version("hashtrail")
+except _metadata.PackageNotFoundError:  # imported from a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["HashtrailError", "__version__", "cluster", "clusters", "clusters_frame", "match", "scan", "status"]

@@ -66,10 +66,15 @@ def _delay(seconds: float | None) -> str:
         else f"{seconds / 3600:.1f} h"
 
 
+def window_text(window: str) -> str:
+    """'60s' as given, a bare number with its unit ('10' -> '10 s')."""
+    return f"{window} s" if str(window).strip().replace(".", "", 1).isdigit() else str(window)
+
+
 def groups_table(groups: list[dict], window: str) -> str:
     if not groups:
-        return f"no accounts co-posted media within {window} of each other\n"
-    lines = [f"{plural(len(groups), 'group')} of accounts that posted the same media within {window}:"]
+        return f"no accounts co-posted media within {window_text(window)} of each other\n"
+    lines = [f"{plural(len(groups), 'group')} of accounts that posted the same media within {window_text(window)}:"]
     for g in groups:
         span = f"{(g['first'] or '?')[:16]} to {(g['last'] or '?')[:16]}".replace("T", " ")
         lines.append(f"group {g['group']}: {plural(g['size'], 'account')}, {plural(len(g['clusters']), 'cluster')} "

@@ -207,7 +207,8 @@ def cluster_detail(cluster: dict) -> str:
     if cluster.get("first_seen"):
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
-    lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies")
+    lines.append("d = pHash bits from the representative (lowest media id); 0: the same pHash (byte-identical "
+                 "or re-encoded copies)")
     if cluster.get("window_s") is not None:
         lines.append(f"FAST = posted within {cluster['window_s']:g} s after another account's post of it "
                      f"({cluster['fast_reposts']} of {cluster['size']})")
@@ -218,7 +219,7 @@ def cluster_detail(cluster: dict) -> str:
     for m in cluster["members"]:
         size = f"{m['width']}x{m['height']}" if m.get("width") else "?"
         length = f" {clock(m['duration_s'])}" if m.get("duration_s") is not None else ""
-        fast = " FAST" if m.get("fast_repost") else ""
+        fast = " FAST" if m.get("fast_repost") else "     " if cluster.get("window_s") is not None else ""
         lines.append(f"  {delay_text(m.get('delay_s')):>8}{fast}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
                      f"{m['format'] or '?':<5} {size:>11}{length}  "
                      f"{_poster(m, 24)}  post {m['post_id'] or '-':<20}  {short_path(m)}")
@@ -294,7 +295,7 @@ def status_text(counts: dict, max_failures: int = 20, db: str | None = None) -> 
     who = counts.get("attribution")
     if who and any(who.values()):
         lines.append(f"accounts from: tweets CSV {who['tweets']}, manifest {who['manifest']}, "
-                     f"account_pattern {who['pattern']}, folder {who['folder']}, none {who['none']}"
+                     f"pattern {who['pattern']}, folder {who['folder']}, none {who['none']}"
                      + (f"; {who['disagree']} where the CSV names another account than account_pattern "
                         "(a wrong pattern?)" if who["disagree"] else ""))
     listed = counts.get("file_list")

@@ -168,3 +168,14 @@ def test_an_older_database_gets_names_and_counts_copies_once(tmp_path, photo, se
     assert (counts["fingerprinted"], counts["copies"]) == (4, 4)
     assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM media WHERE name IS NULL").fetchone() == (0,)
     assert "path_account" in Store(str(db), create=False).db["media"].columns_dict
+
+
+def test_forgetting_a_folder_that_is_still_there_needs_to_be_asked_for(tmp_path, photo):
+    save(twitter_path(tmp_path / "m", 1, 1), photo(1))
+    db = tmp_path / "p.db"
+    run("scan", tmp_path / "m", "--db", db)
+    out = run("forget", tmp_path / "m", "--db", db, code=1)
+    assert "still exists" in out and "--even-if-present" in out
+    assert status(db)["fingerprinted"] == 1
+    assert "1 row forgotten" in run("forget", tmp_path / "m", "--db", db, "--even-if-present")
+    assert status(db)["fingerprinted"] == 0

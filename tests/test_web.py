@@ -233,3 +233,16 @@ def test_uploads_are_capped_and_need_a_length(served):
     conn.endheaders()
     conn.send(b"5\r\nhello\r\n0\r\n\r\n")
     assert conn.getresponse().status == 411
+
+
+def test_a_port_in_use_is_a_clear_error_before_any_banner(served):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "hashtrail", "serve", "--db", served["db"], "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, cwd=REPO)
+    assert done.returncode == 1
+    assert "cannot listen on 127.0.0.1" in done.stderr and "Ctrl-C stops it" not in done.stderr

@@ -157,6 +157,8 @@ def ignore(clusters, db, reason, show):
         set_aside = len(clusters) - len(unknown)
         click.echo(f"set aside {plural(set_aside, 'cluster')}" + (f"; not clusters: {', '.join(map(str, unknown))}"
                                                                    if unknown else ""))
+        if unknown and not set_aside:
+            raise click.ClickException("no cluster has those ids: 'hashtrail clusters' lists them")
     if show or not clusters:
         rows = store.ignored()
         if not rows:
@@ -178,3 +180,5 @@ def unignore(clusters, db):
     """
     done = Store(_settings(db=db).db, create=False).unignore_clusters(list(clusters))
     click.echo(f"brought back {plural(done, 'cluster')}")
+    if not done:
+        raise click.ClickException("none of those clusters was set aside: 'hashtrail ignore --list' lists them")

@@ -30,7 +30,7 @@ def clusters(db, min_accounts, fmt, limit, show_ignored, across_releases, releas
     """List clusters of near-duplicate media, most accounts first.
 
     Each cluster holds 2 or more media; distance is the pHash distance in
-    bits of a member from the cluster's representative (its first member).
+    bits of a member from the cluster's representative (its lowest media id).
 
     \b
     Example:

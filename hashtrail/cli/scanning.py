@@ -10,6 +10,7 @@ import click
 
 from hashtrail.cli import _Bar, _interruptible, _open, _settings, _warn, db_option, main
 from hashtrail.pipeline import report
+from hashtrail.pipeline.archive import zips
 from hashtrail.pipeline.archive.walk import check_paths
 from hashtrail.pipeline.report import plural
 from hashtrail.pipeline.scan import ScanInterrupted
@@ -183,7 +184,9 @@ def cluster(db, rebuild):
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
 @db_option
-def forget(paths, db):
+@click.option("--even-if-present", is_flag=True,
+              help="Forget paths that still exist too (a scan keeps those up to date; this drops them)")
+def forget(paths, db, even_if_present):
     """Drop what the database holds of PATHS: roots, folders, zips or files that are gone.
 
     A moved or deleted folder cannot be scanned again, so its rows would
@@ -199,6 +202,11 @@ def forget(paths, db):
     """
     from hashtrail.pipeline.scan import update_clusters
 
+    present = [p for p in paths if os.path.lexists(zips.split(p)[0] if zips.split(p) else p)]
+    if present and not even_if_present:
+        raise click.ClickException(
+            f"{', '.join(present)} still {'exists' if len(present) == 1 else 'exist'}: forget drops what is gone "
+            "(a scan keeps what is there up to date); add --even-if-present to drop it anyway")
     settings = _settings(db=db)
     store = _open(db)
     gone = {path: store.forget(path) for path in paths}

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from hashtrail.cli import _settings, _warn, db_option, main
+from hashtrail.pipeline.store import DatabaseUnavailable, Store
 
 
 @main.command()
@@ -34,7 +35,18 @@ def serve(db, host, port, open_browser):
     from hashtrail.web.app import create_app
 
     settings = _settings(db=db)
-    app = create_app(settings.db, settings)
+    try:
+        app = create_app(settings.db, settings)
+    except DatabaseUnavailable:  # made by an older hashtrail: upgraded (additively) as 'status' would, then served
+        Store(settings.db, create=False).close()
+        click.echo(f"upgraded {settings.db} to this hashtrail's schema (new tables and columns only)", err=True)
+        app = create_app(settings.db, settings)
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        try:  # before the banner: a port in use must not look like a running server
+            probe.bind((host, port))
+        except OSError as exc:
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                                       "(another hashtrail serve? pass --port)") from None
     try:
         loopback = ipaddress.ip_address(socket.gethostbyname(host)).is_loopback
     except (OSError, ValueError):

@@ -124,8 +124,9 @@ def check_paths(paths: Iterable[str]) -> None:
     missing = [p for p in paths if not os.path.lexists(p)]
     if missing:
         names = ", ".join(missing)
-        raise NoMediaFound(f"no such file or directory: {names}; nothing was scanned "
-                           f"(a relative path is read from the current folder, {os.getcwd()})")
+        hint = (f" (a relative path is read from the current folder, {os.getcwd()})"
+                if any(not os.path.isabs(p) for p in missing) else "")
+        raise NoMediaFound(f"no such file or directory: {names}; nothing was scanned{hint}")
 
 
 def walk(paths: Iterable[str]) -> Iterator[Found]:
