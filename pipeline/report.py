@@ -305,6 +305,8 @@ def status_text(counts: dict, max_failures: int = 20, db: str | None = None) -> 
             lines.append(f"  not seen: {path}")
         if listed["not_seen"] > max_failures:
             lines.append(f"  ... {listed['not_seen'] - max_failures} more (--format json lists all)")
+    if counts.get("ignored_clusters"):
+        lines.append(f"{plural(counts['ignored_clusters'], 'cluster')} set aside ('hashtrail ignore --list')")
     failures = counts["failures"]
     if failures:
         lines.append(f"failures ({len(failures)}):")

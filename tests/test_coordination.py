@@ -88,6 +88,9 @@ def test_an_ignored_cluster_drops_its_edges_and_comes_back(release):
     assert pairs(run("graph", "--db", db, "--window", "60s")) == {frozenset({A, B})}
     assert de not in {json.loads(c)["cluster"] for c in run("clusters", "--db", db, "--format", "json").splitlines()}
     assert "channel logo" in run("ignore", "--list", "--db", db)
+    assert "set aside with 'hashtrail ignore' (channel logo)" in run("show", de, "--db", db)
+    assert json.loads(run("show", de, "--db", db, "--format", "json"))["ignored"] is True
+    assert "1 cluster set aside" in run("status", "--db", db)
     assert pairs(run("graph", "--db", db, "--window", "60s", "--include-ignored")) == \
         {frozenset({A, B}), frozenset({D, E})}
     run("unignore", de, "--db", db)

@@ -88,15 +88,21 @@ def show(cluster, db, fmt, window):
     Example:
       hashtrail show 17
     """
-    found = report.cluster_report(_open(db), cluster)
+    store = _open(db)
+    found = report.cluster_report(store, cluster)
     if window:
         from hashtrail.pipeline.coordination import flag_fast_reposts, parse_window
 
         found = flag_fast_reposts(found, parse_window(window))
+    set_aside = {r["cluster"]: r for r in store.ignored()}.get(cluster)
+    found["ignored"] = set_aside is not None
     if fmt == "json":
         click.echo(json.dumps(found))
     else:
         click.echo(report.cluster_detail(found), nl=False)
+        if set_aside:
+            click.echo(f"set aside with 'hashtrail ignore' ({set_aside['reason'] or 'no reason given'}): it is left "
+                       "out of clusters, graph and groups; 'hashtrail unignore' brings it back")
 
 
 @main.command()

@@ -126,6 +126,7 @@ class ListingMixin:
         counts["file_list"] = {"listed": listed, "not_seen": len(unseen), "not_seen_files": unseen}
         counts["failures"] = list(self.db.query(
             "SELECT path, reason FROM media WHERE status = 'failed' ORDER BY path"))
+        (counts["ignored_clusters"],) = self.db.execute("SELECT COUNT(*) FROM ignored_clusters").fetchone()
         counts["releases"] = [{"release": r, "media": n} for r, n in self.db.execute(
             "SELECT COALESCE(release, '?'), COUNT(*) FROM media WHERE status = 'ok' GROUP BY 1 ORDER BY 2 DESC")]
         # why files were skipped, most common first: reasons repeat ("not media (text)"), paths don't matter
