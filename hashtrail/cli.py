@@ -299,6 +299,8 @@ def match(file, db, threshold, fmt):
     and compared with every stored image, video and GIF under the
     clustering rule. FILE may be a video or GIF: the output says how many
     of its frames matched, and at what times (this file's = the stored one's).
+    A match through a hard edit says so: via mirror, crop window, caption
+    removed or rotation, with the variants that met ("query mirror_full ~ #12 full").
 
     Example: hashtrail match suspicious_meme.jpg --format json
              hashtrail match clip.mp4
@@ -317,8 +319,9 @@ def match(file, db, threshold, fmt):
             if m["frames"] > 1 or m["their_frames"] > 1:
                 times = ", ".join(f"{report.clock(a)}={report.clock(b)}" for a, b in m["times"])
                 frames = f"  [{m['frames_matched']}/{m['frames']} frames: {times}]"
+            via = "" if m["via"] == "plain" else f"  via {m['via']} ({m['transform']})"
             click.echo(f"p={m['phash_distance']:>2} d={m['dhash_distance']:>2} q={m['phash256_distance']:>3}  "
-                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}{frames}")
+                       f"cluster {m['cluster_id'] or '-':<6} {m['account'] or '-':<16.16}  {m['path']}{frames}{via}")
 
 
 @main.command(name="import")

@@ -13,8 +13,8 @@ import os
 
 from hashtrail.pipeline.store import Store
 
-MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
-                 "frames", "matches")
+MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "via", "via_media", "via_transform",
+                 "posted_at", "delay_s", "duration_s", "frames", "matches")
 
 
 def short_path(member: dict) -> str:
@@ -157,7 +157,8 @@ def cluster_detail(cluster: dict) -> str:
     if cluster.get("first_seen"):
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
-    lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies")
+    lines.append("d = pHash bits from the representative (lowest media id); 0 for byte-identical copies; "
+                 "'via' = a member linked only through a hard edit (mirror, crop window, caption removed, rotation)")
     by_account: dict[str, int] = {}
     for m in cluster["members"]:
         by_account[m["account"] or "-"] = by_account.get(m["account"] or "-", 0) + 1
@@ -168,6 +169,8 @@ def cluster_detail(cluster: dict) -> str:
         lines.append(f"  {_delay(m.get('delay_s')):>8}  d={_d(m['distance']):>2}  #{m['media_id']:<6} "
                      f"{m['format'] or '?':<5} {size:>11}{length}  "
                      f"{m['account'] or '-':<16.16}  post {m['post_id'] or '-':<20}  {short_path(m)}")
+        if m.get("via") not in (None, "plain"):
+            lines.append(f"            via {m['via']}: {m['via_transform']}")
         if m.get("matches"):
             lines.append(f"            frames: {matches_text(m, at_most=3)}")
     return "\n".join(lines) + "\n"

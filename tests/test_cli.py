@@ -50,8 +50,9 @@ def test_clusters_json_lines(scanned):
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [(c["size"], c["accounts"]) for c in lines] == [(3, 3), (2, 1)]
     member = lines[0]["members"][0]
-    assert set(member) == {"media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s",
-                           "duration_s", "frames", "matches"}
+    assert set(member) == {"media_id", "path", "account", "post_id", "kind", "distance", "via", "via_media",
+                           "via_transform", "posted_at", "delay_s", "duration_s", "frames", "matches"}
+    assert member["via"] == "plain" and member["via_media"] is None
     assert member["kind"] == "image" and member["distance"] == 0 and member["post_id"] == "101"
     assert set(lines[0]) == {"cluster", "size", "accounts", "first_seen", "first_account", "kinds", "members"}
     assert lines[0]["kinds"] == {"image": 3}

@@ -198,7 +198,8 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
         _animation_into(result, settings, data)
         return
     result.detail = round(detail(decoded.image), 3)
-    result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256}
+    result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
+                            "aspect": v.aspect}
                            for v in hash_variants(decoded.image, settings.min_detail)]
     result.status = OK
 

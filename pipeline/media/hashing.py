@@ -32,9 +32,11 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from hashtrail.pipeline.media import probes as probes_module
+
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v1:phash64+dhash64+phash256:imagehash-{imagehash.__version__}"
+HASHER = f"variants-v2:phash64+dhash64+phash256+mirror+windows+caption+rotation:imagehash-{imagehash.__version__}"
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
@@ -50,6 +52,50 @@ LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's ha
 
 SECONDARY = ("center", "trim_center")  # centre crops: never matched with each other
 
+# How a variant sees through an edit, as ``via`` reports it; the rank orders
+# them when a pair matches several ways (the plainest explanation wins).
+VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
+BASE = ("full", "center", "trim", "trim_center", "uncaptioned")  # compared with each other (the self join)
+PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
+
+
+def via_of(name: str) -> str:
+    """The kind of match a variant stands for: 'plain' for the scan's original variants."""
+    if name.startswith("mirror_"):
+        return "mirror"
+    if name.startswith(("crop_", "square_")):
+        return "crop window"
+    if name.startswith("rotate_"):
+        return "rotation"
+    if name == "uncaptioned":
+        return "caption removed"
+    if name == "screen":
+        return "screenshot"
+    return "plain"
+
+
+def is_probe(name: str) -> bool:
+    return name.startswith(PROBE_PREFIXES)
+
+
+def is_secondary(name: str) -> bool:
+    """A centre crop (or a centre crop's mirror): two of them never match."""
+    return name in SECONDARY or name.removeprefix("mirror_") in SECONDARY
+
+
+def _vocabulary() -> tuple[str, ...]:
+    from hashtrail.pipeline.media import edits
+    names = [*BASE, "screen"]
+    names += [f"mirror_{n}" for n in names]
+    names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
+    names += [f"square_{w}" for w in "lcrtb"]
+    names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
+    return tuple(names)
+
+
+VARIANTS = _vocabulary()  # every variant name; a row's index here is its code in clustering's columns
+VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
+
 
 @dataclasses.dataclass(frozen=True)
 class Variant:
@@ -57,6 +103,7 @@ class Variant:
     phash: str  # 16 hex digits, imagehash's str() form
     dhash: str
     phash256: str  # 64 hex digits
+    aspect: float = float("nan")  # width / height of the hashed picture (hard-edit pairs must agree on it)
 
 
 def detail(gray: Image.Image) -> float:
@@ -108,12 +155,16 @@ def _center(gray: Image.Image) -> Image.Image:
 
 
 def variant_images(gray: Image.Image) -> list[tuple[str, Image.Image]]:
-    """The pictures that get hashed, by variant name."""
+    """The base pictures that get hashed, by variant name (probes: ``probe_thumbnails``)."""
+    from hashtrail.pipeline.media import edits
     out = [("full", gray), ("center", _center(gray))]
     box = trim_box(gray)
     if box is not None:
         trimmed = gray.crop(box)
         out += [("trim", trimmed), ("trim_center", _center(trimmed))]
+    caption = edits.caption_box(gray)
+    if caption is not None:
+        out.append(("uncaptioned", gray.crop(caption[0])))
     return out
 
 
@@ -126,9 +177,30 @@ def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
     quarter of the per-file time. tests/test_hashing.py checks it is
     bit-identical to imagehash.
     """
+    return _above_median(low_dct(thumbs, side))
+
+
+def low_dct(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
+    """Top-left side x side block of each thumbnail's 2-D DCT-II, shape (k, side, side) (rows: vertical)."""
     basis = _dct_basis(thumbs.shape[1], side)
-    low = (basis @ thumbs.astype(np.float64) @ basis.T).reshape(len(thumbs), -1)
-    return low > np.median(low, axis=1, keepdims=True)
+    return basis @ thumbs.astype(np.float64) @ basis.T
+
+
+def mirrored_dct(low: np.ndarray) -> np.ndarray:
+    """The DCT block of the left-right mirrored thumbnails, from the same DCT.
+
+    Reversing the pixels along x multiplies the DCT-II coefficient of
+    horizontal frequency k by (-1)^k, exactly (perception's
+    ``get_isometric_dct_transforms``, PDQ's dihedral hashes); the median is
+    then taken again, as hashing the flipped pixels would.
+    """
+    sign = np.where(np.arange(low.shape[-1]) % 2 == 1, -1.0, 1.0)
+    return low * sign
+
+
+def _above_median(low: np.ndarray) -> np.ndarray:
+    flat = low.reshape(len(low), -1)
+    return flat > np.median(flat, axis=1, keepdims=True)
 
 
 @functools.lru_cache(maxsize=4)
@@ -152,29 +224,55 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
     return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
 
 
-def hash_variants(gray: Image.Image, min_detail: float) -> list[Variant]:
-    """Hash every variant of a greyscale image that has enough detail.
+def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> list[Variant]:
+    """Hash every variant of a greyscale image that has enough detail, and the mirror of each base one.
 
     One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
     pHash); the 32x32 input of the 64-bit pHash is that thumbnail halved, and
     dHash's 9x8 comes from the 32x32, so each variant costs one large resize.
+    A mirror costs no resize: its pHashes are sign flips of the same DCT
+    (``mirrored_dct``), its dHash is recomputed from the reversed 9x8 pixels
+    (bit tricks on the stored dHash fail on flat regions, where neighbours tie).
+    ``probes=False`` leaves out crop windows, rotations and mirrors (video frames).
     """
-    names, large, thumbs, smalls = [], [], [], []
+    probing = probes and min(gray.size) >= 2 * MIN_SIDE
+    # the whole picture's 64x64 goes through its 64-column strip (bit-identical to one resize:
+    # Pillow resamples columns first), which the crop windows reuse
+    strip = gray.resize((4 * LARGE_SIDE, gray.height), THUMBNAIL_FILTER) if probing else None
+    names, large, thumbs, smalls, aspects = [], [], [], [], []
     for name, picture in variant_images(gray):
         if min(picture.size) < MIN_SIDE:
             continue
-        big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
+        if name == "full" and strip is not None:
+            big = strip.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
+        else:
+            big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
         thumb = big.reduce(2)
         pixels = np.asarray(thumb)
         if pixels.std() < min_detail:
             continue
         names.append(name)
+        aspects.append(picture.width / picture.height)
         large.append(np.asarray(big))
         thumbs.append(pixels)
         smalls.append(np.asarray(thumb.resize((HASH_SIDE + 1, HASH_SIDE), Image.LANCZOS)))
     if not names:
         return []
-    phashes = bits_to_hex(phash_bits(np.stack(thumbs)))
-    dhashes = bits_to_hex(dhash_bits(np.stack(smalls)))
-    phash256 = bits_to_hex(phash_bits(np.stack(large), LARGE_SIDE))
-    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256)]
+    low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
+    if probing:
+        base = [k for k, name in enumerate(names) if name in BASE]
+        window_names, windows = probes_module.window_blocks(gray, np.asarray(strip))
+        turned_names, turned = probes_module.rotation_blocks(gray)
+        extra_names = window_names + turned_names
+        extra256, extra64, extra_small = (np.concatenate(pair) for pair in zip(windows, turned))
+        detailed = probes_module.spread(extra256) >= min_detail
+        extra_aspects = probes_module.aspects(gray, extra_names)
+        aspects += [a for a, keep in zip(extra_aspects, detailed) if keep] + [aspects[k] for k in base]
+        names += [n for n, keep in zip(extra_names, detailed) if keep] + [f"mirror_{names[k]}" for k in base]
+        low = np.concatenate([low, extra64[detailed], mirrored_dct(low[base])])
+        low256 = np.concatenate([low256, extra256[detailed], mirrored_dct(low256[base])])
+        small = np.concatenate([small, extra_small[detailed], small[base][:, :, ::-1]])
+    phashes = bits_to_hex(_above_median(low))
+    dhashes = bits_to_hex(dhash_bits(small))
+    phash256 = bits_to_hex(_above_median(low256))
+    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]

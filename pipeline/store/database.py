@@ -28,8 +28,8 @@ from hashtrail.pipeline.errors import HashtrailError, NoDatabase, NoSuchCluster
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.history import HistoryMixin
 
-SCHEMA_VERSION = 5  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
-# 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered
+SCHEMA_VERSION = 6  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+# 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered; 6: clusters.via*, fingerprints.aspect
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -38,6 +38,15 @@ MEDIA_COLUMNS = {
     "hasher": str, "account": str, "post_id": str, "posted_at": str, "scan_id": int, "seconds": float,
     "worker": str, "attempts": int, "updated_at": str, "clustered": int,
 }
+
+
+# aspect: width / height of the hashed picture (pairs through a hard-edit variant must agree on it)
+FINGERPRINT_COLUMNS = {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
+                       "phash256": str, "aspect": float}
+# via: how a member is linked (plain, mirror, crop window, ...); via_media / via_transform: its best
+# hard-edit match when it has no plain one (pipeline/index/cluster.py member_vias)
+CLUSTER_COLUMNS = {"media_id": int, "cluster_id": int, "distance": int, "via": str, "via_media": int,
+                   "via_transform": str}
 
 
 class Known(NamedTuple):
@@ -145,12 +154,10 @@ class Store(ClustersMixin, HistoryMixin):
             db["media"].create_index(["status"], if_not_exists=True)
             db["media"].create_index(["scan_id", "status"], if_not_exists=True)
             db["fingerprints"].create(
-                {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
-                 "phash256": str},
+                FINGERPRINT_COLUMNS,
                 pk="id", foreign_keys=[("media_id", "media", "id")], if_not_exists=True)
             db["fingerprints"].create_index(["media_id"], if_not_exists=True)
-            db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
-                                  pk="media_id", if_not_exists=True)
+            db["clusters"].create(CLUSTER_COLUMNS, pk="media_id", if_not_exists=True)
             db["clusters"].create_index(["cluster_id"], if_not_exists=True)
             db["frame_matches"].create({"media_a": int, "media_b": int, "frames_a": int, "of_a": int,
                                         "frames_b": int, "of_b": int, "times": str},
@@ -160,7 +167,8 @@ class Store(ClustersMixin, HistoryMixin):
                                 "roots": str, "mode": str, "counts": str}, pk="id", if_not_exists=True)
             db["meta"].create({"key": str, "value": str}, pk="key", if_not_exists=True)
             self._create_history_schema()
-            for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str})):
+            for table, columns in (("media", MEDIA_COLUMNS), ("scans", {"recorded_at": str}),
+                                   ("clusters", CLUSTER_COLUMNS), ("fingerprints", FINGERPRINT_COLUMNS)):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)
@@ -304,9 +312,9 @@ class Store(ClustersMixin, HistoryMixin):
             # executemany: the hot insert (2-4 rows a file, millions of rows);
             # sqlite-utils' insert_all re-checks the table on every call
             self.db.conn.executemany(
-                "INSERT INTO fingerprints (media_id, variant, time_s, phash, dhash, phash256) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(ids[r["path"]], f["name"], f.get("time_s"), f["phash"], f["dhash"], f["phash256"])
+                "INSERT INTO fingerprints (media_id, variant, time_s, phash, dhash, phash256, aspect) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(ids[r["path"]], f["name"], f.get("time_s"), f["phash"], f["dhash"], f["phash256"], f.get("aspect"))
                  for r in rows for f in r.get("fingerprints") or ()])
 
     def _ids_for(self, paths: list[str]) -> dict[str, int]:
@@ -341,7 +349,8 @@ class Store(ClustersMixin, HistoryMixin):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
-                "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance FROM clusters c JOIN media m ON m.id = c.media_id "
+                "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance, "
+                "COALESCE(c.via, 'plain') AS via, c.via_media, c.via_transform FROM clusters c JOIN media m ON m.id = c.media_id "
                 f"WHERE c.cluster_id IN ({marks}) "
                 # same second: the smaller tweet id was posted first (Snowflake ids grow with time)
                 "ORDER BY c.cluster_id, m.posted_at IS NULL, m.posted_at, length(m.post_id), m.post_id, m.id",
