@@ -238,6 +238,37 @@ def report(names, items, fp, settings, t: Thresholds, ours, base, sweep) -> None
           f"hashtrail {verdict(ours)}, baseline {verdict(base)}")
 
 
+def compare(items, fp: Fingerprints, t: Thresholds) -> None:
+    """The same set under neighbouring rules: plain variants only (today's matching), without crop windows."""
+    import dataclasses
+
+    from hashtrail.pipeline.media.hashing import VARIANTS, via_of
+    from hashtrail.pipeline.index.cluster import matching_edges, VIA_NAMES
+    plain = np.isin(fp.codes(), [code for code, name in enumerate(VARIANTS) if via_of(name) == "plain"])
+    print("\nthe same set under other rules: min mild / min hard recall, pair precision, clustered precision\n")
+    print("| rule | min mild | min hard | pair precision | false pairs | clustered |")
+    print("|---|---|---|---|---|---|")
+    for label, sub, rule in (("plain variants only (today's matching)", fp.take(np.nonzero(plain)[0]), t),
+                             ("hard variants, crop windows off", fp, dataclasses.replace(t, crop_windows=False)),
+                             ("hard variants, crop windows on", fp, dataclasses.replace(t, crop_windows=True))):
+        s = score(items, *matching_pairs(sub, rule))
+        print(f"| {label} | {s['min_mild']:.3f} | {s['min_hard']:.3f} | {s['precision']:.4f} | {s['false']} "
+              f"| {s['clustered']:.4f} |")
+    a, b, rank = matching_edges(fp, t)
+    n, group = len(items["group"]), items["group"]
+    best: dict[int, int] = {}
+    for key, r in zip((a * n + b).tolist(), rank.tolist()):
+        best[key] = min(best.get(key, r), r)
+    keys = np.array(list(best), dtype=np.int64)
+    ranks = np.array(list(best.values()))
+    true = group[keys // n] == group[keys % n]
+    print("\nmatching pairs by how they matched (the plainest way each pair matched)\n")
+    print("| via | pairs | false |")
+    print("|---|---|---|")
+    for r in sorted(set(ranks.tolist())):
+        print(f"| {VIA_NAMES[r]} | {int((ranks == r).sum())} | {int(((ranks == r) & ~true).sum())} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nested", action="store_true",
@@ -254,6 +285,7 @@ def main() -> None:
     ours = sweep[t.phash, t.dhash, t.phash256]
     base = score(items, *pairs_within(items["baseline"], BASELINE_T))
     report(names, items, fp, settings, t, ours, base, sweep)
+    compare(items, fp, t)
     print(f"time: hashing {hashed - started:.0f}s, matching {time.perf_counter() - hashed:.0f}s")
     print(f"quality: hashtrail P={t.phash} D={t.dhash} Q={t.phash256} precision={ours['precision']:.4f} "
           f"clustered={ours['clustered']:.4f} min_mild_recall={ours['min_mild']:.3f} "

@@ -35,6 +35,7 @@ class Settings:
     hard_phash_threshold: int
     hard_dhash_threshold: int
     hard_phash256_threshold: int
+    cluster_crop_windows: bool
     min_detail: float
     account_pattern: str
     account_fallback: str

@@ -106,13 +106,16 @@ class Thresholds:
     # window lines up with a copy cut that much, while another shot of the scene (a pan, the other
     # camera of a stereo pair) keeps the original's shape and so differs by a window's cut (>= 6%)
     aspect_tolerance: float = 0.045
+    # crop windows (one-sided crops, square cuts) join clusters; off: only ``match`` uses them
+    crop_windows: bool = True
 
     @classmethod
     def from_settings(cls, settings) -> "Thresholds":
         return cls(settings.phash_threshold, settings.dhash_threshold, settings.phash256_threshold,
                    settings.frame_share, min(settings.hard_phash_threshold, settings.phash_threshold),
                    min(settings.hard_dhash_threshold, settings.dhash_threshold),
-                   min(settings.hard_phash256_threshold, settings.phash256_threshold))
+                   min(settings.hard_phash256_threshold, settings.phash256_threshold),
+                   crop_windows=settings.cluster_crop_windows)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
                both_centre: np.ndarray, hard: np.ndarray | bool = False,
@@ -129,6 +132,10 @@ class Thresholds:
             shape = np.abs(np.log(np.asarray(aspect_a, dtype=np.float64) / aspect_b)) <= np.log1p(self.aspect_tolerance)
         strict &= shape | np.isnan(aspect_a) | np.isnan(aspect_b)  # unknown shape (old rows): hashes decide
         return np.where(hard, strict, plain) & ~both_centre
+
+    def probes(self) -> np.ndarray:
+        """Per variant code: the probes this rule uses (all, or all but the crop windows)."""
+        return PROBE & ((RANK != VIA_RANK["crop window"]) | self.crop_windows)
 
     def shares(self, matched_a: np.ndarray, frames_a: np.ndarray, matched_b: np.ndarray,
                frames_b: np.ndarray) -> np.ndarray:
@@ -193,7 +200,7 @@ def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarr
     probe = PROBE[codes]
     base = np.nonzero(~probe)[0]
     i, j = multi_index.pairs_within(fp.phash[base], t.phash, fp.dhash[base], t.dhash)
-    pi, pj = probe_pairs(fp, np.nonzero(probe)[0], np.nonzero(PRIMARY[codes])[0], t)
+    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t)
     return admitted(fp, np.concatenate([base[i], pi]), np.concatenate([base[j], pj]), t)
 
 

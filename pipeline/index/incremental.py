@@ -114,9 +114,9 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds) -> tuple[E
     if len(new_rows) == 0:
         return Edges.plain(np.zeros(0, np.int64), np.zeros(0, np.int64)), []
     codes = fp.codes()
-    probe, primary = PROBE[codes], PRIMARY[codes]
-    new_base, new_probe, new_primary = (new_rows[mask[new_rows]] for mask in (~probe, probe, primary))
-    base = np.nonzero(~probe)[0]
+    probe, primary = PROBE[codes] & t.probes()[codes], PRIMARY[codes]
+    new_base, new_probe, new_primary = (new_rows[mask[new_rows]] for mask in (~PROBE[codes], probe, primary))
+    base = np.nonzero(~PROBE[codes])[0]
     table = multi_index.BlockIndex(fp.phash[base], fp.dhash[base], base)
     queries = multi_index.BlockIndex(fp.phash[new_base], fp.dhash[new_base], new_base)
     i, j = multi_index.join(queries, table, t.phash, t.dhash) if len(new_base) else (np.zeros(0, np.int64),) * 2

@@ -38,11 +38,14 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
     query_frame, query_count = query.frames()
     hits_stored, hits_query, scores = [], [], []
     stored_codes, query_codes = stored.codes(), query.codes()
-    stored_probe, stored_primary = PROBE[stored_codes], PRIMARY[stored_codes]
+    stored_probe, stored_primary, used = PROBE[stored_codes], PRIMARY[stored_codes], t.probes()
     for k in range(len(query.phash)):
         near = distances(stored.phash, query.phash[k]) <= t.phash  # the cheap filter first
         # as clustering pairs them: probes meet primary rows only, base rows meet each other
-        near &= stored_primary if PROBE[query_codes[k]] else (~stored_probe | PRIMARY[query_codes[k]])
+        if PROBE[query_codes[k]] and not used[query_codes[k]]:
+            continue
+        near &= stored_primary if PROBE[query_codes[k]] else \
+            ((~stored_probe | PRIMARY[query_codes[k]]) & (used[stored_codes] | ~stored_probe))
         near = np.nonzero(near)[0]
         p = distances(stored.phash[near], query.phash[k])
         d = distances(stored.dhash[near], query.dhash[k])

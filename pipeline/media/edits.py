@@ -35,6 +35,8 @@ BAND_MIN, BAND_MAX = 0.08, 0.40  # a caption band's share of the height
 BAND_BACKGROUND = 0.35  # a band row has at least this share of background (text rows have less ink than that)
 BAND_CLEAN = 0.97  # a clean row (between text lines, or the band's edge) is this much background
 BAND_INK = 0.015  # a band holds text: some of its rows have more ink than this share
+BAND_STROKES = 4  # ... broken into at least this many strokes in the median inked row
+BAND_PICTURE = 0.6  # right after the band, rows have at most this share of the band's colour
 
 
 def window_boxes(w: int, h: int) -> list[tuple[str, tuple[int, int, int, int]]]:
@@ -59,14 +61,16 @@ def _band_height(rows: np.ndarray) -> int:
     stay in the band while at least BAND_BACKGROUND of their pixels have that
     colour (a line of caption text leaves most of the row blank); the band
     ends at its last clean row before the picture, so a text line cut by the
-    picture's edge is not taken for the band. A band must hold text (a plain
-    border is the trim variant's job) and be 8-40% of the height.
+    picture's edge is not taken for the band. A band must hold text: rows of
+    ink broken into several strokes (letters), not one or two long runs (a
+    silhouette on a plain background), and the picture must start right
+    after it (rows mostly not of the band's colour). It is 8-40% of the height.
     """
     height = len(rows)
     first = rows[0]
     if int(first.max()) - int(first.min()) > 2 * BAND_TOLERANCE:
         return 0
-    background = np.abs(rows[: int(height * BAND_MAX) + 2] - float(np.median(first))) <= BAND_TOLERANCE
+    background = np.abs(rows[: int(height * BAND_MAX) + 4] - float(np.median(first))) <= BAND_TOLERANCE
     share = background.mean(axis=1)
     in_band = share >= BAND_BACKGROUND
     run = len(in_band) if in_band.all() else int(np.argmin(in_band))
@@ -76,10 +80,15 @@ def _band_height(rows: np.ndarray) -> int:
     end = int(clean[-1]) + 1
     if not (height * BAND_MIN <= end <= height * BAND_MAX):
         return 0
-    if (1 - share[:end]).max() < BAND_INK:
+    ink = ~background[:end]
+    inked = (1 - share[:end]) >= BAND_INK
+    if not inked.any():
         return 0  # no text: a plain border
-    if share[end: end + 3].mean() > 0.9:
-        return 0  # the picture does not start here: a smooth area of the band's colour
+    strokes = (ink[:, 1:] & ~ink[:, :-1]).sum(axis=1)[inked]
+    if np.median(strokes) < BAND_STROKES:
+        return 0  # a shape, not letters
+    if share[end: end + 3].mean() > BAND_PICTURE:
+        return 0  # the picture does not start here: a plain area of the band's colour goes on
     return end
 
 

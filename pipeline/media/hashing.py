@@ -50,12 +50,12 @@ HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
 
 
-SECONDARY = ("center", "trim_center")  # centre crops: never matched with each other
+SECONDARY = ("center", "trim_center", "banded", "banded_center")  # never matched with each other
 
 # How a variant sees through an edit, as ``via`` reports it; the rank orders
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
-BASE = ("full", "center", "trim", "trim_center", "uncaptioned")  # compared with each other (the self join)
+BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
 PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
 
 
@@ -155,17 +155,33 @@ def _center(gray: Image.Image) -> Image.Image:
 
 
 def variant_images(gray: Image.Image) -> list[tuple[str, Image.Image]]:
-    """The base pictures that get hashed, by variant name (probes: ``probe_thumbnails``)."""
+    """The base pictures that get hashed, by variant name; the first primary one after "full" is the probes' source.
+
+    A picture under a caption band (pipeline/media/edits.py) is hashed without
+    it ("uncaptioned"); its whole ("banded", band included) is kept only as a
+    secondary variant, as centre crops are: two different pictures under the
+    same caption template would otherwise match by their band.
+    """
     from hashtrail.pipeline.media import edits
+    caption = edits.caption_box(gray)
+    if caption is not None:
+        return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(caption[0]))]
     out = [("full", gray), ("center", _center(gray))]
     box = trim_box(gray)
     if box is not None:
         trimmed = gray.crop(box)
         out += [("trim", trimmed), ("trim_center", _center(trimmed))]
-    caption = edits.caption_box(gray)
-    if caption is not None:
-        out.append(("uncaptioned", gray.crop(caption[0])))
     return out
+
+
+def probe_source(variants: list[tuple[str, Image.Image]]) -> str:
+    """Which variant the crop windows and rotations are cut from: the picture without its caption band.
+
+    Windows of a caption band would match other captioned pictures by their
+    band. Trimmed pictures are not used: many photos have a plain background
+    that trims, and their copies, cropped or tilted as a whole, do not trim alike.
+    """
+    return "uncaptioned" if "uncaptioned" in [n for n, _ in variants] else "full"
 
 
 def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
@@ -233,17 +249,23 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> 
     A mirror costs no resize: its pHashes are sign flips of the same DCT
     (``mirrored_dct``), its dHash is recomputed from the reversed 9x8 pixels
     (bit tricks on the stored dHash fail on flat regions, where neighbours tie).
-    ``probes=False`` leaves out crop windows, rotations and mirrors (video frames).
+    Probes (crop windows, rotations, mirrors) are cut from the picture itself:
+    without its caption band or borders (``probe_source``).
+    ``probes=False`` leaves them out (video frames).
     """
     probing = probes and min(gray.size) >= 2 * MIN_SIDE
-    # the whole picture's 64x64 goes through its 64-column strip (bit-identical to one resize:
+    variants = variant_images(gray)
+    source = probe_source(variants)
+    pictures = dict(variants)
+    # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
     # Pillow resamples columns first), which the crop windows reuse
-    strip = gray.resize((4 * LARGE_SIDE, gray.height), THUMBNAIL_FILTER) if probing else None
+    strip = pictures[source].resize((4 * LARGE_SIDE, pictures[source].height), THUMBNAIL_FILTER) \
+        if probing and min(pictures[source].size) >= 2 * MIN_SIDE else None
     names, large, thumbs, smalls, aspects = [], [], [], [], []
-    for name, picture in variant_images(gray):
+    for name, picture in variants:
         if min(picture.size) < MIN_SIDE:
             continue
-        if name == "full" and strip is not None:
+        if name == source and strip is not None:
             big = strip.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
         else:
             big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
@@ -259,14 +281,15 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> 
     if not names:
         return []
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
-    if probing:
-        base = [k for k, name in enumerate(names) if name in BASE]
-        window_names, windows = probes_module.window_blocks(gray, np.asarray(strip))
-        turned_names, turned = probes_module.rotation_blocks(gray)
+    if strip is not None:
+        # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
+        base = [k for k, name in enumerate(names) if not name.startswith("banded")]
+        window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
+        turned_names, turned = probes_module.rotation_blocks(pictures[source])
         extra_names = window_names + turned_names
         extra256, extra64, extra_small = (np.concatenate(pair) for pair in zip(windows, turned))
         detailed = probes_module.spread(extra256) >= min_detail
-        extra_aspects = probes_module.aspects(gray, extra_names)
+        extra_aspects = probes_module.aspects(pictures[source], extra_names)
         aspects += [a for a, keep in zip(extra_aspects, detailed) if keep] + [aspects[k] for k in base]
         names += [n for n, keep in zip(extra_names, detailed) if keep] + [f"mirror_{names[k]}" for k in base]
         low = np.concatenate([low, extra64[detailed], mirrored_dct(low[base])])

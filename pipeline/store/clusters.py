@@ -222,4 +222,5 @@ class ClustersMixin:
 
 
 def _rule(t: Thresholds) -> list:
-    return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance]
+    return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance,
+            t.crop_windows]
