@@ -8,6 +8,10 @@ A plain function from fingerprints to cluster assignments, as in perception:
    connected components then chain those few false pairs into giant
    clusters; the 256-bit pHash sees finer detail and stops them
    (benchmarks/quality.py: clustered precision 0.1 without it, 0.9 with);
+   hard-edit probes (mirrors, crop windows, de-rotated centres) are only
+   compared with other media's primary variants, at the stricter hard
+   thresholds and with equal aspect ratios; each pair keeps the kind of
+   match it is (pipeline/index/edges.py: ``via``);
 3. videos and animations are bags of frames, each hashed like a still:
    two of them match when at least ``frame_share`` of one side's frames
    match frames of the other (a clip cut from a longer video matches it, a
@@ -32,14 +36,19 @@ from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import multi_index
 from hashtrail.pipeline.index.hamming import distances
-from hashtrail.pipeline.media.hashing import VARIANT_CODE, VARIANTS, VIA_RANK, is_probe, is_secondary, via_of
+from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
+    PRIMARY,
+    PROBE,
+    RANK,
+    VIA_NAMES,
+    Edges,
+    Via,
+    _expand_probe_copies,
+    member_vias,
+    transform_text,
+)
+from hashtrail.pipeline.media.hashing import VARIANT_CODE, VIA_RANK
 
-# per variant code: a probe (compared with primary rows only), a primary row (not a probe nor a centre
-# crop), the rank of the match it stands for (0: plain)
-PROBE = np.array([is_probe(n) for n in VARIANTS])
-PRIMARY = np.array([not is_probe(n) and not is_secondary(n) for n in VARIANTS])
-RANK = np.array([VIA_RANK[via_of(n)] for n in VARIANTS], dtype=np.int8)
-VIA_NAMES = {rank: name for name, rank in VIA_RANK.items()}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -158,19 +167,6 @@ class Assignment:
 
 
 @dataclasses.dataclass(frozen=True)
-class Via:
-    """How a member without a plain match is linked: its best hard-edit match."""
-
-    rank: int
-    media: int
-    transform: str
-
-    @property
-    def name(self) -> str:
-        return VIA_NAMES[self.rank]
-
-
-@dataclasses.dataclass(frozen=True)
 class FrameMatch:
     """Why two media, at least one of them a video or animation, joined: which frames matched."""
 
@@ -228,43 +224,6 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
     return i[keep], j[keep]
 
 
-@dataclasses.dataclass
-class Edges:
-    """Media pairs that match, each with the kind of match and the variants that matched.
-
-    ``rank`` is hashing.VIA_RANK's (0 plain); ``code_a``/``code_b`` the variant
-    codes of the matching row pair (-1 for copies chained by identity and for
-    video frame matches), ``pdist`` its pHash64 distance.
-    """
-
-    a: np.ndarray
-    b: np.ndarray
-    rank: np.ndarray
-    code_a: np.ndarray
-    code_b: np.ndarray
-    pdist: np.ndarray
-
-    @classmethod
-    def plain(cls, a: np.ndarray, b: np.ndarray) -> "Edges":
-        n = len(a)
-        return cls(np.asarray(a, np.int64), np.asarray(b, np.int64), np.zeros(n, np.int8), np.full(n, -1, np.int16),
-                   np.full(n, -1, np.int16), np.zeros(n, np.int64))
-
-    @classmethod
-    def of_rows(cls, fp: "Fingerprints", a, b, rank, ri, rj) -> "Edges":
-        """Edges from media_edges' output: row indices turned into variant codes and distances."""
-        codes = fp.codes()
-        has = ri >= 0
-        ca = np.where(has, codes[np.where(has, ri, 0)], -1).astype(np.int16)
-        cb = np.where(has, codes[np.where(has, rj, 0)], -1).astype(np.int16)
-        pd = np.where(has, distances(fp.phash[np.where(has, ri, 0)], fp.phash[np.where(has, rj, 0)]), 0)
-        return cls(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(rank, np.int8), ca, cb, pd)
-
-    @staticmethod
-    def join(parts: list["Edges"]) -> "Edges":
-        return Edges(*(np.concatenate([getattr(p, f.name) for p in parts]) for f in dataclasses.fields(Edges)))
-
-
 def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
     """Media pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
 
@@ -299,32 +258,6 @@ def _probe_copies(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.nd
     copies = ~starts
     by_first = np.argsort(group_first[copies], kind="stable")
     return first, group_first[copies][by_first], fp.media_id[sorted_rows[copies]][by_first]
-
-
-def _expand_probe_copies(fp: Fingerprints, edges: Edges, ri: np.ndarray, rj: np.ndarray, copy_row: np.ndarray,
-                         copy_media: np.ndarray) -> Edges:
-    """Each edge found through a collapsed probe row, repeated for the other media holding that row."""
-    if len(copy_row) == 0:
-        return edges
-    parts = [edges]
-    for mine, theirs, other in ((ri, rj, edges.b), (rj, ri, edges.a)):
-        hit = np.nonzero(np.isin(mine, copy_row))[0]
-        if len(hit) == 0:
-            continue
-        lo = np.searchsorted(copy_row, mine[hit], side="left")
-        hi = np.searchsorted(copy_row, mine[hit], side="right")
-        edge = np.repeat(hit, hi - lo)
-        media = copy_media[np.concatenate([np.arange(x, y) for x, y in zip(lo, hi)])]
-        partner = other[edge]
-        keep = media != partner
-        edge, media, partner = edge[keep], media[keep], partner[keep]
-        code_mine = (edges.code_a if mine is ri else edges.code_b)[edge]
-        code_theirs = (edges.code_b if mine is ri else edges.code_a)[edge]
-        low = media < partner
-        parts.append(Edges(np.where(low, media, partner), np.where(low, partner, media), edges.rank[edge],
-                           np.where(low, code_mine, code_theirs), np.where(low, code_theirs, code_mine),
-                           edges.pdist[edge]))
-    return Edges.join(parts)
 
 
 def _for_copies(details: list[FrameMatch], chain_a: np.ndarray, chain_b: np.ndarray) -> list[FrameMatch]:
@@ -582,35 +515,6 @@ def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: V
     if via is None:
         return Assignment(media_id, representative, distance)
     return Assignment(media_id, representative, distance, via.name, via.media, via.transform)
-
-
-def member_vias(edges: Edges) -> dict[int, Via]:
-    """For each media without a plain match, its best hard-edit match: lowest rank, then partner, then distance.
-
-    Media with a plain match (a copy, a plain variant pair, a video's
-    frames) are left out: "plain" explains them. Deterministic, so a
-    rebuild and an incremental update agree.
-    """
-    plain = np.unique(np.concatenate([edges.a[edges.rank == 0], edges.b[edges.rank == 0]]))
-    hard = edges.rank > 0
-    me = np.concatenate([edges.a[hard], edges.b[hard]])
-    other = np.concatenate([edges.b[hard], edges.a[hard]])
-    mine = np.concatenate([edges.code_a[hard], edges.code_b[hard]])
-    theirs = np.concatenate([edges.code_b[hard], edges.code_a[hard]])
-    rank = np.concatenate([edges.rank[hard], edges.rank[hard]])
-    pdist = np.concatenate([edges.pdist[hard], edges.pdist[hard]])
-    keep = ~np.isin(me, plain)
-    me, other, mine, theirs, rank, pdist = (x[keep] for x in (me, other, mine, theirs, rank, pdist))
-    order = np.lexsort((theirs, mine, pdist, other, rank, me))
-    first = order[np.concatenate(([True], me[order][1:] != me[order][:-1]))] if len(order) else order
-    return {int(me[k]): Via(int(rank[k]), int(other[k]), transform_text(int(me[k]), int(mine[k]), int(other[k]),
-                                                                          int(theirs[k]))) for k in first}
-
-
-def transform_text(me: int, mine: int, other: int, theirs: int) -> str:
-    """'#3 mirror_full ~ #7 full': which variant of each side matched (hashing.VARIANTS names)."""
-    name = lambda code: VARIANTS[code] if code >= 0 else "frames"  # noqa: E731
-    return f"#{me} {name(mine)} ~ #{other} {name(theirs)}"
 
 
 def _row_finder(fp: Fingerprints):
