@@ -29,7 +29,7 @@ from PIL import Image
 
 WINDOW_SHARES = (0.06, 0.12, 0.18)  # shares cut from one side by the crop windows
 SQUARE_MIN_ASPECT = 1.15  # a square cut is only a new picture of a clearly oblong one
-ROTATIONS = (-5.0, -3.0, 3.0, 5.0)  # degrees the de-rotated centres turn back
+ROTATIONS = (-4.0, 4.0)  # degrees the de-rotated centres turn back (a tilt of 2-6 degrees is within 2 of one)
 BAND_TOLERANCE = 14  # grey levels a caption band's background may vary
 BAND_MIN, BAND_MAX = 0.08, 0.40  # a caption band's share of the height
 BAND_BACKGROUND = 0.35  # a band row has at least this share of background (text rows have less ink than that)
