@@ -36,6 +36,10 @@ class Settings:
     hard_dhash_threshold: int
     hard_phash256_threshold: int
     cluster_crop_windows: bool
+    hard_mirror: bool
+    hard_caption: bool
+    hard_rotation: bool
+    hard_crop_windows: bool
     min_detail: float
     account_pattern: str
     account_fallback: str

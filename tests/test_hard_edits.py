@@ -15,8 +15,10 @@ from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, find_clus
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
 from hashtrail.pipeline.media import edits
 from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.media.hashing import (VARIANT_CODE, VIA_RANK, bits_to_hex, dhash_bits, hash_variants,
-                                              low_dct, mirrored_dct)
+from hashtrail.pipeline.media.hashing import (ALL_HARD_EDITS, VARIANT_CODE, VIA_RANK, HardEdits, bits_to_hex,
+                                              dhash_bits, hash_variants, low_dct, mirrored_dct)
+
+ALL = ALL_HARD_EDITS  # the variants off by default (config/default.toml) are switched on here
 
 
 def blurred(n, side, seed):
@@ -42,8 +44,8 @@ def test_mirror_variants_equal_hashing_the_mirrored_picture(photo):
     buf = io.BytesIO()
     photo(3, (1280, 960)).save(buf, "JPEG")
     gray = decode_still(buf.getvalue(), 10**8).image
-    ours = {v.name: v for v in hash_variants(gray, 6.0)}
-    flipped = {v.name: v for v in hash_variants(ImageOps.mirror(gray), 6.0)}
+    ours = {v.name: v for v in hash_variants(gray, 6.0, hard=ALL)}
+    flipped = {v.name: v for v in hash_variants(ImageOps.mirror(gray), 6.0, hard=ALL)}
     for name in ("full", "center"):
         mirrored, direct = ours[f"mirror_{name}"], flipped[name]
         assert (mirrored.phash, mirrored.dhash, mirrored.phash256) == (direct.phash, direct.dhash, direct.phash256)
@@ -60,7 +62,7 @@ def bits_apart(a, b) -> tuple[int, int, int]:
 
 def test_crop_windows_hash_like_the_cropped_pixels(photo):
     gray = photo(4, (400, 300)).convert("L")
-    ours = {v.name: v for v in hash_variants(gray, 6.0)}
+    ours = {v.name: v for v in hash_variants(gray, 6.0, hard=ALL)}
     for name, box in edits.window_boxes(*gray.size):
         direct = {v.name: v for v in hash_variants(gray.crop(box), 6.0, probes=False)}["full"]
         p, d, q = bits_apart(ours[name], direct)
@@ -78,13 +80,13 @@ def test_caption_bands_are_found_and_pictures_without_one_are_left_alone(photo):
     assert edits.caption_box(base.convert("L")) is None
     assert edits.caption_box(transforms.caption(base).convert("L")) is None  # text on the picture: no band
     assert edits.caption_box(transforms.border(base, 0.1).convert("L")) is None  # a plain border: trim's job
-    names = [v.name for v in hash_variants(base.convert("L"), 6.0)]
+    names = [v.name for v in hash_variants(base.convert("L"), 6.0, hard=ALL)]
     assert "uncaptioned" not in names
-    assert "uncaptioned" in [v.name for v in hash_variants(transforms.caption_band(base).convert("L"), 6.0)]
+    assert "uncaptioned" in [v.name for v in hash_variants(transforms.caption_band(base).convert("L"), 6.0, hard=ALL)]
 
 
 def fingerprints(items: dict[int, Image.Image]) -> Fingerprints:
-    rows = [(m, v) for m, im in items.items() for v in hash_variants(im.convert("L"), 6.0)]
+    rows = [(m, v) for m, im in items.items() for v in hash_variants(im.convert("L"), 6.0, hard=ALL)]
     return Fingerprints(np.array([m for m, _ in rows]), hex_to_u64(v.phash for _, v in rows),
                         hex_to_u64(v.dhash for _, v in rows), hex_to_u64(v.phash256 for _, v in rows).reshape(-1, 4),
                         np.array([v.name in ("center", "trim_center") for _, v in rows]), None,
@@ -123,7 +125,8 @@ def test_without_the_hard_variants_those_copies_are_missed(photo):
 
 
 @pytest.fixture
-def hard_archive(tmp_path, photo):
+def hard_archive(tmp_path, photo, monkeypatch):
+    monkeypatch.setenv("HASHTRAIL_HARD_CROP_WINDOWS", "1")  # off by default
     root = tmp_path / "archive"
     original = photo(11)
     save(twitter_path(root, 1, 101), original)
@@ -169,6 +172,7 @@ def test_incremental_equals_rebuild_with_hard_variants(tmp_path, photo, settings
     from hashtrail.pipeline.scan import scan, update_clusters
     from hashtrail.pipeline.store import Store
 
+    settings = settings.replace(hard_caption=True, hard_crop_windows=True)  # off by default
     root = tmp_path / "tree"
     save(twitter_path(root, 1, 101), photo(21))
     save(twitter_path(root, 2, 102), photo(22))
@@ -189,3 +193,31 @@ def test_incremental_equals_rebuild_with_hard_variants(tmp_path, photo, settings
     assert update_clusters(Store(copy), settings.replace(db=copy), rebuild=True).rebuilt
     rebuilt = sorted(Store(copy).db.execute("SELECT media_id, cluster_id, via, via_media, via_transform FROM clusters"))
     assert rebuilt == incremental
+
+
+def test_hard_edits_switched_off_are_neither_computed_nor_stored(tmp_path, photo, settings):
+    """The defaults: mirrors only. Captions, rotations and crop windows come only when a setting asks."""
+    from hashtrail.pipeline.scan import scan
+    from hashtrail.pipeline.store import Store
+
+    banded = transforms.caption_band(photo(31, (480, 360)), "top").convert("L")
+    assert HardEdits.from_settings(settings) == HardEdits(mirror=True, caption=False, rotation=False,
+                                                          crop_windows=False)
+    default = {v.name for v in hash_variants(banded, 6.0, hard=HardEdits.from_settings(settings))}
+    plain = {"full", "center", "trim", "trim_center"}  # a plain band trims away as a border
+    assert default == plain | {f"mirror_{n}" for n in plain}
+    everything = {v.name for v in hash_variants(banded, 6.0, hard=ALL)}
+    assert "uncaptioned" in everything and any(n.startswith(("crop_", "rotate_", "square_")) for n in everything)
+    for setting, prefix in (("hard_rotation", "rotate_"), ("hard_crop_windows", "crop_"),
+                            ("hard_caption", "uncaptioned"), ("hard_mirror", "mirror_")):
+        on = HardEdits(**{"mirror": False, setting.removeprefix("hard_"): True})
+        names = {v.name for v in hash_variants(banded, 6.0, hard=on)}
+        assert any(n.startswith(prefix) for n in names), setting
+        others = {"rotate_", "crop_", "uncaptioned", "mirror_"} - {prefix}
+        assert not any(n.startswith(tuple(others)) for n in names), (setting, names)
+    root = tmp_path / "tree"
+    save(twitter_path(root, 1, 101), photo(32))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    stored = {r["variant"] for r in store.db.query("SELECT variant FROM fingerprints")}
+    assert stored == {"full", "center", "mirror_full", "mirror_center"}

@@ -6,7 +6,7 @@ from PIL import Image, ImageFilter
 
 from hashtrail.pipeline import transforms
 from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.media.hashing import (BASE, HASHER, bits_to_hex, dhash_bits, hash_variants, phash_bits, trim_box,
+from hashtrail.pipeline.media.hashing import (ALL_HARD_EDITS, BASE, HASHER, bits_to_hex, dhash_bits, hash_variants, phash_bits, trim_box,
                               variant_images)
 
 
@@ -84,7 +84,7 @@ def test_decoded_photo_gets_full_and_center_variants(photo):
     import io
     buf = io.BytesIO()
     photo(7, (1200, 800)).save(buf, "JPEG")
-    variants = hash_variants(decode_still(buf.getvalue(), 10**8).image, 6.0)
+    variants = hash_variants(decode_still(buf.getvalue(), 10**8).image, 6.0, hard=ALL_HARD_EDITS)
     assert [v.name for v in variants if v.name in BASE] == ["full", "center"]
     assert {"mirror_full", "mirror_center", "crop_l12", "crop_b18", "square_c", "rotate_p4"} <= {v.name for v in variants}
     assert all(len(v.phash) == 16 and len(v.dhash) == 16 and len(v.phash256) == 64 for v in variants)

@@ -105,6 +105,28 @@ VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
 
 
 @dataclasses.dataclass(frozen=True)
+class HardEdits:
+    """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
+    ``hard_crop_windows``). One switched off is neither computed nor stored: each costs hashing time, stored
+    rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
+    mirror: bool = True
+    caption: bool = False
+    rotation: bool = False
+    crop_windows: bool = False
+
+    @classmethod
+    def from_settings(cls, settings) -> "HardEdits":
+        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows)
+
+    @property
+    def probing(self) -> bool:
+        return self.mirror or self.rotation or self.crop_windows
+
+
+ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True)
+
+
+@dataclasses.dataclass(frozen=True)
 class Variant:
     name: str
     phash: str  # 16 hex digits, imagehash's str() form
@@ -161,18 +183,19 @@ def _center(gray: Image.Image) -> Image.Image:
     return gray.crop((dx, dy, w - dx, h - dy))
 
 
-def variant_images(gray: Image.Image) -> list[tuple[str, Image.Image]]:
+def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, Image.Image]]:
     """The base pictures that get hashed, by variant name; the first primary one after "full" is the probes' source.
 
     A picture under a caption band (pipeline/media/edits.py) is hashed without
     it ("uncaptioned"); its whole ("banded", band included) is kept only as a
     secondary variant, as centre crops are: two different pictures under the
-    same caption template would otherwise match by their band.
+    same caption template would otherwise match by their band. ``caption=False``
+    skips the band search (setting ``hard_caption``).
     """
     from hashtrail.pipeline.media import edits
-    caption = edits.caption_box(gray)
-    if caption is not None:
-        return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(caption[0]))]
+    band = edits.caption_box(gray) if caption else None
+    if band is not None:
+        return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
     out = [("full", gray), ("center", _center(gray))]
     box = trim_box(gray)
     if box is not None:
@@ -247,7 +270,8 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
     return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
 
 
-def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> list[Variant]:
+def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
+                  hard: HardEdits = HardEdits()) -> list[Variant]:
     """Hash every variant of a greyscale image that has enough detail, and the mirror of each base one.
 
     One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
@@ -258,16 +282,17 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> 
     (bit tricks on the stored dHash fail on flat regions, where neighbours tie).
     Probes (crop windows, rotations, mirrors) are cut from the picture itself:
     without its caption band or borders (``probe_source``).
-    ``probes=False`` leaves them out (video frames).
+    ``probes=False`` leaves them out (video frames); ``hard`` says which hard
+    edits are seen through (the scan passes ``HardEdits.from_settings``).
     """
-    probing = probes and min(gray.size) >= 2 * MIN_SIDE
-    variants = variant_images(gray)
+    probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE
+    variants = variant_images(gray, caption=hard.caption)
     source = probe_source(variants)
     pictures = dict(variants)
     # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
     # Pillow resamples columns first), which the crop windows reuse
     strip = pictures[source].resize((4 * LARGE_SIDE, pictures[source].height), THUMBNAIL_FILTER) \
-        if probing and min(pictures[source].size) >= 2 * MIN_SIDE else None
+        if probing and hard.crop_windows and min(pictures[source].size) >= 2 * MIN_SIDE else None
     names, large, thumbs, smalls, aspects = [], [], [], [], []
     for name, picture in variants:
         if min(picture.size) < MIN_SIDE:
@@ -288,20 +313,33 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True) -> 
     if not names:
         return []
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
-    if strip is not None:
+    if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
         # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
-        base = [k for k, name in enumerate(names) if not name.startswith("banded")]
-        window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
-        turned_names, turned = probes_module.rotation_blocks(pictures[source])
-        extra_names = window_names + turned_names
-        extra256, extra64, extra_small = (np.concatenate(pair) for pair in zip(windows, turned))
-        detailed = probes_module.spread(extra256) >= min_detail
-        extra_aspects = probes_module.aspects(pictures[source], extra_names)
-        aspects += [a for a, keep in zip(extra_aspects, detailed) if keep] + [aspects[k] for k in base]
-        names += [n for n, keep in zip(extra_names, detailed) if keep] + [f"mirror_{names[k]}" for k in base]
-        low = np.concatenate([low, extra64[detailed], mirrored_dct(low[base])])
-        low256 = np.concatenate([low256, extra256[detailed], mirrored_dct(low256[base])])
-        small = np.concatenate([small, extra_small[detailed], small[base][:, :, ::-1]])
+        base = [k for k, name in enumerate(names) if not name.startswith("banded")] if hard.mirror else []
+        extra_names, blocks = [], []
+        if strip is not None:
+            window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
+            extra_names += window_names
+            blocks.append(windows)
+        if hard.rotation:
+            turned_names, turned = probes_module.rotation_blocks(pictures[source])
+            extra_names += turned_names
+            blocks.append(turned)
+        if blocks:
+            extra256, extra64, extra_small = (np.concatenate(part) for part in zip(*blocks))
+            detailed = probes_module.spread(extra256) >= min_detail
+            extra_aspects = probes_module.aspects(pictures[source], extra_names)
+            aspects += [a for a, keep in zip(extra_aspects, detailed) if keep]
+            names += [n for n, keep in zip(extra_names, detailed) if keep]
+            low = np.concatenate([low, extra64[detailed]])
+            low256 = np.concatenate([low256, extra256[detailed]])
+            small = np.concatenate([small, extra_small[detailed]])
+        if base:
+            aspects += [aspects[k] for k in base]
+            names += [f"mirror_{names[k]}" for k in base]
+            low = np.concatenate([low, mirrored_dct(low[base])])
+            low256 = np.concatenate([low256, mirrored_dct(low256[base])])
+            small = np.concatenate([small, small[base][:, :, ::-1]])
     phashes = bits_to_hex(_above_median(low))
     dhashes = bits_to_hex(dhash_bits(small))
     phash256 = bits_to_hex(_above_median(low256))
