@@ -55,7 +55,7 @@ from hashtrail.pipeline import transforms
 from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_pairs
 from hashtrail.pipeline.media.decode import decode_still
 from hashtrail.pipeline.index.hamming import hex_to_u64, pairs_within
-from hashtrail.pipeline.media.hashing import HASHER, SECONDARY, VARIANT_CODE, hash_variants
+from hashtrail.pipeline.media.hashing import HASHER, SECONDARY, VARIANT_CODE, HardEdits, hash_variants
 
 # skimage.data loader -> file it reads from the wheel's data directory.
 PHOTOS = {
@@ -105,9 +105,10 @@ def encode(im: Image.Image, fmt: str, quality: int) -> bytes:
     return buf.getvalue()
 
 
-def fingerprint(data: bytes, max_pixels: int, min_detail: float) -> tuple[list, str]:
-    """(hashtrail variants, baseline pHash) of one stored file."""
-    variants = hash_variants(decode_still(data, max_pixels).image, min_detail)
+def fingerprint(data: bytes, settings) -> tuple[list, str]:
+    """(hashtrail variants, baseline pHash) of one stored file, with the hard edits the settings switch on."""
+    variants = hash_variants(decode_still(data, settings.max_pixels).image, settings.min_detail,
+                             hard=HardEdits.from_settings(settings))
     return variants, str(imagehash.phash(Image.open(io.BytesIO(data))))
 
 
@@ -117,7 +118,7 @@ def copies(picture: Image.Image, settings) -> list[tuple[str, list, str]]:
     published = Image.open(io.BytesIO(original)).convert("RGB")  # reposts start from the published file
     files = [("original", original)]
     files += [(name, encode(edit(published), "PNG" if name == "png" else "JPEG", 85)) for name, edit in EDITS.items()]
-    return [(name, *fingerprint(data, settings.max_pixels, settings.min_detail)) for name, data in files]
+    return [(name, *fingerprint(data, settings)) for name, data in files]
 
 
 def build_set(settings, crops) -> tuple[list[str], dict[str, np.ndarray], Fingerprints]:
@@ -194,7 +195,7 @@ def cell(s: dict, configured: bool) -> str:  # a sweep table's cell
 def report(names, items, fp, settings, t: Thresholds, ours, base, sweep) -> None:
     n, groups = len(items["edit"]), len(np.unique(items["group"]))
     hashed = np.unique(fp.media_id)
-    print(f"hasher {HASHER}, min_detail={settings.min_detail}")
+    print(f"hasher {HASHER}, min_detail={settings.min_detail}, {HardEdits.from_settings(settings)}")
     print(f"{len(names)} photos, {groups} distinct pictures, {n} items (original + {len(EDITS)} edits each), "
           f"{len(fp.media_id)} hashtrail variants, {n - len(hashed)} items too flat to hash; "
           f"{n * (n - 1) // 2:,} pairs, {pair_count(np.bincount(items['group']))} true\n")
