@@ -126,7 +126,8 @@ def test_without_the_hard_variants_those_copies_are_missed(photo):
 
 @pytest.fixture
 def hard_archive(tmp_path, photo, monkeypatch):
-    monkeypatch.setenv("HASHTRAIL_HARD_CROP_WINDOWS", "1")  # off by default
+    for setting in ("HASHTRAIL_HARD_MIRROR", "HASHTRAIL_HARD_CROP_WINDOWS"):
+        monkeypatch.setenv(setting, "1")  # off by default
     root = tmp_path / "archive"
     original = photo(11)
     save(twitter_path(root, 1, 101), original)
@@ -172,7 +173,7 @@ def test_incremental_equals_rebuild_with_hard_variants(tmp_path, photo, settings
     from hashtrail.pipeline.scan import scan, update_clusters
     from hashtrail.pipeline.store import Store
 
-    settings = settings.replace(hard_caption=True, hard_crop_windows=True)  # off by default
+    settings = settings.replace(hard_mirror=True, hard_crop_windows=True)  # off by default
     root = tmp_path / "tree"
     save(twitter_path(root, 1, 101), photo(21))
     save(twitter_path(root, 2, 102), photo(22))
@@ -196,22 +197,22 @@ def test_incremental_equals_rebuild_with_hard_variants(tmp_path, photo, settings
 
 
 def test_hard_edits_switched_off_are_neither_computed_nor_stored(tmp_path, photo, settings):
-    """The defaults: mirrors only. Captions, rotations and crop windows come only when a setting asks."""
+    """The defaults: caption bands and rotations. Mirrors and crop windows come only when a setting asks."""
     from hashtrail.pipeline.scan import scan
     from hashtrail.pipeline.store import Store
 
+    defaults = HardEdits.from_settings(settings)
+    assert defaults == HardEdits(mirror=False, caption=True, rotation=True, crop_windows=False) == HardEdits()
     banded = transforms.caption_band(photo(31, (480, 360)), "top").convert("L")
-    assert HardEdits.from_settings(settings) == HardEdits(mirror=True, caption=False, rotation=False,
-                                                          crop_windows=False)
-    default = {v.name for v in hash_variants(banded, 6.0, hard=HardEdits.from_settings(settings))}
-    plain = {"full", "center", "trim", "trim_center"}  # a plain band trims away as a border
-    assert default == plain | {f"mirror_{n}" for n in plain}
+    names = {v.name for v in hash_variants(banded, 6.0, hard=defaults)}
+    assert names == {"banded", "banded_center", "uncaptioned", "rotate_m4", "rotate_p4"}
     everything = {v.name for v in hash_variants(banded, 6.0, hard=ALL)}
-    assert "uncaptioned" in everything and any(n.startswith(("crop_", "rotate_", "square_")) for n in everything)
-    for setting, prefix in (("hard_rotation", "rotate_"), ("hard_crop_windows", "crop_"),
-                            ("hard_caption", "uncaptioned"), ("hard_mirror", "mirror_")):
-        on = HardEdits(**{"mirror": False, setting.removeprefix("hard_"): True})
-        names = {v.name for v in hash_variants(banded, 6.0, hard=on)}
+    assert {"mirror_uncaptioned", "crop_l6", "square_c"} <= everything
+    for setting, prefix in (("rotation", "rotate_"), ("crop_windows", "crop_"), ("caption", "uncaptioned"),
+                            ("mirror", "mirror_")):
+        alone = HardEdits(**{"mirror": False, "caption": False, "rotation": False, "crop_windows": False,
+                             setting: True})
+        names = {v.name for v in hash_variants(banded, 6.0, hard=alone)}
         assert any(n.startswith(prefix) for n in names), setting
         others = {"rotate_", "crop_", "uncaptioned", "mirror_"} - {prefix}
         assert not any(n.startswith(tuple(others)) for n in names), (setting, names)
@@ -220,4 +221,4 @@ def test_hard_edits_switched_off_are_neither_computed_nor_stored(tmp_path, photo
     store = Store(settings.db)
     scan([str(root)], settings, store)
     stored = {r["variant"] for r in store.db.query("SELECT variant FROM fingerprints")}
-    assert stored == {"full", "center", "mirror_full", "mirror_center"}
+    assert stored == {"full", "center", "rotate_m4", "rotate_p4"}

@@ -16,7 +16,8 @@ Reposts edited to dodge matching get more (pipeline/media/edits.py):
 secondary ``banded``), and *probes*, compared only with other media's
 primary variants: ``mirror_*`` of every plain variant (from the same DCT),
 one-sided crop windows ``crop_<side><pct>`` and square cuts ``square_*``
-(pipeline/media/probes.py), and de-rotated centres ``rotate_*``.
+(pipeline/media/probes.py), and de-rotated centres ``rotate_*``. Settings
+choose which (``HardEdits``): by default caption removal and rotations only.
 
 Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
 dHash (gradient signs, a different view of the picture) and 256-bit pHash
@@ -109,9 +110,9 @@ class HardEdits:
     """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
     ``hard_crop_windows``). One switched off is neither computed nor stored: each costs hashing time, stored
     rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
-    mirror: bool = True
-    caption: bool = False
-    rotation: bool = False
+    mirror: bool = False
+    caption: bool = True
+    rotation: bool = True
     crop_windows: bool = False
 
     @classmethod
