@@ -32,6 +32,14 @@ class Settings:
     phash_threshold: int
     dhash_threshold: int
     phash256_threshold: int
+    hard_phash_threshold: int
+    hard_dhash_threshold: int
+    hard_phash256_threshold: int
+    cluster_crop_windows: bool
+    hard_mirror: bool
+    hard_caption: bool
+    hard_rotation: bool
+    hard_crop_windows: bool
     min_detail: float
     account_pattern: str
     account_fallback: str
@@ -82,7 +90,8 @@ def _validate(s: Settings) -> None:
             raise ConfigError(f"{name} must be > 0")
     if not s.min_detail >= 0:  # also refuses NaN
         raise ConfigError("min_detail must be >= 0")
-    for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256)):
+    for name, bits in (("phash_threshold", 64), ("dhash_threshold", 64), ("phash256_threshold", 256),
+                       ("hard_phash_threshold", 64), ("hard_dhash_threshold", 64), ("hard_phash256_threshold", 256)):
         if not 0 <= getattr(s, name) <= bits:
             raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")
     if not 0 < s.frame_share <= 1:

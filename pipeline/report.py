@@ -17,9 +17,11 @@ from hashtrail.pipeline.store import Store
 # ``paths``: every path the media was seen at (a moved folder, a zip and its unpacked copy), ``path`` first;
 # ``account_source``: where the account came from (tweets, manifest, pattern, folder);
 # ``screen_name``, ``tweet_text``, ``url``: from imported CSVs, where known; ``retweet_of``: the retweeted tweet
-MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s", "duration_s",
-                 "frames", "matches", "paths", "account_source", "screen_name", "tweet_text", "url", "is_retweet",
-                 "retweet_of", "release")
+# ``via``: how a member is linked (plain, or through a hard edit: caption removed, rotation, ...), with
+# ``via_media`` / ``via_transform`` naming its best hard-edit match when it has no plain one
+MEMBER_FIELDS = ("media_id", "path", "account", "post_id", "kind", "distance", "via", "via_media", "via_transform",
+                 "posted_at", "delay_s", "duration_s", "frames", "matches", "paths", "account_source", "screen_name",
+                 "tweet_text", "url", "is_retweet", "retweet_of", "release")
 OPTIONAL_MEMBER_FIELDS = ("fast_repost",)  # present when asked for (--window)
 
 
@@ -208,7 +210,7 @@ def cluster_detail(cluster: dict) -> str:
         lines.append(f"first seen {cluster['first_seen']} from {_who(cluster['first_account'])}; members in post order, "
                      "with the delay after the first post")
     lines.append("d = pHash bits from the representative (lowest media id); 0: the same pHash (byte-identical "
-                 "or re-encoded copies)")
+                 "or re-encoded copies); 'via' = a member linked only through a hard edit")
     if cluster.get("window_s") is not None:
         lines.append(f"FAST = posted within {cluster['window_s']:g} s after another account's post of it "
                      f"({cluster['fast_reposts']} of {cluster['size']})")
@@ -232,6 +234,8 @@ def cluster_detail(cluster: dict) -> str:
             lines.append(f"            {m['url']}")
         for other in (m.get("paths") or [])[1:]:
             lines.append(f"            also at {other}")
+        if m.get("via") not in (None, "plain"):
+            lines.append(f"            via {m['via']}: {m['via_transform']}")
         if m.get("matches"):
             lines.append(f"            frames: {matches_text(m, at_most=3)}")
     return "\n".join(lines) + "\n"
@@ -345,8 +349,9 @@ def matches_table(matches: list[dict], query: str, thresholds) -> str:
              f"{'p':>2} {'d':>2} {'q':>3}  {'cluster':<7}  {'posted (UTC)':<16}  {'account':<16}  path"]
     for m in matches:
         posted = (m.get("posted_at") or "")[:16].replace("T", " ") or "-"
+        via = "" if m.get("via", "plain") == "plain" else f"  via {m['via']} ({m['transform']})"
         lines.append(f"{m['phash_distance']:>2} {m['dhash_distance']:>2} {m['phash256_distance']:>3}  "
-                     f"{m['cluster_id'] or '-':<7}  {posted:<16}  {m['account'] or '-':<16.16}  {m['path']}")
+                     f"{m['cluster_id'] or '-':<7}  {posted:<16}  {m['account'] or '-':<16.16}  {m['path']}{via}")
         if m["frames"] > 1 or m["their_frames"] > 1:
             pairs = ", ".join(f"{clock(a)}={clock(b)}" for a, b in m["times"][:5])
             more = f", +{len(m['times']) - 5} more" if len(m["times"]) > 5 else ""

@@ -214,7 +214,8 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
             store.refresh_summaries()  # attribution may have changed (a rescan, an import) without new media
             return Reclustered(False, 0, 0, time.perf_counter() - started)
         previous, members = store.cluster_state()
-        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t)
+        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t,
+                                 store.hard_vias())
         store.update_clusters(update.assignments, update.frame_matches, t)
         store.save_fingerprint_cache(fp, ids)
         store.refresh_summaries()

@@ -26,9 +26,47 @@ def crop(im: Image.Image, share: float) -> Image.Image:
     return im.crop((dx, dy, im.width - dx, im.height - dy))
 
 
-def crop_side(im: Image.Image, share: float) -> Image.Image:
-    """Cut ``share`` off the right side only."""
-    return im.crop((0, 0, round(im.width * (1 - share)), im.height))
+def crop_side(im: Image.Image, share: float, side: str = "r") -> Image.Image:
+    """Cut ``share`` off one side only: "l", "r", "t" or "b"."""
+    w, h = im.size
+    dx, dy = round(w * share), round(h * share)
+    box = {"l": (dx, 0, w, h), "r": (0, 0, w - dx, h), "t": (0, dy, w, h), "b": (0, 0, w, h - dy)}[side]
+    return im.crop(box)
+
+
+def square_cut(im: Image.Image) -> Image.Image:
+    """The central square (a landscape photo cut to 1:1, as profile pictures and some feeds do)."""
+    w, h = im.size
+    side = min(w, h)
+    x, y = (w - side) // 2, (h - side) // 2
+    return im.crop((x, y, x + side, y + side))
+
+
+def rotate(im: Image.Image, degrees: float) -> Image.Image:
+    """Tilt by ``degrees`` (counter-clockwise) and cut to the largest upright rectangle, as "straighten" tools do."""
+    from hashtrail.pipeline.media.edits import largest_upright
+    w, h = im.size
+    cw, ch = largest_upright(w, h, degrees)
+    x, y = (w - cw) // 2, (h - ch) // 2
+    return im.rotate(degrees, resample=Image.BICUBIC).crop((x, y, x + cw, y + ch))
+
+
+def caption_band(im: Image.Image, where: str = "top", share: float = 0.22,
+                 text: str = "When they tell you it's safe, remember this") -> Image.Image:
+    """A meme caption: a white band of ``share`` of the height with black text, above or below the picture."""
+    im = im.convert("RGB")
+    band = round(im.height * share)
+    canvas = Image.new("RGB", (im.width, im.height + band), (255, 255, 255))
+    canvas.paste(im, (0, band if where == "top" else 0))
+    draw = ImageDraw.Draw(canvas)
+    size = max(10, band // 3)
+    font = ImageFont.load_default(size=size)
+    y0 = (0 if where == "top" else im.height) + (band - 2 * size) // 3
+    words = text.split()
+    half = len(words) // 2
+    for n, line in enumerate([" ".join(words[:half]), " ".join(words[half:])]):
+        draw.text((im.width * 0.05, y0 + n * round(size * 1.2)), line, fill=(0, 0, 0), font=font)
+    return canvas
 
 
 def border(im: Image.Image, share: float, color=(255, 255, 255)) -> Image.Image:
@@ -88,8 +126,16 @@ MILD = {
     "contrast_70": lambda im: contrast(im, 0.7),
     "grayscale": grayscale,
 }
-# Harder edits, reported but not targeted: plain pHash/dHash cannot see through them.
+# Harder edits, what campaigns do to dodge matching: plain pHash/dHash cannot see through them, the
+# hard-edit variants (pipeline/media/edits.py) do; benchmarks/quality.py targets recall >= 0.8 on each.
 HARD = {
-    "crop_side_10": lambda im: crop_side(im, 0.10),
     "mirror": mirror,
+    "mirror_crop_5": lambda im: crop(mirror(im), 0.05),
+    **{f"crop_{side}_{round(share * 100)}": (lambda s, d: lambda im: crop_side(im, s, d))(share, side)
+       for share in (0.10, 0.15, 0.20) for side in "lrtb"},
+    "square_cut": square_cut,
+    "rotate_3": lambda im: rotate(im, 3),
+    "rotate_5": lambda im: rotate(im, -5),
+    "caption_top": lambda im: caption_band(im, "top"),
+    "caption_bottom": lambda im: caption_band(im, "bottom", 0.30),
 }

@@ -50,10 +50,11 @@ def test_clusters_json_lines(scanned):
     lines = [json.loads(line) for line in result.output.splitlines()]
     assert [(c["size"], c["accounts"]) for c in lines] == [(3, 3), (2, 1)]
     member = lines[0]["members"][0]
-    assert set(member) == {"media_id", "path", "account", "post_id", "kind", "distance", "posted_at", "delay_s",
-                           "duration_s", "frames", "matches", "paths", "account_source", "screen_name", "tweet_text",
-                           "url", "is_retweet", "retweet_of", "release"}
+    assert set(member) == {"media_id", "path", "account", "post_id", "kind", "distance", "via", "via_media",
+                           "via_transform", "posted_at", "delay_s", "duration_s", "frames", "matches", "paths",
+                           "account_source", "screen_name", "tweet_text", "url", "is_retweet", "retweet_of", "release"}
     assert member["paths"] == [member["path"]] and member["account_source"] == "pattern"
+    assert member["via"] == "plain" and member["via_media"] is None
     assert member["kind"] == "image" and member["distance"] == 0 and member["post_id"] == "101"
     assert set(lines[0]) == {"cluster", "size", "accounts", "retweets", "releases", "first_seen", "first_account",
                              "kinds", "members"}

@@ -143,6 +143,8 @@ def match(file, db, threshold, fmt):
     and compared with every stored image, video and GIF under the
     clustering rule. FILE may be a video or GIF: the output says how many
     of its frames matched, and at what times (this file's = the stored one's).
+    A match through a hard edit says so: via caption removed or rotation
+    (or mirror, crop window where switched on), with the variants that met.
 
     \b
     Examples:

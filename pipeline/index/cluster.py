@@ -8,6 +8,10 @@ A plain function from fingerprints to cluster assignments, as in perception:
    connected components then chain those few false pairs into giant
    clusters; the 256-bit pHash sees finer detail and stops them
    (benchmarks/quality.py: clustered precision 0.1 without it, 0.9 with);
+   hard-edit probes (mirrors, crop windows, de-rotated centres) are only
+   compared with other media's primary variants, at the stricter hard
+   thresholds and with equal aspect ratios; each pair keeps the kind of
+   match it is (pipeline/index/edges.py: ``via``);
 3. videos and animations are bags of frames, each hashed like a still:
    two of them match when at least ``frame_share`` of one side's frames
    match frames of the other (a clip cut from a longer video matches it, a
@@ -32,6 +36,19 @@ from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import multi_index
 from hashtrail.pipeline.index.hamming import distances
+from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
+    PRIMARY,
+    PROBE,
+    RANK,
+    VIA_NAMES,
+    Edges,
+    Via,
+    _expand_probe_copies,
+    member_vias,
+    transform_text,
+)
+from hashtrail.pipeline.media.hashing import VARIANT_CODE, VIA_RANK
+
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,19 +61,30 @@ class Fingerprints:
     phash256: np.ndarray  # uint64, shape (n, 4)
     secondary: np.ndarray  # bool: a centre-crop variant
     time_s: np.ndarray | None = None  # float: the frame's time in a video or animation, NaN for stills
+    variant: np.ndarray | None = None  # int16: index in hashing.VARIANTS; None: full (centre where secondary)
+    aspect: np.ndarray | None = None  # float: width / height of the hashed picture, NaN if unknown
 
     @classmethod
     def empty(cls) -> "Fingerprints":
         z = np.zeros(0, dtype=np.uint64)
         return cls(np.zeros(0, dtype=np.int64), z, z, np.zeros((0, 4), dtype=np.uint64), np.zeros(0, dtype=bool),
-                   np.zeros(0))
+                   np.zeros(0), np.zeros(0, dtype=np.int16), np.zeros(0))
 
     def times(self) -> np.ndarray:
         return self.time_s if self.time_s is not None else np.full(len(self.media_id), np.nan)
 
+    def codes(self) -> np.ndarray:
+        """Each row's variant code (hashing.VARIANTS): rows made without codes are full or centre."""
+        if self.variant is not None:
+            return self.variant
+        return np.where(self.secondary, VARIANT_CODE["center"], VARIANT_CODE["full"]).astype(np.int16)
+
+    def aspects(self) -> np.ndarray:
+        return self.aspect if self.aspect is not None else np.full(len(self.media_id), np.nan)
+
     def take(self, rows: np.ndarray) -> "Fingerprints":
         return Fingerprints(self.media_id[rows], self.phash[rows], self.dhash[rows], self.phash256[rows],
-                            self.secondary[rows], self.times()[rows])
+                            self.secondary[rows], self.times()[rows], self.codes()[rows], self.aspects()[rows])
 
     def frames(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row: a frame id (rows of one frame of one media share it) and its media's frame count."""
@@ -78,19 +106,45 @@ class Thresholds:
     dhash: int
     phash256: int
     frame_share: float = 0.5
+    # pairs that only a hard-edit variant (mirror, window, caption, rotation) explains: stricter,
+    # as each image brings ~20 such variants, each a chance of a false match
+    hard_phash: int = 10
+    hard_dhash: int = 12
+    hard_phash256: int = 56
+    # a hard-edit pair's two pictures must have the same shape within this share: a one-sided crop
+    # window lines up with a copy cut that much, while another shot of the scene (a pan, the other
+    # camera of a stereo pair) keeps the original's shape and so differs by a window's cut (>= 6%)
+    aspect_tolerance: float = 0.045
+    # crop windows (one-sided crops, square cuts) join clusters; off: only ``match`` uses them
+    crop_windows: bool = True
 
     @classmethod
     def from_settings(cls, settings) -> "Thresholds":
         return cls(settings.phash_threshold, settings.dhash_threshold, settings.phash256_threshold,
-                   settings.frame_share)
+                   settings.frame_share, min(settings.hard_phash_threshold, settings.phash_threshold),
+                   min(settings.hard_dhash_threshold, settings.dhash_threshold),
+                   min(settings.hard_phash256_threshold, settings.phash256_threshold),
+                   crop_windows=settings.cluster_crop_windows)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
-               both_centre: np.ndarray) -> np.ndarray:
+               both_centre: np.ndarray, hard: np.ndarray | bool = False,
+               aspect_a: np.ndarray | float = np.nan, aspect_b: np.ndarray | float = np.nan) -> np.ndarray:
         """The matching rule on distances of variant pairs: the one place it is written.
 
-        Clustering (``matching_pairs``) and query by example (search.py) both ask it.
+        ``hard``: the pair involves a hard-edit variant (``rank`` > 0), held to the
+        hard thresholds. Clustering (``matching_pairs``) and query by example
+        (search.py) both ask it.
         """
-        return (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256) & ~both_centre
+        plain = (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256)
+        strict = (phash <= self.hard_phash) & (dhash <= self.hard_dhash) & (phash256 <= self.hard_phash256)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            shape = np.abs(np.log(np.asarray(aspect_a, dtype=np.float64) / aspect_b)) <= np.log1p(self.aspect_tolerance)
+        strict &= shape | np.isnan(aspect_a) | np.isnan(aspect_b)  # unknown shape (old rows): hashes decide
+        return np.where(hard, strict, plain) & ~both_centre
+
+    def probes(self) -> np.ndarray:
+        """Per variant code: the probes this rule uses (all, or all but the crop windows)."""
+        return PROBE & ((RANK != VIA_RANK["crop window"]) | self.crop_windows)
 
     def shares(self, matched_a: np.ndarray, frames_a: np.ndarray, matched_b: np.ndarray,
                frames_b: np.ndarray) -> np.ndarray:
@@ -107,6 +161,9 @@ class Assignment:
     media_id: int
     cluster_id: int
     distance: int | None
+    via: str = "plain"  # how it is linked: plain, or the hard edit its best link saw through
+    via_media: int | None = None  # the member that link goes to (None for plain)
+    via_transform: str | None = None  # which variants matched, e.g. "#3 mirror_full ~ #7 full"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -126,40 +183,81 @@ MAX_EXAMPLE_TIMES = 5
 
 
 def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs (i < j) of variants within all thresholds, not two centre crops.
+    """Row pairs of variants within all thresholds, not two centre crops.
 
-    Candidates within the pHash64 and dHash64 radii come from the exact
-    multi-index join (pipeline/index/multi_index.py); the 256-bit pHash confirms them.
+    Base variants (plain, trimmed, caption removed) are joined with each
+    other: candidates within the pHash64 and dHash64 radii come from the
+    exact multi-index join (pipeline/index/multi_index.py). Probes (mirrors,
+    crop windows, de-rotated centres) are joined only with primary rows
+    (base, not centre crops), within the hard radii: two probes never meet,
+    so the join's table does not grow with them. The 256-bit pHash confirms both.
     """
-    i, j = multi_index.pairs_within(fp.phash, t.phash, fp.dhash, t.dhash)
-    return admitted(fp, i, j, t)
+    codes = fp.codes()
+    probe = PROBE[codes]
+    base = np.nonzero(~probe)[0]
+    i, j = multi_index.pairs_within(fp.phash[base], t.phash, fp.dhash[base], t.dhash)
+    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t)
+    return admitted(fp, np.concatenate([base[i], pi]), np.concatenate([base[j], pj]), t)
+
+
+def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds):
+    """Candidate row pairs (query row, table row) within the hard pHash64 and dHash64 radii."""
+    if len(queries) == 0 or len(table) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    q = multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries)
+    tab = multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table)
+    a, b = multi_index.join(q, tab, t.hard_phash, t.hard_dhash)
+    return a, b
+
+
+def pair_rank(fp: Fingerprints, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """The kind of match each row pair stands for (hashing.VIA_RANK): 0 plain, else the hard edit."""
+    codes = fp.codes()
+    return np.maximum(RANK[codes[i]], RANK[codes[j]])
 
 
 def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """The candidate row pairs that the whole rule admits."""
     keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
-                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j])
+                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j],
+                    pair_rank(fp, i, j) > 0, fp.aspects()[i], fp.aspects()[j])
     return i[keep], j[keep]
 
 
-def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
-    """Media id pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
+def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
+    """Media pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
 
     Rows of stills with identical hashes are collapsed first (archives
     repost one meme thousands of times; pairing every copy with every other
     would cost memory quadratic in the copies): the copies are chained to
     each other, and only one row per distinct fingerprint enters the pair
-    search. Video and animation rows are never collapsed: their matches are
-    counted frame by frame. The components are those of the matching rule;
-    the pair list is not, so measure with ``matching_pairs``.
+    search. Identical probe rows are collapsed too, but not chained (equal
+    crop windows do not make two pictures the same): each copy gets the
+    matches its row's first copy found. Video and animation rows are never
+    collapsed: their matches are counted frame by frame. The components are
+    those of the matching rule; the pair list is not, so measure with
+    ``matching_pairs``.
     """
     frame, frame_count = fp.frames()
-    single = np.nonzero(frame_count == 1)[0]
-    multi = np.nonzero(frame_count > 1)[0]
-    first, chain_a, chain_b = _identical_rows(fp, single)
-    rows = np.concatenate([first, multi])
-    a, b, details = _edges(fp, rows, frame, frame_count, t)
-    return np.concatenate([a, chain_a]), np.concatenate([b, chain_b]), _for_copies(details, chain_a, chain_b)
+    single = frame_count == 1
+    probe = PROBE[fp.codes()]
+    first, chain_a, chain_b = _identical_rows(fp, np.nonzero(single & ~probe)[0])
+    probe_first, copy_row, copy_media = _probe_copies(fp, np.nonzero(single & probe)[0])
+    rows = np.concatenate([first, probe_first, np.nonzero(~single)[0]])
+    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t)
+    found = _expand_probe_copies(fp, Edges.of_rows(fp, a, b, rank, ri, rj), ri, rj, copy_row, copy_media)
+    return Edges.join([found, Edges.plain(chain_a, chain_b)]), _for_copies(details, chain_a, chain_b)
+
+
+def _probe_copies(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """First row of each distinct probe fingerprint, and (its first row, media) of every other copy, by first row."""
+    order, starts = _identity_order(fp, rows)
+    sorted_rows = rows[order]
+    first = sorted_rows[starts]
+    group_first = first[np.cumsum(starts) - 1]
+    copies = ~starts
+    by_first = np.argsort(group_first[copies], kind="stable")
+    return first, group_first[copies][by_first], fp.media_id[sorted_rows[copies]][by_first]
 
 
 def _for_copies(details: list[FrameMatch], chain_a: np.ndarray, chain_b: np.ndarray) -> list[FrameMatch]:
@@ -191,16 +289,26 @@ def _for_copies(details: list[FrameMatch], chain_a: np.ndarray, chain_b: np.ndar
 
 
 def _identical_rows(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Among ``rows``: the first row of each distinct fingerprint, and media pairs chaining the copies.
+    """Among ``rows``: the first row of each distinct fingerprint, and media pairs chaining the copies."""
+    if len(rows) == 0:
+        return rows, np.zeros(0, np.int64), np.zeros(0, np.int64)
+    order, starts = _identity_order(fp, rows)
+    same = ~starts[1:]
+    media = fp.media_id[rows][order]
+    return rows[order][starts], media[:-1][same], media[1:][same]
+
+
+def _identity_order(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """An order of ``rows`` that puts identical fingerprints (hashes and variant) together, and group starts.
 
     Rows are grouped by a 64-bit mix of their columns (a 1-D sort, not
     numpy's slow unique over rows), and neighbours are compared in full, so
     a hash collision can only leave two copies uncollapsed, never merge
-    different rows.
+    different rows. The variant is part of the identity: a caption-removed
+    variant equal to another media's full picture is a caption match, not a copy.
     """
-    if len(rows) == 0:
-        return rows, np.zeros(0, np.int64), np.zeros(0, np.int64)
-    cols = [fp.phash[rows], fp.dhash[rows], *fp.phash256[rows].T, fp.secondary[rows].astype(np.uint64)]
+    cols = [fp.phash[rows], fp.dhash[rows], *fp.phash256[rows].T, fp.secondary[rows].astype(np.uint64),
+            fp.codes()[rows].astype(np.uint64)]
     mix = np.zeros(len(rows), dtype=np.uint64)
     for k, col in enumerate(cols):
         mix = (mix ^ col) * np.uint64(0x9E3779B97F4A7C15 + 2 * k)
@@ -209,32 +317,36 @@ def _identical_rows(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.
     same = np.ones(max(len(rows) - 1, 0), dtype=bool)
     for col in cols:
         same &= col[order][1:] == col[order][:-1]
-    starts = np.concatenate(([True], ~same))
-    media = fp.media_id[rows][order]
-    return rows[order][starts], media[:-1][same], media[1:][same]
+    return order, np.concatenate(([True], ~same)) if len(rows) else np.zeros(0, bool)
 
 
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
     """Media id pairs that match: some variant pair within all thresholds (stills),
     or enough matching frames (videos and animations)."""
+    return matching_edges(fp, t)[:2]
+
+
+def matching_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``matching_pairs`` with each pair's kind of match (hashing.VIA_RANK; a pair may appear once per kind)."""
     frame, frame_count = fp.frames()
-    a, b, _ = _edges(fp, np.arange(len(fp.media_id)), frame, frame_count, t)
-    return a, b
+    a, b, _, rank, _, _ = _edges(fp, np.arange(len(fp.media_id)), frame, frame_count, t)
+    return a, b, rank
 
 
-def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray,
-           t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
-    """Media pairs among ``rows`` under the whole rule, with frame details for videos."""
+def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray, t: Thresholds):
+    """Media pairs among ``rows`` under the whole rule, with frame details for videos (see media_edges)."""
     i, j = matching_rows(fp.take(rows), t)
     return media_edges(fp, rows[i], rows[j], frame, frame_count, t)
 
 
 def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndarray, frame_count: np.ndarray,
-                t: Thresholds) -> tuple[np.ndarray, np.ndarray, list[FrameMatch]]:
+                t: Thresholds):
     """Media pairs from admitted row pairs: stills at once, videos when enough frames match.
 
     ``ri``/``rj`` must hold every admitted row pair of the media they involve,
-    or the frame shares come out too low.
+    or the frame shares come out too low. Returns media a, b (a < b), frame
+    details, each pair's rank (kind of match) and its row pair (-1 for videos,
+    whose rank is their best row pair's).
     """
     ma, mb = fp.media_id[ri], fp.media_id[rj]
     differ = ma != mb
@@ -243,8 +355,9 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     ri, rj = np.where(swap, rj, ri), np.where(swap, ri, rj)
     ma, mb = fp.media_id[ri], fp.media_id[rj]
     stills_only = (frame_count[ri] == 1) & (frame_count[rj] == 1)
+    rank = pair_rank(fp, ri, rj)
     if not (~stills_only).any():
-        return ma, mb, []
+        return ma, mb, [], rank, ri, rj
     vi, vj = ri[~stills_only], rj[~stills_only]
     pair_ids, pair_of = np.unique(np.column_stack([ma[~stills_only], mb[~stills_only]]), axis=0,
                                   return_inverse=True)
@@ -258,8 +371,13 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     of_a, of_b = frame_count[first_row_a], frame_count[first_row_b]
     accepted = t.shares(matched_a, of_a, matched_b, of_b)
     details = _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b)
+    video_rank = np.full(len(pair_ids), np.iinfo(np.int8).max, dtype=np.int8)
+    np.minimum.at(video_rank, pair_of, rank[~stills_only])
+    none = np.full(int(accepted.sum()), -1, dtype=np.int64)
     return (np.concatenate([ma[stills_only], pair_ids[accepted, 0]]),
-            np.concatenate([mb[stills_only], pair_ids[accepted, 1]]), details)
+            np.concatenate([mb[stills_only], pair_ids[accepted, 1]]), details,
+            np.concatenate([rank[stills_only], video_rank[accepted]]),
+            np.concatenate([ri[stills_only], none]), np.concatenate([rj[stills_only], none]))
 
 
 def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
@@ -369,11 +487,12 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
     cost 100^2 x frames^2.
     """
     keep, same_a, same_b = same_frames(fp)
-    pa, pb, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
-    ea, eb = exact_pairs(sha_by_media)
-    a, b = np.concatenate([pa, ea, same_a]), np.concatenate([pb, eb, same_b])
+    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
+    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media)), Edges.plain(same_a, same_b)])
+    a, b = edges.a, edges.b
     if len(a) == 0:
         return [], []
+    vias = member_vias(edges)
     ids, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(ids)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))
@@ -387,9 +506,15 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
         members.sort()
         representative = members[0]
         for media_id in members:
-            out.append(Assignment(media_id, representative,
-                                  _distance(fp, rows_of, sha_by_media, representative, media_id)))
+            out.append(assign(fp, rows_of, sha_by_media, representative, media_id, vias.get(media_id)))
     return out, details
+
+
+def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: Via | None) -> Assignment:
+    distance = _distance(fp, rows_of, sha_by_media, representative, media_id)
+    if via is None:
+        return Assignment(media_id, representative, distance)
+    return Assignment(media_id, representative, distance, via.name, via.media, via.transform)
 
 
 def _row_finder(fp: Fingerprints):
@@ -410,4 +535,7 @@ def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> 
     r, m = rows_of(representative), rows_of(media_id)
     if len(r) == 0 or len(m) == 0:
         return None  # no hashable variant (flat image) on one side: joined by a chain
-    return int(distances(fp.phash[r][:, None], fp.phash[m][None, :]).min())
+    probe = PROBE[fp.codes()]
+    d = distances(fp.phash[r][:, None], fp.phash[m][None, :])
+    d = np.where(probe[r][:, None] & probe[m][None, :], 64, d)  # two probes are no distance between pictures
+    return int(d.min())

@@ -24,16 +24,22 @@ from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import multi_index
 from hashtrail.pipeline.index.cluster import (
+    PRIMARY,
+    PROBE,
     Assignment,
+    Edges,
     Fingerprints,
     FrameMatch,
     Thresholds,
-    _distance,
+    Via,
     _row_finder,
     admitted,
+    assign,
     exact_pairs,
     first_copies,
     media_edges,
+    member_vias,
+    probe_pairs,
 )
 
 
@@ -47,21 +53,25 @@ class Update:
 
 def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, int],
                     members: dict[int, list[int]], sha_by_media: dict[int, str], new_media: set[int],
-                    t: Thresholds) -> Update:
+                    t: Thresholds, old_vias: dict[int, Via] | None = None) -> Update:
     """Clusters after adding ``new_rows`` (row indices of ``fp``) and ``new_media``.
 
     ``previous`` maps media in clusters to their cluster id, ``members`` the
     reverse; ``new_media`` are media ids without a cluster yet that came with
     the new rows or have no hashable row (flat pictures join by SHA-256 only).
     ``sha_by_media`` needs only the new media and those sharing a hash with them.
+    ``old_vias``: the stored links of members matched only through a hard edit
+    (``Store.hard_vias``); a new plain or better match replaces them.
     """
     # a byte-identical copy of a media joins through its SHA-256 alone
     new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
-    a, b, details = _new_edges(fp, new_rows, t)
-    ea, eb = exact_pairs(sha_by_media)  # a map of new media and their twins: chains through them
-    a, b = np.concatenate([a, ea]).astype(np.int64), np.concatenate([b, eb]).astype(np.int64)
+    found, details = _new_edges(fp, new_rows, t)
+    # a map of new media and their twins: chains through them
+    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
+    a, b = edges.a, edges.b
     if len(a) == 0:
         return Update([], [], len(new_rows), 0)
+    vias = _merged_vias(edges, old_vias or {})
     label = np.vectorize(lambda m: previous.get(int(m), int(m)), otypes=[np.int64])
     la, lb = label(a), label(b)
     nodes, inverse = np.unique(np.concatenate([la, lb]), return_inverse=True)
@@ -80,18 +90,40 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
         everyone = sorted({m for lab in labels for m in members.get(lab, [lab])})
         changed += 1
         for media in everyone:
-            out.append(Assignment(media, representative,
-                                  _distance(fp, rows_of, sha_by_media, representative, media)))
+            out.append(assign(fp, rows_of, sha_by_media, representative, media, vias.get(media)))
     return Update(out, details, len(new_rows), changed)
 
 
-def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds):
-    """Media pairs under the whole rule among pairs that involve a new row."""
+def _merged_vias(edges: Edges, old: dict[int, Via]) -> dict[int, Via]:
+    """Hard-edit links after the update: a new plain match clears one, a better new link replaces it."""
+    new = member_vias(edges)
+    plain = set(np.concatenate([edges.a[edges.rank == 0], edges.b[edges.rank == 0]]).tolist())
+    merged = {m: v for m, v in old.items() if m not in plain}
+    for m, v in new.items():
+        if m not in merged or (v.rank, v.media) < (merged[m].rank, merged[m].media):
+            merged[m] = v
+    return merged
+
+
+def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
+    """Media pairs under the whole rule among pairs that involve a new row.
+
+    Three joins, as a rebuild's (cluster.matching_rows): new base rows with all
+    base rows; new probes with all primary rows; new primary rows with all probes.
+    """
     if len(new_rows) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64), []
-    table = multi_index.BlockIndex(fp.phash, fp.dhash)
-    queries = multi_index.BlockIndex(fp.phash[new_rows], fp.dhash[new_rows], new_rows)
-    i, j = multi_index.join(queries, table, t.phash, t.dhash)
-    i, j = admitted(fp, i, j, t)
+        return Edges.plain(np.zeros(0, np.int64), np.zeros(0, np.int64)), []
+    codes = fp.codes()
+    probe, primary = PROBE[codes] & t.probes()[codes], PRIMARY[codes]
+    new_base, new_probe, new_primary = (new_rows[mask[new_rows]] for mask in (~PROBE[codes], probe, primary))
+    base = np.nonzero(~PROBE[codes])[0]
+    table = multi_index.BlockIndex(fp.phash[base], fp.dhash[base], base)
+    queries = multi_index.BlockIndex(fp.phash[new_base], fp.dhash[new_base], new_base)
+    i, j = multi_index.join(queries, table, t.phash, t.dhash) if len(new_base) else (np.zeros(0, np.int64),) * 2
+    pi, pj = probe_pairs(fp, new_probe, np.nonzero(primary)[0], t)
+    old_probe = np.setdiff1d(np.nonzero(probe)[0], new_probe)
+    qi, qj = probe_pairs(fp, new_primary, old_probe, t)
+    i, j = admitted(fp, np.concatenate([i, pi, qi]), np.concatenate([j, pj, qj]), t)
     frame, frame_count = fp.frames()
-    return media_edges(fp, i, j, frame, frame_count, t)
+    a, b, details, rank, ri, rj = media_edges(fp, i, j, frame, frame_count, t)
+    return Edges.of_rows(fp, a, b, rank, ri, rj), details

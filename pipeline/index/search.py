@@ -14,9 +14,10 @@ import os
 import numpy as np
 
 from hashtrail.pipeline.errors import NotMatchable
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, frame_time
+from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, VIA_NAMES, Fingerprints, Thresholds, frame_time,
+                                              transform_text)
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
-from hashtrail.pipeline.media.hashing import SECONDARY
+from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK
 
 
 def query_fingerprints(variants: list[dict]) -> Fingerprints:
@@ -25,7 +26,9 @@ def query_fingerprints(variants: list[dict]) -> Fingerprints:
         np.full(len(variants), -1, dtype=np.int64), hex_to_u64(v["phash"] for v in variants),
         hex_to_u64(v["dhash"] for v in variants), hex_to_u64(v["phash256"] for v in variants).reshape(-1, 4),
         np.isin([v["name"] for v in variants], SECONDARY),
-        np.asarray([np.nan if v.get("time_s") is None else v["time_s"] for v in variants], dtype=np.float64))
+        np.asarray([np.nan if v.get("time_s") is None else v["time_s"] for v in variants], dtype=np.float64),
+        np.array([VARIANT_CODE.get(v["name"], VARIANT_CODE["full"]) for v in variants], dtype=np.int16),
+        np.array([np.nan if v.get("aspect") is None else v["aspect"] for v in variants], dtype=np.float64))
 
 
 def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[dict]:
@@ -34,15 +37,25 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
     stored_frame, stored_count = stored.frames()
     query_frame, query_count = query.frames()
     hits_stored, hits_query, scores = [], [], []
+    stored_codes, query_codes = stored.codes(), query.codes()
+    stored_probe, stored_primary, used = PROBE[stored_codes], PRIMARY[stored_codes], t.probes()
     for k in range(len(query.phash)):
-        near = np.nonzero(distances(stored.phash, query.phash[k]) <= t.phash)[0]  # the cheap filter first
+        near = distances(stored.phash, query.phash[k]) <= t.phash  # the cheap filter first
+        # as clustering pairs them: probes meet primary rows only, base rows meet each other
+        if PROBE[query_codes[k]] and not used[query_codes[k]]:
+            continue
+        near &= stored_primary if PROBE[query_codes[k]] else \
+            ((~stored_probe | PRIMARY[query_codes[k]]) & (used[stored_codes] | ~stored_probe))
+        near = np.nonzero(near)[0]
         p = distances(stored.phash[near], query.phash[k])
         d = distances(stored.dhash[near], query.dhash[k])
         q = distances(stored.phash256[near], query.phash256[k][None, :]).sum(axis=1)
-        ok = t.admits(p, d, q, stored.secondary[near] & query.secondary[k])
+        rank = np.maximum(RANK[stored_codes[near]], RANK[query_codes[k]])
+        ok = t.admits(p, d, q, stored.secondary[near] & query.secondary[k], rank > 0,
+                      stored.aspects()[near], query.aspects()[k])
         hits_stored.append(near[ok])
         hits_query.append(np.full(int(ok.sum()), k))
-        scores.append(np.column_stack([p[ok], d[ok], q[ok]]))
+        scores.append(np.column_stack([rank[ok], p[ok], d[ok], q[ok]]))
     if not hits_stored:
         return []
     rows, qrows, score = np.concatenate(hits_stored), np.concatenate(hits_query), np.concatenate(scores)
@@ -59,7 +72,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         if not t.shares(np.array([matched_query]), np.array([of_query]), np.array([matched_stored]),
                         np.array([of_stored]))[0]:
             continue
-        best = hits[np.lexsort((score[hits, 2], score[hits, 1], score[hits, 0]))]
+        best = hits[np.lexsort((score[hits, 3], score[hits, 2], score[hits, 1], score[hits, 0]))]
         # one pair per matched frame of the query (its closest stored frame), in the query's time order
         example, seen = [], set()
         for n in best.tolist():
@@ -68,11 +81,14 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                 seen.add(frame)
                 example.append([frame_time(qtimes[qrows[n]]), frame_time(times[rows[n]])])
         example.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0))
-        p, d, q = (int(x) for x in score[best[0]])
-        out.append({"media_id": media, "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
+        rank, p, d, q = (int(x) for x in score[best[0]])
+        transform = None if rank == 0 else transform_text(
+            -1, int(query_codes[qrows[best[0]]]), media, int(stored_codes[rows[best[0]]])).replace("#-1", "query")
+        out.append({"media_id": media, "via": VIA_NAMES[rank], "transform": transform,
+                    "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
                     "frames_matched": matched_query, "frames": of_query,
                     "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example})
-    return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), m["phash_distance"],
+    return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), VIA_RANK[m["via"]], m["phash_distance"],
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
 
 

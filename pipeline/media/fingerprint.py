@@ -27,7 +27,7 @@ from hashtrail.pipeline.archive.path_map import PathMap
 from hashtrail.pipeline.errors import MediaError
 from hashtrail.pipeline.media import kinds
 from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.media.hashing import HASHER, detail, hash_variants
+from hashtrail.pipeline.media.hashing import HASHER, HardEdits, detail, hash_variants
 from hashtrail.pipeline.video.animation import animation_frames
 from hashtrail.pipeline.video.keyframes import hash_frames, round_rate, video_print
 
@@ -198,8 +198,10 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
         _animation_into(result, settings, data)
         return
     result.detail = round(detail(decoded.image), 3)
-    result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256}
-                           for v in hash_variants(decoded.image, settings.min_detail)]
+    result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
+                            "aspect": v.aspect}
+                           for v in hash_variants(decoded.image, settings.min_detail,
+                                                   hard=HardEdits.from_settings(settings))]
     result.status = OK
 
 

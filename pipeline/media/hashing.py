@@ -11,6 +11,14 @@ Instead of one hash, each image gets up to four variants:
 - ``trim``: the picture with uniform borders and letterbox bars removed;
 - ``trim_center``: the central 90% of the trimmed picture.
 
+Reposts edited to dodge matching get more (pipeline/media/edits.py):
+``uncaptioned`` (the picture without a caption band; the whole becomes the
+secondary ``banded``), and *probes*, compared only with other media's
+primary variants: ``mirror_*`` of every plain variant (from the same DCT),
+one-sided crop windows ``crop_<side><pct>`` and square cuts ``square_*``
+(pipeline/media/probes.py), and de-rotated centres ``rotate_*``. Settings
+choose which (``HardEdits``): by default caption removal and rotations only.
+
 Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
 dHash (gradient signs, a different view of the picture) and 256-bit pHash
 (16x16 DCT: finer detail). Two media match when some pair of their variants,
@@ -32,9 +40,11 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from hashtrail.pipeline.media import probes as probes_module
+
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v1:phash64+dhash64+phash256:imagehash-{imagehash.__version__}"
+HASHER = f"variants-v2:phash64+dhash64+phash256+mirror+windows+caption+rotation:imagehash-{imagehash.__version__}"
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
@@ -48,7 +58,73 @@ HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
 
 
-SECONDARY = ("center", "trim_center")  # centre crops: never matched with each other
+SECONDARY = ("center", "trim_center", "banded", "banded_center")  # never matched with each other
+
+# How a variant sees through an edit, as ``via`` reports it; the rank orders
+# them when a pair matches several ways (the plainest explanation wins).
+VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
+BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
+PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
+
+
+def via_of(name: str) -> str:
+    """The kind of match a variant stands for: 'plain' for the scan's original variants."""
+    if name.startswith("mirror_"):
+        return "mirror"
+    if name.startswith(("crop_", "square_")):
+        return "crop window"
+    if name.startswith("rotate_"):
+        return "rotation"
+    if name == "uncaptioned":
+        return "caption removed"
+    if name == "screen":
+        return "screenshot"
+    return "plain"
+
+
+def is_probe(name: str) -> bool:
+    return name.startswith(PROBE_PREFIXES)
+
+
+def is_secondary(name: str) -> bool:
+    """A centre crop (or a centre crop's mirror): two of them never match."""
+    return name in SECONDARY or name.removeprefix("mirror_") in SECONDARY
+
+
+def _vocabulary() -> tuple[str, ...]:
+    from hashtrail.pipeline.media import edits
+    names = [*BASE, "screen"]
+    names += [f"mirror_{n}" for n in names]
+    names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
+    names += [f"square_{w}" for w in "lcrtb"]
+    names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
+    return tuple(names)
+
+
+VARIANTS = _vocabulary()  # every variant name; a row's index here is its code in clustering's columns
+VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
+
+
+@dataclasses.dataclass(frozen=True)
+class HardEdits:
+    """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
+    ``hard_crop_windows``). One switched off is neither computed nor stored: each costs hashing time, stored
+    rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
+    mirror: bool = False
+    caption: bool = True
+    rotation: bool = True
+    crop_windows: bool = False
+
+    @classmethod
+    def from_settings(cls, settings) -> "HardEdits":
+        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows)
+
+    @property
+    def probing(self) -> bool:
+        return self.mirror or self.rotation or self.crop_windows
+
+
+ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +133,7 @@ class Variant:
     phash: str  # 16 hex digits, imagehash's str() form
     dhash: str
     phash256: str  # 64 hex digits
+    aspect: float = float("nan")  # width / height of the hashed picture (hard-edit pairs must agree on it)
 
 
 def detail(gray: Image.Image) -> float:
@@ -107,14 +184,35 @@ def _center(gray: Image.Image) -> Image.Image:
     return gray.crop((dx, dy, w - dx, h - dy))
 
 
-def variant_images(gray: Image.Image) -> list[tuple[str, Image.Image]]:
-    """The pictures that get hashed, by variant name."""
+def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, Image.Image]]:
+    """The base pictures that get hashed, by variant name; the first primary one after "full" is the probes' source.
+
+    A picture under a caption band (pipeline/media/edits.py) is hashed without
+    it ("uncaptioned"); its whole ("banded", band included) is kept only as a
+    secondary variant, as centre crops are: two different pictures under the
+    same caption template would otherwise match by their band. ``caption=False``
+    skips the band search (setting ``hard_caption``).
+    """
+    from hashtrail.pipeline.media import edits
+    band = edits.caption_box(gray) if caption else None
+    if band is not None:
+        return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
     out = [("full", gray), ("center", _center(gray))]
     box = trim_box(gray)
     if box is not None:
         trimmed = gray.crop(box)
         out += [("trim", trimmed), ("trim_center", _center(trimmed))]
     return out
+
+
+def probe_source(variants: list[tuple[str, Image.Image]]) -> str:
+    """Which variant the crop windows and rotations are cut from: the picture without its caption band.
+
+    Windows of a caption band would match other captioned pictures by their
+    band. Trimmed pictures are not used: many photos have a plain background
+    that trims, and their copies, cropped or tilted as a whole, do not trim alike.
+    """
+    return "uncaptioned" if "uncaptioned" in [n for n, _ in variants] else "full"
 
 
 def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
@@ -126,9 +224,30 @@ def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
     quarter of the per-file time. tests/test_hashing.py checks it is
     bit-identical to imagehash.
     """
+    return _above_median(low_dct(thumbs, side))
+
+
+def low_dct(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
+    """Top-left side x side block of each thumbnail's 2-D DCT-II, shape (k, side, side) (rows: vertical)."""
     basis = _dct_basis(thumbs.shape[1], side)
-    low = (basis @ thumbs.astype(np.float64) @ basis.T).reshape(len(thumbs), -1)
-    return low > np.median(low, axis=1, keepdims=True)
+    return basis @ thumbs.astype(np.float64) @ basis.T
+
+
+def mirrored_dct(low: np.ndarray) -> np.ndarray:
+    """The DCT block of the left-right mirrored thumbnails, from the same DCT.
+
+    Reversing the pixels along x multiplies the DCT-II coefficient of
+    horizontal frequency k by (-1)^k, exactly (perception's
+    ``get_isometric_dct_transforms``, PDQ's dihedral hashes); the median is
+    then taken again, as hashing the flipped pixels would.
+    """
+    sign = np.where(np.arange(low.shape[-1]) % 2 == 1, -1.0, 1.0)
+    return low * sign
+
+
+def _above_median(low: np.ndarray) -> np.ndarray:
+    flat = low.reshape(len(low), -1)
+    return flat > np.median(flat, axis=1, keepdims=True)
 
 
 @functools.lru_cache(maxsize=4)
@@ -152,29 +271,77 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
     return [row.tobytes().hex() for row in np.packbits(bits, axis=1)]
 
 
-def hash_variants(gray: Image.Image, min_detail: float) -> list[Variant]:
-    """Hash every variant of a greyscale image that has enough detail.
+def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
+                  hard: HardEdits = HardEdits()) -> list[Variant]:
+    """Hash every variant of a greyscale image that has enough detail, and the mirror of each base one.
 
     One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
     pHash); the 32x32 input of the 64-bit pHash is that thumbnail halved, and
     dHash's 9x8 comes from the 32x32, so each variant costs one large resize.
+    A mirror costs no resize: its pHashes are sign flips of the same DCT
+    (``mirrored_dct``), its dHash is recomputed from the reversed 9x8 pixels
+    (bit tricks on the stored dHash fail on flat regions, where neighbours tie).
+    Probes (crop windows, rotations, mirrors) are cut from the picture itself:
+    without its caption band or borders (``probe_source``).
+    ``probes=False`` leaves them out (video frames); ``hard`` says which hard
+    edits are seen through (the scan passes ``HardEdits.from_settings``).
     """
-    names, large, thumbs, smalls = [], [], [], []
-    for name, picture in variant_images(gray):
+    probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE
+    variants = variant_images(gray, caption=hard.caption)
+    source = probe_source(variants)
+    pictures = dict(variants)
+    # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
+    # Pillow resamples columns first), which the crop windows reuse
+    strip = pictures[source].resize((4 * LARGE_SIDE, pictures[source].height), THUMBNAIL_FILTER) \
+        if probing and hard.crop_windows and min(pictures[source].size) >= 2 * MIN_SIDE else None
+    names, large, thumbs, smalls, aspects = [], [], [], [], []
+    for name, picture in variants:
         if min(picture.size) < MIN_SIDE:
             continue
-        big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
+        if name == source and strip is not None:
+            big = strip.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
+        else:
+            big = picture.resize((4 * LARGE_SIDE, 4 * LARGE_SIDE), THUMBNAIL_FILTER)
         thumb = big.reduce(2)
         pixels = np.asarray(thumb)
         if pixels.std() < min_detail:
             continue
         names.append(name)
+        aspects.append(picture.width / picture.height)
         large.append(np.asarray(big))
         thumbs.append(pixels)
         smalls.append(np.asarray(thumb.resize((HASH_SIDE + 1, HASH_SIDE), Image.LANCZOS)))
     if not names:
         return []
-    phashes = bits_to_hex(phash_bits(np.stack(thumbs)))
-    dhashes = bits_to_hex(dhash_bits(np.stack(smalls)))
-    phash256 = bits_to_hex(phash_bits(np.stack(large), LARGE_SIDE))
-    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256)]
+    low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
+    if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
+        # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
+        base = [k for k, name in enumerate(names) if not name.startswith("banded")] if hard.mirror else []
+        extra_names, blocks = [], []
+        if strip is not None:
+            window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
+            extra_names += window_names
+            blocks.append(windows)
+        if hard.rotation:
+            turned_names, turned = probes_module.rotation_blocks(pictures[source])
+            extra_names += turned_names
+            blocks.append(turned)
+        if blocks:
+            extra256, extra64, extra_small = (np.concatenate(part) for part in zip(*blocks))
+            detailed = probes_module.spread(extra256) >= min_detail
+            extra_aspects = probes_module.aspects(pictures[source], extra_names)
+            aspects += [a for a, keep in zip(extra_aspects, detailed) if keep]
+            names += [n for n, keep in zip(extra_names, detailed) if keep]
+            low = np.concatenate([low, extra64[detailed]])
+            low256 = np.concatenate([low256, extra256[detailed]])
+            small = np.concatenate([small, extra_small[detailed]])
+        if base:
+            aspects += [aspects[k] for k in base]
+            names += [f"mirror_{names[k]}" for k in base]
+            low = np.concatenate([low, mirrored_dct(low[base])])
+            low256 = np.concatenate([low256, mirrored_dct(low256[base])])
+            small = np.concatenate([small, small[base][:, :, ::-1]])
+    phashes = bits_to_hex(_above_median(low))
+    dhashes = bits_to_hex(dhash_bits(small))
+    phash256 = bits_to_hex(_above_median(low256))
+    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]

@@ -31,9 +31,10 @@ from hashtrail.pipeline.index.cluster import (
     Fingerprints,
     FrameMatch,
     Thresholds,
+    Via,
 )
 from hashtrail.pipeline.index.hamming import hex_to_u64
-from hashtrail.pipeline.media.hashing import SECONDARY
+from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK
 
 
 class ClustersMixin:
@@ -61,23 +62,27 @@ class ClustersMixin:
         centre = ", ".join("?" * len(SECONDARY))
         rows = self.db.execute(
             f"SELECT f.id, f.media_id, f.phash || f.dhash || f.phash256, f.variant IN ({centre}), "
-            "f.time_s, m.clustered IS NULL FROM fingerprints f JOIN media m ON m.id = f.media_id "
+            "f.time_s, m.clustered IS NULL, f.variant, f.aspect FROM fingerprints f JOIN media m ON m.id = f.media_id "
             "WHERE m.status = 'ok' AND f.id > ? ORDER BY f.id", [*SECONDARY, after]).fetchall()
         if rows:
-            ids, media_ids, hashes, secondary, times, new = zip(*rows)
+            ids, media_ids, hashes, secondary, times, new, names, aspect = zip(*rows)
             words = hex_to_u64(hashes).reshape(-1, 6)
+            code = {name: VARIANT_CODE.get(name, VARIANT_CODE["full"]) for name in set(names)}
             fp = Fingerprints(np.asarray(media_ids, dtype=np.int64), words[:, 0].copy(), words[:, 1].copy(),
                               words[:, 2:].copy(), np.asarray(secondary, dtype=bool),
-                              np.asarray(times, dtype=np.float64))
+                              np.asarray(times, dtype=np.float64),
+                              np.fromiter((code[n] for n in names), dtype=np.int16, count=len(names)),
+                              np.array(aspect, dtype=np.float64))
             ids, new = np.asarray(ids, dtype=np.int64), np.asarray(new, dtype=bool)
         else:
             fp, ids, new = Fingerprints.empty(), np.zeros(0, np.int64), np.zeros(0, bool)
         if cache is None:
             return fp, new, ids
         old = Fingerprints(cache["media_id"], cache["phash"], cache["dhash"], cache["phash256"], cache["secondary"],
-                           cache["time_s"])
+                           cache["time_s"], cache["variant"], cache["aspect"])
         joined = Fingerprints(*(np.concatenate([getattr(old, f), getattr(fp, f)]) for f in
-                                ("media_id", "phash", "dhash", "phash256", "secondary", "time_s")))
+                                ("media_id", "phash", "dhash", "phash256", "secondary", "time_s")),
+                              np.concatenate([old.codes(), fp.codes()]), np.concatenate([old.aspects(), fp.aspects()]))
         return joined, np.concatenate([np.zeros(len(old.media_id), bool), new]), np.concatenate([cache["ids"], ids])
 
     def _cache_path(self) -> str | None:
@@ -92,6 +97,7 @@ class ClustersMixin:
         try:
             with np.load(path) as npz:
                 cache = {k: npz[k] for k in npz.files}
+            cache["variant"], cache["aspect"]  # written by a hashtrail that knew variant codes
         except (OSError, ValueError, KeyError):
             return None  # missing, unreadable or half-written: read SQLite instead
         rows = int(cache["ids"].size)
@@ -109,7 +115,7 @@ class ClustersMixin:
         partial = path + ".partial.npz"
         try:
             np.savez(partial, ids=ids, media_id=fp.media_id, phash=fp.phash, dhash=fp.dhash, phash256=fp.phash256,
-                     secondary=fp.secondary, time_s=fp.times(), max_id=ids.max(initial=-1),
+                     secondary=fp.secondary, time_s=fp.times(), variant=fp.codes(), aspect=fp.aspects(), max_id=ids.max(initial=-1),
                      database_id=self.database_id)
             os.replace(partial, path)  # readers see the old cache or the new one, never half of one
         except OSError:
@@ -139,6 +145,11 @@ class ClustersMixin:
             previous[media] = cluster
             members.setdefault(cluster, []).append(media)
         return previous, members
+
+    def hard_vias(self) -> dict[int, Via]:
+        """Members linked only through a hard edit, with that link (the rest are plain)."""
+        return {m: Via(VIA_RANK[via], partner, transform) for m, via, partner, transform in self.db.execute(
+            "SELECT media_id, via, via_media, via_transform FROM clusters WHERE via IS NOT NULL AND via != 'plain'")}
 
     # -- is an incremental update valid? --------------------------------------------------
     def _clustered_counts(self) -> tuple[int, int]:
@@ -189,9 +200,11 @@ class ClustersMixin:
 
     def _write_clusters(self, assignments, frame_matches) -> None:
         self.db.conn.executemany(
-            "INSERT INTO clusters (media_id, cluster_id, distance) VALUES (?, ?, ?) ON CONFLICT(media_id) "
-            "DO UPDATE SET cluster_id = excluded.cluster_id, distance = excluded.distance",
-            [(a.media_id, a.cluster_id, a.distance) for a in assignments])
+            "INSERT INTO clusters (media_id, cluster_id, distance, via, via_media, via_transform) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(media_id) DO UPDATE SET cluster_id = excluded.cluster_id, "
+            "distance = excluded.distance, via = excluded.via, via_media = excluded.via_media, "
+            "via_transform = excluded.via_transform",
+            [(a.media_id, a.cluster_id, a.distance, a.via, a.via_media, a.via_transform) for a in assignments])
         self.db.conn.executemany(
             "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -215,4 +228,5 @@ class ClustersMixin:
 
 
 def _rule(t: Thresholds) -> list:
-    return [t.phash, t.dhash, t.phash256, t.frame_share]
+    return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance,
+            t.crop_windows]

@@ -39,12 +39,13 @@ from hashtrail.pipeline.store.listing import ListingMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 11  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 12  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
 # 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
 #    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
 # 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
-# 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by
+# 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by;
+# 12: clusters.via, .via_media, .via_transform, fingerprints.aspect
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -55,6 +56,16 @@ MEDIA_COLUMNS = {
     "path_account": str, "path_rule": str, "account_source": str, "is_retweet": int, "retweet_of": str,
     "name": str, "media_key": str, "release": str,
 }
+
+
+# aspect: width / height of the hashed picture (pairs through a hard-edit variant must agree on it)
+FINGERPRINT_COLUMNS = {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
+                       "phash256": str, "aspect": float}
+# via: how a member is linked (plain, mirror, crop window, ...); via_media / via_transform: its best
+# hard-edit match when it has no plain one (pipeline/index/cluster.py member_vias)
+CLUSTER_COLUMNS = {"media_id": int, "cluster_id": int, "distance": int, "via": str, "via_media": int,
+                   "via_transform": str}
+
 
 class Known(NamedTuple):
     """A recorded file, as a scan compares it with the walk."""
@@ -181,12 +192,10 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             db["media"].create_index(["status"], if_not_exists=True)
             db["media"].create_index(["scan_id", "status"], if_not_exists=True)
             db["fingerprints"].create(
-                {"id": int, "media_id": int, "variant": str, "time_s": float, "phash": str, "dhash": str,
-                 "phash256": str},
+                FINGERPRINT_COLUMNS,
                 pk="id", foreign_keys=[("media_id", "media", "id")], if_not_exists=True)
             db["fingerprints"].create_index(["media_id"], if_not_exists=True)
-            db["clusters"].create({"media_id": int, "cluster_id": int, "distance": int},
-                                  pk="media_id", if_not_exists=True)
+            db["clusters"].create(CLUSTER_COLUMNS, pk="media_id", if_not_exists=True)
             db["clusters"].create_index(["cluster_id"], if_not_exists=True)
             db["frame_matches"].create({"media_a": int, "media_b": int, "frames_a": int, "of_a": int,
                                         "frames_b": int, "of_b": int, "times": str},
@@ -199,7 +208,8 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             self._create_history_schema()
             named = "name" in db["media"].columns_dict
             added_to_scans = {"recorded_at": str, "interrupted_at": str, "interrupted_by": str}
-            for table, columns in (("media", MEDIA_COLUMNS), ("scans", added_to_scans)):
+            for table, columns in (("media", MEDIA_COLUMNS), ("scans", added_to_scans),
+                                   ("clusters", CLUSTER_COLUMNS), ("fingerprints", FINGERPRINT_COLUMNS)):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)
@@ -375,9 +385,9 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             # executemany: the hot insert (2-4 rows a file, millions of rows);
             # sqlite-utils' insert_all re-checks the table on every call
             self.db.conn.executemany(
-                "INSERT INTO fingerprints (media_id, variant, time_s, phash, dhash, phash256) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                [(ids[r["path"]], f["name"], f.get("time_s"), f["phash"], f["dhash"], f["phash256"])
+                "INSERT INTO fingerprints (media_id, variant, time_s, phash, dhash, phash256, aspect) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(ids[r["path"]], f["name"], f.get("time_s"), f["phash"], f["dhash"], f["phash256"], f.get("aspect"))
                  for r in rows for f in r.get("fingerprints") or ()])
 
     def _ids_for(self, paths: list[str]) -> dict[str, int]:

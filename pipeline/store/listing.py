@@ -58,6 +58,7 @@ class ListingMixin:
                 "SELECT c.cluster_id, m.id AS media_id, m.path, m.root, m.account, m.post_id, m.posted_at, m.kind, "
                 "m.format, m.width, m.height, m.duration_s, m.frames, m.sha256, c.distance, m.identity, "
                 "m.account_source, m.path_account, m.is_retweet, m.retweet_of, m.release, "
+                "COALESCE(c.via, 'plain') AS via, c.via_media, c.via_transform, "
                 "COALESCE(u.screen_name, p.screen_name) AS screen_name, p.text AS tweet_text, "
                 "COALESCE(mf.url, p.url) AS url "
                 "FROM clusters c JOIN media m ON m.id = c.media_id LEFT JOIN posts p ON p.post_id = m.post_id "

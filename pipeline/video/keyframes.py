@@ -149,12 +149,13 @@ def hash_frames(frames: list[tuple[float, np.ndarray]], settings: Settings) -> t
         if time_s in seen_times:
             continue
         seen_times.add(time_s)
-        variants = hash_variants(Image.fromarray(pixels), settings.min_detail)
+        # frames keep the plain variants: windows and mirrors per frame would cost ~10x the rows
+        variants = hash_variants(Image.fromarray(pixels), settings.min_detail, probes=False)
         key = tuple((v.phash, v.dhash, v.phash256) for v in variants)
         if not variants or key == previous:
             continue
         previous, count = key, count + 1
-        rows += [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
+        rows += [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256, "aspect": v.aspect,
                   "time_s": float(time_s)} for v in variants]
     return rows, count
 
