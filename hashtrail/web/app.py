@@ -66,6 +66,11 @@ def _date(request: Request, name: str) -> str | None:
     return value
 
 
+def _wants_json(request: Request) -> bool:
+    """Every page is also JSON: its path with .json, or ?format=json."""
+    return request.url.path.endswith(".json") or request.query_params.get("format") == "json"
+
+
 def tweet_url(post_id: str | None) -> str | None:
     """A link to the tweet, when the post id looks like a tweet id (Snowflake digits)."""
     return f"https://twitter.com/i/web/status/{post_id}" if post_id and post_id.isdigit() and len(post_id) >= 15 \
@@ -119,7 +124,7 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
         return kept["rows"]
 
     def page(request: Request, name: str, data: dict, json_data) -> Response:
-        if request.url.path.endswith(".json") or request.query_params.get("format") == "json":
+        if _wants_json(request):
             return JSONResponse(json_data)
         return templates.TemplateResponse(request, name, {"db": os.path.basename(db), **data})
 
@@ -150,7 +155,7 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
         cluster_id = request.path_params["cluster_id"]
         s = store()
         try:
-            if request.url.path.endswith(".json") or request.query_params.get("format") == "json":
+            if _wants_json(request):
                 try:  # the whole cluster, as the CLI's JSON gives it
                     return JSONResponse(report.public(report.cluster_report(s, cluster_id)))
                 except HashtrailError as exc:
@@ -251,7 +256,7 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
                     found, error = [], str(exc).replace(path, name)
                 finally:
                     s.close()
-        if request.url.path.endswith(".json") or request.query_params.get("format") == "json":
+        if _wants_json(request):
             if error:
                 return JSONResponse({"error": error}, status_code=422)
             return JSONResponse(found)

@@ -10,11 +10,7 @@ row's note.
 """
 from __future__ import annotations
 
-import datetime as dt
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+from hashtrail.pipeline.store.clock import now_iso
 
 
 class CoordinationMixin:

@@ -19,7 +19,6 @@ most the batch in flight and never leaves half a file's rows behind.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import json
 import os
 import sqlite3
@@ -31,6 +30,7 @@ import sqlite_utils
 
 from hashtrail.pipeline.errors import HashtrailError, NoDatabase
 from hashtrail.pipeline.store.browse import BrowseMixin
+from hashtrail.pipeline.store.clock import now_iso
 from hashtrail.pipeline.store.clusters import ClustersMixin
 from hashtrail.pipeline.store.coordination import CoordinationMixin
 from hashtrail.pipeline.store.copies import IDENTITY, CopiesMixin
@@ -84,10 +84,6 @@ class Known(NamedTuple):
     name: str | None
     media_key: str | None
     release: str | None = None
-
-
-def now_iso() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
 
 
 class StoreBusy(HashtrailError):
