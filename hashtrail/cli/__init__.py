@@ -20,6 +20,7 @@ import click
 
 from hashtrail import __version__, config
 from hashtrail.api import os_error_message
+from hashtrail.api import settings as _settings  # the CLI reads settings as the API does
 from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.store import Store
 
@@ -96,10 +97,6 @@ def _interruptible():
 
 def _warn(message: str) -> None:
     click.echo(f"\nwarning: {message}", err=True)
-
-
-def _settings(**overrides) -> config.Settings:
-    return config.load().replace(**overrides)
 
 
 def _open(db: str | None, create: bool = False) -> Store:
