@@ -54,9 +54,13 @@ class Settings:
     max_video_bytes: int
     max_video_s: float
     max_frames: int
+    frames_per_hour: int
+    file_timeout_per_hour_s: float
     frame_interval_s: float
     dense_decode_pixels: int
     frame_share: float
+    clip_run_frames: int
+    clip_run_tolerance_s: float
 
     def replace(self, **changes) -> "Settings":
         """A copy with some settings changed (e.g. from CLI options)."""
@@ -94,6 +98,10 @@ def _validate(s: Settings) -> None:
                        ("hard_phash_threshold", 64), ("hard_dhash_threshold", 64), ("hard_phash256_threshold", 256)):
         if not 0 <= getattr(s, name) <= bits:
             raise ConfigError(f"{name} must be between 0 and {bits} (bits of a {bits}-bit hash)")
+    if s.frames_per_hour < 0 or s.file_timeout_per_hour_s < 0:
+        raise ConfigError("frames_per_hour and file_timeout_per_hour_s must be >= 0 (0: no per-hour allowance)")
+    if s.clip_run_frames < 2 or not s.clip_run_tolerance_s >= 0:
+        raise ConfigError("clip_run_frames must be >= 2 and clip_run_tolerance_s >= 0")
     if not 0 < s.frame_share <= 1:
         raise ConfigError("frame_share must be > 0 and <= 1")
     if s.dense_decode_pixels < 0:

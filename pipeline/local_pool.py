@@ -59,8 +59,11 @@ def _run(pool, items: list[Item], settings: Settings, workers: int, work) -> Ite
     while pending or in_flight:
         while pending and len(in_flight) < 2 * workers:
             batch = pending.popleft()
-            # backstop only: each file has its own deadline inside the worker
-            future = pool.schedule(work, args=(batch, settings), timeout=settings.file_timeout_s * len(batch) + 1)
+            # backstop only: each file has its own deadline inside the worker (one video of the
+            # longest length allowed may take its per-hour allowance on top)
+            longest = settings.file_timeout_per_hour_s * settings.max_video_s / 3600
+            future = pool.schedule(work, args=(batch, settings),
+                                   timeout=settings.file_timeout_s * len(batch) + longest + 1)
             in_flight[future] = batch
         done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:

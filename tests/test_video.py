@@ -145,8 +145,11 @@ def test_keyframes_only_when_a_full_decode_is_over_budget(video_tree, settings, 
     dense_times = sorted({f["time_s"] for f in dense.fingerprints})
     # the time grid reaches every picture (2 s each; B-frames are skipped, so times fall on P-frames)
     assert dense.frames >= 3 and all(any(start <= t < start + 2 for t in dense_times) for start in (0, 2, 4))
-    capped = fingerprint_file(files["source"], "", settings.replace(max_frames=2))
+    capped = fingerprint_file(files["source"], "", settings.replace(max_frames=2, frames_per_hour=0))
     assert capped.frames <= 2
+    # frames_per_hour: a 6 s video earns ceil(6 x 3600 / 3600) = 6 frames, more than max_frames=2
+    per_hour = fingerprint_file(files["source"], "", settings.replace(max_frames=2, frames_per_hour=3600))
+    assert 2 < per_hour.frames <= 6
 
 
 def test_a_video_inside_a_zip_is_read_and_matches_its_copy(video_tree, settings, tmp_path):

@@ -34,7 +34,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from hashtrail.pipeline.index import multi_index
+from hashtrail.pipeline.index import clip_runs, multi_index
 from hashtrail.pipeline.index.hamming import distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
     PRIMARY,
@@ -117,6 +117,10 @@ class Thresholds:
     aspect_tolerance: float = 0.045
     # crop windows (one-sided crops, square cuts) join clusters; off: only ``match`` uses them
     crop_windows: bool = True
+    # a pair with a side of more than this many frames is matched by ordered runs (clip_runs.py)
+    long_frames: int = 64
+    run_frames: int = 3  # distinct frames of each side in the run (fewer: all of the shorter side's)
+    run_tolerance_s: float = 1.0  # slack on the frames' time stretches when their offsets are compared
 
     @classmethod
     def from_settings(cls, settings) -> "Thresholds":
@@ -124,7 +128,8 @@ class Thresholds:
                    settings.frame_share, min(settings.hard_phash_threshold, settings.phash_threshold),
                    min(settings.hard_dhash_threshold, settings.dhash_threshold),
                    min(settings.hard_phash256_threshold, settings.phash256_threshold),
-                   crop_windows=settings.cluster_crop_windows)
+                   crop_windows=settings.cluster_crop_windows, long_frames=settings.max_frames,
+                   run_frames=settings.clip_run_frames, run_tolerance_s=settings.clip_run_tolerance_s)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
                both_centre: np.ndarray, hard: np.ndarray | bool = False,
@@ -155,6 +160,10 @@ class Thresholds:
         """
         return np.maximum(matched_a / frames_a, matched_b / frames_b) >= self.frame_share - 1e-9
 
+    def needs_run(self, frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
+        """Pairs matched by an ordered run (clip_runs.py) instead of ``shares``: a long side, and no still."""
+        return (np.maximum(frames_a, frames_b) > self.long_frames) & (np.minimum(frames_a, frames_b) >= 2)
+
 
 @dataclasses.dataclass(frozen=True)
 class Assignment:
@@ -177,6 +186,7 @@ class FrameMatch:
     frames_b: int
     of_b: int
     times: list  # up to MAX_EXAMPLE_TIMES [time in a, time in b] pairs (None for a still), best first
+    offset_s: float | None = None  # an ordered run's time in b - time in a (clip_runs.py); None: share rule
 
 
 MAX_EXAMPLE_TIMES = 5
@@ -370,7 +380,16 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     first_row_b[pair_of] = vj
     of_a, of_b = frame_count[first_row_a], frame_count[first_row_b]
     accepted = t.shares(matched_a, of_a, matched_b, of_b)
-    details = _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b)
+    offset, in_run = np.full(len(pair_ids), np.nan), np.ones(len(vi), dtype=bool)
+    run_pairs = t.needs_run(of_a, of_b)
+    if run_pairs.any():
+        ok, offset, run_a, run_b, member = clip_runs.runs_of_pairs(
+            frame, fp.media_id, fp.times(), vi, vj, pair_of, run_pairs, of_a, of_b, t.run_frames, t.run_tolerance_s)
+        accepted = np.where(run_pairs, ok, accepted)
+        matched_a, matched_b = np.where(run_pairs, run_a, matched_a), np.where(run_pairs, run_b, matched_b)
+        in_run = ~run_pairs[pair_of] | member
+    details = _details(fp, vi[in_run], vj[in_run], pair_of[in_run], pair_ids, accepted, matched_a, of_a,
+                       matched_b, of_b, offset)
     video_rank = np.full(len(pair_ids), np.iinfo(np.int8).max, dtype=np.int8)
     np.minimum.at(video_rank, pair_of, rank[~stills_only])
     none = np.full(int(accepted.sum()), -1, dtype=np.int64)
@@ -386,7 +405,8 @@ def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
     return np.bincount(distinct[:, 0], minlength=n)
 
 
-def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b) -> list[FrameMatch]:
+def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b,
+             offset: np.ndarray) -> list[FrameMatch]:
     """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
 
     Vectorised: a video reposted many times gives millions of row pairs.
@@ -409,7 +429,9 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     for k in chosen.tolist():
         examples.setdefault(int(pair_of[k]), []).append([frame_time(times[vi[k]]), frame_time(times[vj[k]])])
     return [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                       int(matched_b[p]), int(of_b[p]), example) for p, example in examples.items()]
+                       int(matched_b[p]), int(of_b[p]), example,
+                       None if np.isnan(offset[p]) else round(float(offset[p]), 3))
+            for p, example in examples.items()]
 
 
 def frame_time(value: float) -> float | None:

@@ -73,6 +73,19 @@ class FileTimeout(MediaError):
     """A file took longer than file_timeout_s."""
 
 
+class Deadline:
+    """The per-file limit of ``deadline``; ``allow`` moves it (a long video earns more time from its header)."""
+
+    def __init__(self, seconds: float, armed: bool):
+        self.seconds, self.armed, self.started = seconds, armed, time.monotonic()
+
+    def allow(self, seconds: float) -> None:
+        """The file may take ``seconds`` from its start in all (file_timeout_s + per hour of video)."""
+        self.seconds = seconds
+        if self.armed:
+            signal.setitimer(signal.ITIMER_REAL, max(seconds - (time.monotonic() - self.started), 0.01))
+
+
 @contextlib.contextmanager
 def deadline(seconds: float):
     """Raise FileTimeout in this thread after ``seconds`` (SIGALRM; main thread only).
@@ -80,18 +93,21 @@ def deadline(seconds: float):
     This turns a slow or stuck decode into a failed row without losing the
     rest of the batch. A hang inside C code that never returns to Python is
     left to the hard limits (pebble's batch timeout, Celery's time_limit).
+    Yields a ``Deadline`` whose ``allow`` sets another limit.
     """
     if seconds <= 0 or threading.current_thread() is not threading.main_thread():
-        yield
+        yield Deadline(seconds, False)
         return
+    limit = Deadline(seconds, True)
 
     def expired(signum, frame):
-        raise FileTimeout(f"timed out after {seconds:g} s (file_timeout_s)")
+        raise FileTimeout(f"timed out after {limit.seconds:g} s (file_timeout_s"
+                          + (" + file_timeout_per_hour_s)" if limit.seconds != seconds else ")"))
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        yield limit
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -106,8 +122,8 @@ def fingerprint_file(path: str, root: str, settings: Settings, read_from: str | 
     started = time.perf_counter()
     result = FileResult(path=path, root=root, status=FAILED)
     try:
-        with deadline(settings.file_timeout_s):
-            _fingerprint_into(result, settings, read_from or path)
+        with deadline(settings.file_timeout_s) as limit:
+            _fingerprint_into(result, settings, read_from or path, limit)
     except MediaError as exc:
         result.status, result.reason = FAILED, str(exc)
     except MemoryError:
@@ -164,7 +180,7 @@ def _open_source(result: FileResult, read_from: str):
         os.close(fd)
 
 
-def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) -> None:
+def _fingerprint_into(result: FileResult, settings: Settings, read_from: str, limit: Deadline) -> None:
     with _open_source(result, read_from) as stream:
         if stream is None:
             return
@@ -183,7 +199,7 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
             result.status, result.reason = SKIPPED, f"not media ({sniffed.format})"
             return
         if sniffed.kind == kinds.VIDEO:
-            _video_into(result, settings, stream, head, read_from)
+            _video_into(result, settings, stream, head, read_from, limit)
             return
         if result.size > settings.max_image_bytes:
             raise MediaError(
@@ -216,8 +232,9 @@ def _animation_into(result: FileResult, settings: Settings, data: bytes) -> None
     result.status = OK
 
 
-def _video_into(result: FileResult, settings: Settings, stream, head: bytes, read_from: str) -> None:
-    """A video: SHA-256 of its bytes, then keyframes through ffmpeg.
+def _video_into(result: FileResult, settings: Settings, stream, head: bytes, read_from: str,
+                limit: Deadline) -> None:
+    """A video: SHA-256 of its bytes, then keyframes through ffmpeg, within the time its length earns.
 
     ffmpeg reads a file in place; an archive member is first copied to a
     temporary file (containers such as MP4 need to seek), within max_video_bytes.
@@ -245,7 +262,7 @@ def _video_into(result: FileResult, settings: Settings, stream, head: bytes, rea
             source, fds = f"/dev/fd/{copy.fileno()}", (copy.fileno(),)
         else:
             source, fds = read_from, ()
-        printed = video_print(source, settings, settings.file_timeout_s, fds)
+        printed = video_print(source, settings, settings.file_timeout_s, fds, limit.allow)
     finally:
         if copy is not None:
             copy.close()

@@ -206,9 +206,9 @@ class ClustersMixin:
             "via_transform = excluded.via_transform",
             [(a.media_id, a.cluster_id, a.distance, a.via, a.via_media, a.via_transform) for a in assignments])
         self.db.conn.executemany(
-            "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times))
+            "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times, offset_s) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times), m.offset_s)
              for m in frame_matches])
 
     def frame_matches(self, media_ids: list[int]) -> list[dict]:
@@ -229,4 +229,4 @@ class ClustersMixin:
 
 def _rule(t: Thresholds) -> list:
     return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance,
-            t.crop_windows]
+            t.crop_windows, t.long_frames, t.run_frames, t.run_tolerance_s]

@@ -39,13 +39,13 @@ from hashtrail.pipeline.store.listing import ListingMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 12  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 13  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
 # 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
 #    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
 # 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
 # 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by;
-# 12: clusters.via, .via_media, .via_transform, fingerprints.aspect
+# 12: clusters.via, .via_media, .via_transform, fingerprints.aspect; 13: frame_matches.offset_s
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -65,6 +65,11 @@ FINGERPRINT_COLUMNS = {"id": int, "media_id": int, "variant": str, "time_s": flo
 # hard-edit match when it has no plain one (pipeline/index/cluster.py member_vias)
 CLUSTER_COLUMNS = {"media_id": int, "cluster_id": int, "distance": int, "via": str, "via_media": int,
                    "via_transform": str}
+
+# offset_s: for a clip matched to a long video by an ordered run, time in media_b - time in media_a
+# (pipeline/index/clip_runs.py); NULL for pairs matched by their share of frames
+FRAME_MATCH_COLUMNS = {"media_a": int, "media_b": int, "frames_a": int, "of_a": int, "frames_b": int, "of_b": int,
+                       "times": str, "offset_s": float}
 
 
 class Known(NamedTuple):
@@ -193,8 +198,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             db["fingerprints"].create_index(["media_id"], if_not_exists=True)
             db["clusters"].create(CLUSTER_COLUMNS, pk="media_id", if_not_exists=True)
             db["clusters"].create_index(["cluster_id"], if_not_exists=True)
-            db["frame_matches"].create({"media_a": int, "media_b": int, "frames_a": int, "of_a": int,
-                                        "frames_b": int, "of_b": int, "times": str},
+            db["frame_matches"].create(FRAME_MATCH_COLUMNS,
                                        pk=("media_a", "media_b"), if_not_exists=True)
             db["frame_matches"].create_index(["media_b"], if_not_exists=True)
             db["scans"].create({"id": int, "started_at": str, "recorded_at": str, "finished_at": str,
@@ -205,7 +209,8 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             named = "name" in db["media"].columns_dict
             added_to_scans = {"recorded_at": str, "interrupted_at": str, "interrupted_by": str}
             for table, columns in (("media", MEDIA_COLUMNS), ("scans", added_to_scans),
-                                   ("clusters", CLUSTER_COLUMNS), ("fingerprints", FINGERPRINT_COLUMNS)):
+                                   ("clusters", CLUSTER_COLUMNS), ("fingerprints", FINGERPRINT_COLUMNS),
+                                   ("frame_matches", FRAME_MATCH_COLUMNS)):
                 for name, kind in columns.items():  # databases made by an older hashtrail
                     if name not in db[table].columns_dict:
                         db[table].add_column(name, kind)

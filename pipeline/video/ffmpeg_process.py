@@ -10,8 +10,11 @@ a process of its own and this module decides when it must die:
   ffmpeg too instead of leaving it decoding for nobody;
 - the stream header is read from stderr *before* any frame, so absurd sizes
   or durations are refused before ffmpeg decodes a single picture;
-- raw frames stream from stdout and are thinned as they come, so a video of
-  ten thousand keyframes holds at most a few hundred small frames in memory.
+- raw frames stream from stdout and are reduced as they come (hashed, by a
+  ``digest`` the caller gives) and thinned, so a video of ten thousand
+  keyframes never holds its raw frames in memory;
+- the header may raise the time limit (a broadcast of hours gets more than
+  a clip: ``Budget``).
 
 The executable is "ffmpeg" on PATH, else the one the imageio-ffmpeg wheel
 carries, so that ``pip install`` alone gives a working install.
@@ -156,10 +159,18 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         _PRCTL(PR_SET_PDEATHSIG, signal.SIGKILL)
 
 
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What the header earns a file: its time limit (seconds from now) and how many frames to hold."""
+
+    timeout_s: float
+    keep_at_most: int
+
+
 @dataclasses.dataclass
 class Frames:
     info: StreamInfo
-    frames: list[tuple[float, np.ndarray]]  # (seconds from the start, greyscale side x side)
+    frames: list[tuple[float, object]]  # (seconds from the start, greyscale side x side or its digest)
 
 
 class _Log:
@@ -181,12 +192,14 @@ class _Log:
 def _contained(cmd: list[str], timeout_s: float, pass_fds: tuple[int, ...]):
     """ffmpeg started in its own process group, killed with the group on timeout and on the way out.
 
-    Yields (process, timed_out event). Everything after Popen runs inside
+    Yields (process, timed_out event, restart: a function that sets a new
+    time limit, in seconds from now). Everything after Popen runs inside
     the try, so a SIGALRM anywhere (the per-file deadline) still kills the
     group, and whatever ffmpeg started goes too, even when it exited itself.
     """
     timed_out = threading.Event()
     proc = timer = None
+    timers: list[threading.Timer] = []
 
     def kill_group() -> None:
         try:
@@ -198,15 +211,21 @@ def _contained(cmd: list[str], timeout_s: float, pass_fds: tuple[int, ...]):
         timed_out.set()
         kill_group()
 
+    def restart(seconds: float) -> None:
+        for old in timers:
+            old.cancel()
+        timer = threading.Timer(seconds, expire)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
     try:
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 start_new_session=True, preexec_fn=_die_with_parent, pass_fds=pass_fds)
-        timer = threading.Timer(timeout_s, expire)
-        timer.daemon = True
-        timer.start()
-        yield proc, timed_out
+        restart(timeout_s)
+        yield proc, timed_out, restart
     finally:
-        if timer is not None:
+        for timer in timers:
             timer.cancel()
         if proc is not None:
             kill_group()
@@ -216,42 +235,56 @@ def _contained(cmd: list[str], timeout_s: float, pass_fds: tuple[int, ...]):
             proc.stderr.close()
 
 
-def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[StreamInfo], None],
-                keep_at_most: int, pass_fds: tuple[int, ...] = ()) -> Frames:
+def read_frames(cmd: list[str], side: int, timeout_s: float, check: Callable[[StreamInfo], Budget | None],
+                keep_at_most: int, pass_fds: tuple[int, ...] = (),
+                digest: Callable[[np.ndarray], object] | None = None) -> Frames:
     """Run ``cmd`` (raw greyscale side x side frames on stdout, showinfo on stderr).
 
-    ``check`` sees the header first and raises to refuse the file. Frames
-    are thinned by doubling a stride whenever more than ``keep_at_most`` are
-    held, so the kept ones stay spread over the whole video. Times are
-    ffmpeg's, which already start at 0 whatever the container's start time.
+    ``check`` sees the header first and raises to refuse the file; it may
+    return a ``Budget`` (a new time limit and frame count for this file).
+    ``digest``, if given, turns each frame into what is kept (its hashes),
+    or None to drop it (a repeat of the previous one), as it arrives. Kept
+    frames are halved, and from then on only every other one taken,
+    whenever more than ``keep_at_most`` are held, so they stay spread over
+    the whole video. Times are ffmpeg's, which already start at 0 whatever
+    the container's start time.
     """
     header: list[str] = []
     log = _Log()
-    kept: list[tuple[int, np.ndarray]] = []
-    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out):
+    kept: list[tuple[int, object]] = []
+    budget: Budget | None = None
+    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out, restart):
         for line in _lines(proc.stderr):  # the input dump comes before any frame
             header.append(line)
             if line.startswith(("Stream mapping:", "Output #0", "Press [q]")) or len(header) >= HEADER_LINES:
                 break
         info = parse_header(header)
-        check(info)
+        budget = check(info)
+        if budget is not None:
+            restart(budget.timeout_s)
+            keep_at_most = budget.keep_at_most
         drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
         drain.start()
-        size, stride, number = side * side, 1, 0
+        size, stride, number, taken = side * side, 1, 0, 0
         while True:
             chunk = proc.stdout.read(size)
             if len(chunk) < size:
                 break
-            if number % stride == 0:
-                kept.append((number, np.frombuffer(chunk, dtype=np.uint8).reshape(side, side)))
-                if len(kept) > keep_at_most:
-                    stride *= 2
-                    kept = [(n, f) for n, f in kept if n % stride == 0]
+            frame = np.frombuffer(chunk, dtype=np.uint8).reshape(side, side)
+            reduced = frame if digest is None else digest(frame)
+            if reduced is not None:
+                if taken % stride == 0:
+                    kept.append((number, reduced))
+                    if len(kept) > keep_at_most:
+                        stride *= 2
+                        kept = kept[::2]
+                taken += 1
             number += 1
         proc.wait()
         drain.join(timeout=5)
     if timed_out.is_set():
-        raise MediaError(f"ffmpeg did not finish within {timeout_s:g} s; its process group was killed")
+        limit = budget.timeout_s if budget is not None else timeout_s
+        raise MediaError(f"ffmpeg did not finish within {limit:g} s; its process group was killed")
     if proc.returncode != 0 and not kept:
         raise MediaError(failure_reason(header + list(log.tail), info))
     return Frames(info, [(max(0.0, round(log.times.get(n, float(n)), 3)), f) for n, f in kept])
@@ -270,7 +303,7 @@ def capture(cmd: list[str], timeout_s: float, max_bytes: int, pass_fds: tuple[in
     ``max_bytes`` ends the run instead of filling memory.
     """
     log = _Log()
-    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out):
+    with _contained(cmd, timeout_s, pass_fds) as (proc, timed_out, _):
         drain = threading.Thread(target=log.read, args=(proc.stderr,), daemon=True)
         drain.start()
         out = proc.stdout.read(max_bytes + 1)

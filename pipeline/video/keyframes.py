@@ -14,16 +14,25 @@ a second pass decodes them all at once, keeping one frame per
 Longer, larger videos keep their keyframes: a repost cut from them still
 lines up with the scene cuts.
 
-At most ``max_frames`` frames are kept, spread over the video, and
-consecutive frames with identical hashes count once, so a slideshow's
-frame count is its number of pictures. Each frame is scaled to
-FRAME_SIDE x FRAME_SIDE grey by ffmpeg and hashed with the same variants as
-a still (pipeline/media/hashing.py), so a frame posted as a picture matches.
+Frames are kept in proportion to the length: ``max_frames``, or
+``frames_per_hour`` for each hour if that is more, spread over the video (a
+broadcast keeps its keyframes, a frame a second or so, where a per-file cap
+of 64 would leave a frame a minute and miss every clip cut from it).
+Consecutive frames with identical hashes count once, so a slideshow's frame
+count is its number of pictures and a static broadcast stays small. Each
+frame is scaled to FRAME_SIDE x FRAME_SIDE grey by ffmpeg and hashed as it
+arrives, with the same variants as a still (pipeline/media/hashing.py), so a
+frame posted as a picture matches; raw frames are never accumulated, so a
+12-hour file holds only its hashes. The time limit grows with the length
+too: ``file_timeout_s`` plus ``file_timeout_per_hour_s`` per hour of video
+(from the header).
 """
 from __future__ import annotations
 
 import dataclasses
 import math
+import time
+from typing import Callable
 
 import ffmpeg
 import numpy as np
@@ -33,6 +42,7 @@ from hashtrail.config import Settings
 from hashtrail.pipeline.errors import MediaError
 from hashtrail.pipeline.media.hashing import hash_variants
 from hashtrail.pipeline.video.ffmpeg_process import (
+    Budget,
     Frames,
     StreamInfo,
     executable,
@@ -80,16 +90,56 @@ def _command(settings: Settings, source: str, keyframes_only: bool) -> list[str]
     return cmd[:1] + ["-hide_banner", "-nostdin", "-loglevel", "info"] + cmd[1:]
 
 
-def _checker(settings: Settings):
-    """Refuse from the header what is plainly too big (advisory: ffmpeg enforces the caps too)."""
-    def check(info: StreamInfo) -> None:
+def frame_cap(settings: Settings, duration_s: float | None) -> int:
+    """Frames a video of ``duration_s`` keeps at most: max_frames, or frames_per_hour per hour if more."""
+    if not settings.frames_per_hour or not duration_s or not math.isfinite(duration_s):
+        return settings.max_frames
+    hours = min(duration_s, settings.max_video_s) / 3600
+    return max(settings.max_frames, math.ceil(settings.frames_per_hour * hours))
+
+
+def time_limit(settings: Settings, duration_s: float | None) -> float:
+    """Seconds a video of ``duration_s`` may take: file_timeout_s plus file_timeout_per_hour_s per hour."""
+    if not duration_s or not math.isfinite(duration_s):
+        return settings.file_timeout_s
+    return settings.file_timeout_s + settings.file_timeout_per_hour_s * min(duration_s, settings.max_video_s) / 3600
+
+
+def _checker(settings: Settings, started: float, allow: Callable[[float], None] | None = None):
+    """Refuse from the header what is plainly too big (advisory: ffmpeg enforces the caps too), and
+    give the file the time and frames its length earns (``allow`` extends the per-file deadline)."""
+    def check(info: StreamInfo) -> Budget:
         if info.width and info.height and info.width * info.height > settings.max_pixels:
             raise MediaError(f"frame size {info.width}x{info.height} ({info.width * info.height:,} pixels) "
                              f"exceeds max_pixels={settings.max_pixels:,}; refused without decoding")
         if info.duration_s is not None and info.duration_s > settings.max_video_s:
             raise MediaError(f"declared duration {info.duration_s:,.0f} s exceeds "
                              f"max_video_s={settings.max_video_s:g}; refused without decoding")
+        limit = time_limit(settings, info.duration_s)
+        if allow is not None:
+            allow(limit)
+        return Budget(max(limit - (time.monotonic() - started), 1.0), 4 * frame_cap(settings, info.duration_s))
     return check
+
+
+class _FrameHasher:
+    """Hash each frame as ffmpeg delivers it; None for a flat frame or a repeat of the previous one."""
+
+    def __init__(self, settings: Settings):
+        self.min_detail, self.previous = settings.min_detail, None
+
+    def __call__(self, pixels: np.ndarray):
+        # frames keep the plain variants: windows and mirrors per frame would cost ~10x the rows
+        variants = hash_variants(Image.fromarray(pixels), self.min_detail, probes=False)
+        key = _key(variants)
+        if not variants or key == self.previous:
+            return None
+        self.previous = key
+        return variants
+
+
+def _key(variants) -> tuple:
+    return tuple((v.phash, v.dhash, v.phash256) for v in variants)
 
 
 def _wants_dense(info: StreamInfo, times: list[float], settings: Settings) -> bool:
@@ -106,26 +156,35 @@ def _wants_dense(info: StreamInfo, times: list[float], settings: Settings) -> bo
     return cost <= settings.dense_decode_pixels
 
 
-def video_print(source: str, settings: Settings, timeout_s: float, pass_fds: tuple[int, ...] = ()) -> VideoPrint:
+def video_print(source: str, settings: Settings, timeout_s: float, pass_fds: tuple[int, ...] = (),
+                allow: Callable[[float], None] | None = None) -> VideoPrint:
     """Keyframes (then, if needed and cheap, a time grid with scene changes) of ``source``, hashed.
 
     ``pass_fds``: descriptors ffmpeg must inherit (``source`` may be /dev/fd/N).
+    ``timeout_s`` holds until the header is read; then the video gets
+    ``time_limit`` for its duration, and ``allow`` is told that limit (the
+    caller's own per-file deadline follows it).
     """
-    check, keep = _checker(settings), 4 * settings.max_frames
-    run = read_frames(_command(settings, source, True), FRAME_SIDE, timeout_s, check, keep, pass_fds)
+    started = time.monotonic()
+    check, keep = _checker(settings, started, allow), 4 * settings.max_frames
+    run = read_frames(_command(settings, source, True), FRAME_SIDE, timeout_s, check, keep, pass_fds,
+                      _FrameHasher(settings))
     dense = _wants_dense(run.info, [t for t, _ in run.frames], settings)
     if dense:
         # optional: a header that lied about the cost must not lose the keyframes
+        limit = time_limit(settings, run.info.duration_s)
         try:
-            second = read_frames(_command(settings, source, False), FRAME_SIDE, timeout_s / 4, check, keep,
-                                 pass_fds)
+            second = read_frames(_command(settings, source, False), FRAME_SIDE, limit / 4,
+                                 _checker(settings, time.monotonic() + limit * 3 / 4), keep, pass_fds,
+                                 _FrameHasher(settings))
         except MediaError:
             second = None
         if second is not None and second.frames:
             run = Frames(run.info, sorted(run.frames + second.frames, key=lambda tf: tf[0]))
     if not run.frames:
         raise MediaError("no decodable video frame (empty or zero-length video stream)")
-    fingerprints, frames = hash_frames(run.frames, settings)
+    length = run.info.duration_s or max(t for t, _ in run.frames)
+    fingerprints, frames = frame_rows(run.frames, frame_cap(settings, length))
     return VideoPrint(run.info, fingerprints, frames)
 
 
@@ -138,26 +197,35 @@ def spread(items: list, at_most: int) -> list:
 
 
 def hash_frames(frames: list[tuple[float, np.ndarray]], settings: Settings) -> tuple[list[dict], int]:
-    """Variant rows of up to ``max_frames`` frames; repeats of the previous frame count once.
+    """Variant rows of up to ``max_frames`` frames (an animation's); repeats of the previous frame count once.
 
     Returns the rows (each with ``time_s``) and the number of distinct frames hashed.
     Flat frames (black, blank) give no rows, as flat stills do.
     """
-    rows, previous, count = [], None, 0
-    seen_times = set()
-    for time_s, pixels in spread(frames, settings.max_frames):
+    hashed = [(t, hash_variants(Image.fromarray(pixels), settings.min_detail, probes=False))
+              for t, pixels in spread(frames, settings.max_frames)]
+    return frame_rows([(t, v) for t, v in hashed if v], settings.max_frames)
+
+
+def frame_rows(hashed: list[tuple[float, list]], at_most: int) -> tuple[list[dict], int]:
+    """Variant rows of hashed frames in time order: one frame per time, repeats of the previous
+    frame once, then at most ``at_most`` spread over the video."""
+    distinct, previous, seen_times = [], None, set()
+    for time_s, variants in hashed:
         if time_s in seen_times:
             continue
         seen_times.add(time_s)
-        # frames keep the plain variants: windows and mirrors per frame would cost ~10x the rows
-        variants = hash_variants(Image.fromarray(pixels), settings.min_detail, probes=False)
-        key = tuple((v.phash, v.dhash, v.phash256) for v in variants)
-        if not variants or key == previous:
+        key = _key(variants)
+        if key == previous:
             continue
-        previous, count = key, count + 1
+        previous = key
+        distinct.append((time_s, variants))
+    rows = []
+    chosen = spread(distinct, at_most)
+    for time_s, variants in chosen:
         rows += [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256, "aspect": v.aspect,
                   "time_s": float(time_s)} for v in variants]
-    return rows, count
+    return rows, len(chosen)
 
 
 def round_rate(fps: float | None) -> float | None:

@@ -1,0 +1,363 @@
+"""Long sources for benchmarks/video.py: clips, GIFs and frames cut from 1-hour and 3-hour videos.
+
+Run through ``python benchmarks/video.py --long`` (or this file directly).
+
+Sources (made here with the real ffmpeg, cached under --cache, default
+/tmp/hashtrail-long-video-bench, so a second run only measures):
+
+- ``photos-1h``: 1 hour of 1280x720 pictures, 5 s each, 25 fps, libx264
+  ``-preset veryfast`` (scene cuts become keyframes, GOP 250): the pictures
+  are 720 crops (30-80% of the side, random places, 16:9) of the 18 real
+  CC0 photos shipped in scikit-image's wheel (benchmarks/quality.py), so
+  many pictures are other shots of one scene, the hard case for the ordered
+  run rule. The CPU-per-hour figure is measured on this file;
+- ``photos-3h``: 3 hours, 2160 other crops, at 640x360;
+- ``patterns-1h``, ``patterns-3h``: the same layout at 426x240 with
+  pictures of ffmpeg's own test sources (testsrc2 2 s apart, Conway's
+  life, cellular automata, mandelbrot), encoded as a broadcast is (a
+  keyframe every 2 s, ``-g 50``, no scene-cut keyframes);
+- every source opens with the same 5 s title card (a "BREAKING NEWS" card):
+  they share it and nothing else, which is the negative test.
+
+From each source, --clips clips of 10-30 s cut at random instants (one at
+0, over the title card), re-encoded (libx264 CRF 28) and rescaled (to 640,
+or 320 px wide for the small sources); from each clip an animated GIF (its
+first 10 s at 10 fps, 240 px wide) and a single frame at a random time
+(JPEG). Every item goes through ``fingerprint_file``; all rows form one
+``Fingerprints`` and ``cluster.cluster_edges`` runs with the configured
+settings, which gives each matched pair its frame details and, for a clip
+in a long video, the cut offset.
+
+Reported: recall per kind (a clip/GIF/frame matched its source), the cut
+position error (|reported start - true start|; for a frame, its time),
+pair precision (pairs between an item and another source, or between two
+sources, are false), rows and frames per hour, and CPU seconds per hour of
+720p (this process and its ffmpeg children; best of --repeat) with the old
+rule's frames (max_frames=64) beside it, and what a VP9 copy costs (its
+decoder ignores skip_frame: every frame is decoded).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "benchmarks"))
+from hashtrail import config  # noqa: E402
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_edges  # noqa: E402
+from hashtrail.pipeline.index.hamming import hex_to_u64  # noqa: E402
+from hashtrail.pipeline.media.fingerprint import fingerprint_file  # noqa: E402
+from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE  # noqa: E402
+from hashtrail.pipeline.video.ffmpeg_process import executable  # noqa: E402
+
+SECONDS_EACH, FPS, TITLE_S = 5.0, 25, 5.0
+TARGET_RECALL, TARGET_CUT_S, TARGET_PRECISION, TARGET_CPU_PER_HOUR = 0.95, 2.0, 0.99, 20.0
+# name: (pictures, hours, size, extra encoder options)
+SOURCES = {
+    "photos-1h": ("photos", 1.0, (1280, 720), ("-preset", "veryfast")),
+    "photos-3h": ("photos", 3.0, (640, 360), ("-preset", "veryfast")),
+    "patterns-1h": ("patterns", 1.0, (426, 240), ("-preset", "veryfast", "-g", "50", "-sc_threshold", "0")),
+    "patterns-3h": ("patterns", 3.0, (426, 240), ("-preset", "veryfast", "-g", "50", "-sc_threshold", "0")),
+}
+QUICK_HOURS = {1.0: 5 / 60, 3.0: 10 / 60}  # --quick: 5 and 10 minute sources
+
+
+def ffmpeg(*args: str, timeout: float = 7200) -> None:
+    subprocess.run([executable(), "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-threads", "1", *args],
+                   check=True, timeout=timeout)
+
+
+def cpu_seconds() -> float:
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
+def title_card(size: tuple[int, int]) -> Image.Image:
+    """A generic news card: what two unrelated broadcasts of one channel share."""
+    w, h = size
+    im = Image.new("RGB", size, (16, 32, 96))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle([0, int(h * 0.62), w, int(h * 0.80)], fill=(200, 20, 30))
+    font = ImageFont.load_default(size=max(12, h // 8))
+    draw.text((w * 0.06, h * 0.64), "BREAKING NEWS", fill=(255, 255, 255), font=font)
+    draw.ellipse([w * 0.78, h * 0.12, w * 0.92, h * 0.12 + w * 0.14], outline=(255, 255, 255), width=max(2, h // 60))
+    draw.text((w * 0.06, h * 0.2), "HT 24", fill=(230, 230, 255), font=font)
+    return im
+
+
+def photo_pictures(count: int, size: tuple[int, int], seed: int) -> list[Image.Image]:
+    import quality  # benchmarks/quality.py: the photos in scikit-image's wheel
+    photos = [quality.load_photo(name) for name in quality.PHOTOS]
+    rng = random.Random(seed)
+    out = []
+    for k in range(count):
+        photo = photos[k % len(photos)]
+        pw, ph = photo.size
+        cw = rng.uniform(0.3, 0.8) * min(pw, ph * 16 / 9)
+        ch = cw * 9 / 16
+        x, y = rng.uniform(0, pw - cw), rng.uniform(0, ph - ch)
+        out.append(photo.crop((round(x), round(y), round(x + cw), round(y + ch))).resize(size, Image.BILINEAR))
+    return out
+
+
+def pattern_pictures(folder: str, count: int, size: tuple[int, int], seed: int) -> list[str]:
+    """Frames of ffmpeg's test sources, interleaved, as JPEG files."""
+    w, h = size
+    per = math.ceil(count / 4)
+    makers = {
+        # testsrc2 2 s apart; life and cellauto far apart in generations; mandelbrot zooming
+        "testsrc2": f"testsrc2=s={w}x{h}:r=1:d={2 * per + 1},select='not(mod(n\\,2))'",
+        "life": f"life=s={w}x{h}:r=25:mold=10:ratio=0.4:seed={seed}:death_color=#203040:life_color=#e0d040,"
+                f"select='not(mod(n\\,40))'",
+        "cellauto": f"cellauto=s={w}x{h}:r=25:rule={(seed % 200) + 30}:seed={seed}:random_fill_ratio=0.5,"
+                    f"select='not(mod(n\\,{h}))'",
+        "mandelbrot": f"mandelbrot=s={w}x{h}:r=25:maxiter=400:end_pts={per * 8}:start_scale=3:end_scale=0.0005,"
+                      f"select='not(mod(n\\,8))'",
+    }
+    files: dict[str, list[str]] = {}
+    for name, graph in makers.items():
+        sub = os.path.join(folder, name)
+        os.makedirs(sub, exist_ok=True)
+        ffmpeg("-f", "lavfi", "-i", graph, "-fps_mode", "passthrough", "-frames:v", str(per), "-q:v", "3",
+               os.path.join(sub, "%05d.jpg"))
+        files[name] = sorted(os.path.join(sub, f) for f in os.listdir(sub))
+    order = [files[name][k] for k in range(per) for name in makers if k < len(files[name])]
+    return order[:count]
+
+
+def make_source(job) -> str:
+    """The long video ``name`` (cached): title card, then pictures SECONDS_EACH s each."""
+    name, hours, cache = job
+    pictures, _, size, extra = SOURCES[name]
+    out = os.path.join(cache, f"{name}-{hours * 60:g}min.mp4")
+    if os.path.exists(out):
+        return out
+    folder = os.path.join(cache, f"pictures-{name}-{hours * 60:g}min")
+    os.makedirs(folder, exist_ok=True)
+    count = round(hours * 3600 / SECONDS_EACH) - 1
+    seed = sum(map(ord, name))
+    card = os.path.join(cache, f"title-{size[0]}x{size[1]}.jpg")
+    title_card(size).save(card, quality=95)
+    if pictures == "photos":
+        files = []
+        for k, im in enumerate(photo_pictures(count, size, seed)):
+            files.append(os.path.join(folder, f"{k:05d}.jpg"))
+            im.save(files[-1], quality=90)
+    else:
+        files = pattern_pictures(folder, count, size, seed)
+    listing = os.path.join(folder, "list.txt")
+    with open(listing, "w") as fh:
+        for path in [card] + files:
+            fh.write(f"file '{path}'\nduration {SECONDS_EACH:g}\n")
+        fh.write(f"file '{files[-1]}'\n")  # the concat demuxer ignores the last entry's duration
+    partial = out + ".part.mp4"
+    ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-vf",
+           f"fps={FPS},scale={size[0]}:{size[1]},setsar=1,format=yuv420p", "-c:v", "libx264", *extra,
+           "-t", f"{hours * 3600:g}", partial)
+    os.replace(partial, out)
+    return out
+
+
+def make_items(job) -> list[dict]:
+    """Clips, GIFs and frames of one source (cached), with where they were cut from."""
+    name, source, duration, count, cache = job
+    folder = os.path.join(cache, f"items-{os.path.basename(source)}-{count}")
+    manifest = os.path.join(folder, "items.json")
+    if os.path.exists(manifest):
+        with open(manifest) as fh:
+            return json.load(fh)
+    os.makedirs(folder, exist_ok=True)
+    rng = random.Random(sum(map(ord, name)) + count)
+    width = 640 if SOURCES[name][2][0] >= 640 else 320
+    items = []
+    for k in range(count):
+        seconds = rng.uniform(10, 30)
+        start = 0.0 if k == 0 else round(rng.uniform(0, duration - seconds - 1), 2)
+        clip = os.path.join(folder, f"clip-{k:02d}.mp4")
+        ffmpeg("-ss", f"{start:g}", "-t", f"{seconds:.2f}", "-i", source, "-an", "-vf", f"scale={width}:-2",
+               "-c:v", "libx264", "-crf", "28", "-preset", "veryfast", clip)
+        items.append({"source": name, "kind": "clip", "path": clip, "start": start, "seconds": seconds})
+        gif = os.path.join(folder, f"gif-{k:02d}.gif")
+        ffmpeg("-t", "10", "-i", clip, "-vf", "fps=10,scale=240:-1", gif)
+        items.append({"source": name, "kind": "gif", "path": gif, "start": start, "seconds": min(seconds, 10)})
+        at = round(rng.uniform(0.5, seconds - 0.5), 2)
+        frame = os.path.join(folder, f"frame-{k:02d}.jpg")
+        ffmpeg("-ss", f"{at:g}", "-i", clip, "-frames:v", "1", "-q:v", "3", frame)
+        items.append({"source": name, "kind": "frame", "path": frame, "start": start + at, "seconds": 0})
+    with open(manifest, "w") as fh:
+        json.dump(items, fh)
+    return items
+
+
+def fingerprint_item(job) -> dict:
+    item, settings = job
+    result = fingerprint_file(item["path"], os.path.dirname(item["path"]), settings)
+    return {**item, "result": result.as_dict()}
+
+
+def build(results: list[dict]) -> Fingerprints:
+    rows = [(m, f) for m, r in enumerate(results) for f in r["result"]["fingerprints"]]
+    return Fingerprints(
+        np.array([m for m, _ in rows], dtype=np.int64), hex_to_u64(f["phash"] for _, f in rows),
+        hex_to_u64(f["dhash"] for _, f in rows), hex_to_u64(f["phash256"] for _, f in rows).reshape(-1, 4),
+        np.isin([f["name"] for _, f in rows], SECONDARY),
+        np.array([np.nan if f.get("time_s") is None else f["time_s"] for _, f in rows], dtype=np.float64),
+        np.array([VARIANT_CODE.get(f["name"], VARIANT_CODE["full"]) for _, f in rows], dtype=np.int16),
+        np.array([np.nan if f.get("aspect") is None else f["aspect"] for _, f in rows], dtype=np.float64))
+
+
+def timed(path: str, settings) -> tuple[float, float, dict]:
+    cpu0, wall0 = cpu_seconds(), time.perf_counter()
+    result = fingerprint_file(path, os.path.dirname(path), settings)
+    return cpu_seconds() - cpu0, time.perf_counter() - wall0, result.as_dict()
+
+
+def cost(sources: dict[str, str], settings, repeat: int, cache: str) -> dict:
+    """CPU per hour of the 720p source (this rule and the old 64-frame cap), and of a VP9 copy."""
+    path = sources["photos-1h"]
+    out = {}
+    for label, s in (("hashtrail", settings), ("old cap: max_frames=64, frames_per_hour=0", settings.replace(
+            frames_per_hour=0, max_frames=64))):
+        runs = [timed(path, s) for _ in range(repeat)]
+        cpu, wall, res = min(r[0] for r in runs), min(r[1] for r in runs), runs[-1][2]
+        hours = res["duration_s"] / 3600
+        out[label] = {"cpu_per_hour": cpu / hours, "wall_per_hour": wall / hours, "frames": res["frames"],
+                      "rows": len(res["fingerprints"]), "hours": hours, "status": res["status"],
+                      "reason": res["reason"]}
+    vp9 = os.path.join(cache, "photos-720p-vp9-5min.webm")
+    if not os.path.exists(vp9):
+        ffmpeg("-t", "300", "-i", path, "-an", "-c:v", "libvpx-vp9", "-b:v", "800k", "-deadline", "realtime",
+               "-cpu-used", "8", vp9 + ".part.webm")
+        os.replace(vp9 + ".part.webm", vp9)
+    h264 = os.path.join(cache, "photos-720p-h264-5min.mp4")
+    if not os.path.exists(h264):
+        ffmpeg("-t", "300", "-i", path, "-an", "-c", "copy", h264)
+    for label, p in (("720p VP9 (5 min)", vp9), ("720p H.264 (the same 5 min)", h264)):
+        runs = [timed(p, settings) for _ in range(repeat)]
+        cpu, res = min(r[0] for r in runs), runs[-1][2]
+        out[label] = {"cpu_per_hour": cpu / (res["duration_s"] / 3600), "frames": res["frames"],
+                      "rows": len(res["fingerprints"]), "status": res["status"], "reason": res["reason"]}
+    return out
+
+
+def score(results: list[dict], fp: Fingerprints, t: Thresholds) -> dict:
+    edges, details = cluster_edges(fp, t)
+    pairs = set(zip(edges.a.tolist(), edges.b.tolist()))
+    detail = {(d.media_a, d.media_b): d for d in details}
+    long_of = {r["source"]: m for m, r in enumerate(results) if r["kind"] == "source"}
+    out = {"by_kind": {}, "false": [], "errors": {}, "misses": []}
+    for m, r in enumerate(results):
+        if r["kind"] == "source":
+            continue
+        src = long_of[r["source"]]
+        found = (min(m, src), max(m, src)) in pairs
+        error = None
+        if found:
+            d = detail.get((min(m, src), max(m, src)))
+            if r["kind"] == "frame":
+                times = [b if m == d.media_a else a for a, b in d.times] if d else []
+                error = min((abs(x - r["start"]) for x in times if x is not None), default=None)
+            elif d is not None and d.offset_s is not None:
+                offset = d.offset_s if m == d.media_a else -d.offset_s
+                error = abs(offset - r["start"])
+        out["by_kind"].setdefault(r["kind"], []).append(found)
+        out["errors"].setdefault(r["kind"], []).append(error)
+        if not found:
+            out["misses"].append((r["source"], r["kind"], r["start"], r["result"]["frames"]))
+    source_of = [r["source"] for r in results]
+    for a, b in pairs:
+        if source_of[a] != source_of[b]:
+            out["false"].append((results[a]["kind"], results[a]["source"], results[b]["kind"], results[b]["source"]))
+    out["pairs"] = len(pairs)
+    return out
+
+
+def run(args) -> dict:
+    cache = args.cache
+    os.makedirs(cache, exist_ok=True)
+    settings = config.load()
+    started = time.perf_counter()
+    names = list(SOURCES)
+    hours = {n: (QUICK_HOURS[SOURCES[n][1]] if args.quick else SOURCES[n][1]) for n in names}
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        paths = dict(zip(names, pool.map(make_source, [(n, hours[n], cache) for n in names])))
+        made = time.perf_counter()
+        print(f"sources ready in {made - started:.0f} s: {', '.join(os.path.basename(p) for p in paths.values())}")
+        if args.make_only:
+            return {}
+        items = [i for batch in pool.map(make_items, [(n, paths[n], hours[n] * 3600, args.clips, cache)
+                                                      for n in names]) for i in batch]
+        print(f"items ready in {time.perf_counter() - made:.0f} s")
+        jobs = [({"source": n, "kind": "source", "path": paths[n], "start": 0.0, "seconds": hours[n] * 3600},
+                 settings) for n in names] + [(i, settings) for i in items]
+        results = list(pool.map(fingerprint_item, jobs))
+    failed = [(r["source"], r["kind"], r["result"]["reason"]) for r in results if r["result"]["status"] != "ok"]
+    fp = build(results)
+    t = Thresholds.from_settings(settings)
+    joined = time.perf_counter()
+    s = score(results, fp, t)
+    join_s = time.perf_counter() - joined
+    print(f"\n## long sources ({'quick: ' if args.quick else ''}{', '.join(f'{n} {hours[n] * 60:g} min' for n in names)}; "
+          f"{args.clips} clips each)\n")
+    print("| source | size | frames hashed | rows | frames / hour | rows / hour |")
+    print("|---|---|---|---|---|---|")
+    for r in results[:len(names)]:
+        res, h = r["result"], r["seconds"] / 3600
+        size = f"{res['width']}x{res['height']}"
+        print(f"| {r['source']} | {size} | {res['frames']} | {len(res['fingerprints'])} | {res['frames'] / h:.0f} "
+              f"| {len(res['fingerprints']) / h:.0f} |")
+    print("\n| item | n | recall | cut / time error, median (s) | max (s) | within 2 s |")
+    print("|---|---|---|---|---|---|")
+    recall = {}
+    for kind, found in s["by_kind"].items():
+        errors = [e for e in s["errors"][kind] if e is not None]
+        recall[kind] = float(np.mean(found))
+        within = np.mean([e <= TARGET_CUT_S for e in errors]) if errors else float("nan")
+        print(f"| {kind} | {len(found)} | {recall[kind]:.3f} | {statistics.median(errors) if errors else float('nan'):.2f} "
+              f"| {max(errors, default=float('nan')):.2f} | {within:.3f} |")
+    true_pairs = s["pairs"] - len(s["false"])
+    precision = true_pairs / s["pairs"] if s["pairs"] else 1.0
+    print(f"\nmatched pairs {s['pairs']}, false {len(s['false'])}: pair precision {precision:.4f}"
+          f"{' ' + str(s['false'][:10]) if s['false'] else ''}")
+    print(f"misses: {s['misses'][:20] or 'none'}; failed: {failed or 'none'}; join {join_s:.1f} s "
+          f"over {len(fp.media_id):,} rows")
+    out = {"recall": recall, "precision": precision, "false": s["false"]}
+    if not args.quick or args.cost:
+        c = cost(paths, settings, args.repeat, cache)
+        print("\n| cost | CPU s per hour | frames | rows |")
+        print("|---|---|---|---|")
+        for label, v in c.items():
+            print(f"| {label} | {v['cpu_per_hour']:.1f} | {v['frames']} | {v['rows']} |"
+                  + (f" {v['status']}: {v['reason']}" if v["status"] != "ok" else ""))
+        out["cost"] = c
+    print(f"\nlong: time {time.perf_counter() - started:.0f} s; recall "
+          + " ".join(f"{k}={v:.3f}" for k, v in recall.items()) + f" precision={precision:.4f}")
+    return out
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--cache", default=os.environ.get("HASHTRAIL_BENCH_CACHE", "/tmp/hashtrail-long-video-bench"))
+    p.add_argument("--clips", type=int, default=20, help="clips cut from each source")
+    p.add_argument("--repeat", type=int, default=2)
+    p.add_argument("--quick", action="store_true", help="5 and 10 minute sources, no cost figures")
+    p.add_argument("--cost", action="store_true", help="with --quick: the cost figures too")
+    p.add_argument("--make-only", action="store_true", help="make the sources and stop")
+    return p
+
+
+if __name__ == "__main__":
+    run(parser().parse_args())

@@ -1,0 +1,172 @@
+"""Is this clip cut from that long video, and from where: the ordered-run rule.
+
+A long video (a broadcast) has thousands of frames, so the bag-of-frames
+share (``Thresholds.shares``) says nothing about it: a 30 s clip is 1% of
+an hour, and a handful of scattered single-frame hits (a title card, a logo,
+a studio shot that looks like another) is what two unrelated broadcasts
+share. A clip cut from a video shows the video's frames *in the same order,
+at the same pace*: every matched frame pair (t in the clip, t' in the long
+video) has the same offset t' - t, the instant the clip was cut at.
+
+The rule, for a pair in which either side has more than ``long_frames``
+frames (the old per-file cap of 64: shorter pairs keep the share rule, and
+stills and one-frame clips keep matching any frame they show):
+
+- each hashed frame stands for the time until the next hashed frame of its
+  media (consecutive identical frames are stored once, so a still shot is
+  one frame however long it lasts; a clip starts in the middle of one);
+- a matched frame pair admits the offsets at which those two stretches
+  overlap, widened by ``run_tolerance_s`` (keyframes of a re-encode fall a
+  frame or two away, GIF frames on their own grid);
+- the pair matches when one offset is admitted by at least ``run_frames``
+  (3) distinct frames of each side, or by every frame of the shorter side
+  when it has fewer (2). A shared title card is one frame: not enough. The
+  same frames taken from different places (a shuffled set) each admit a
+  different offset: not enough either;
+- the offset reported is the median of the run's frame pairs' own offsets
+  (t' - t of their first instants), leaving out the shorter side's first
+  frame when others remain (a cut starts mid-shot, so that one is early):
+  the clip is ``offset`` to ``offset + its duration`` of the long video.
+
+Work per media pair is a sort of its matched frame pairs, vectorised over
+all pairs at once.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+
+def frame_ends(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray) -> np.ndarray:
+    """Per frame id (``Fingerprints.frames``, ordered by media then time): when the next frame of its media starts.
+
+    The last frame of a media ends where it starts.
+    """
+    n = int(frame.max()) + 1 if len(frame) else 0
+    start = np.full(n, np.nan)
+    media = np.full(n, -1, dtype=np.int64)
+    start[frame], media[frame] = times, media_id
+    ends = start.copy()
+    same = media[1:] == media[:-1]
+    ends[:-1][same] = start[1:][same]
+    return ends
+
+
+def best_runs(pair_of: np.ndarray, n_pairs: int, start_a: np.ndarray, end_a: np.ndarray, frame_a: np.ndarray,
+              start_b: np.ndarray, end_b: np.ndarray, frame_b: np.ndarray, of_a: np.ndarray, of_b: np.ndarray,
+              run_frames: int, tolerance_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
+                                                               np.ndarray]:
+    """The ordered run of each media pair.
+
+    Inputs are per matched row pair (``pair_of`` its media pair, 0..n_pairs-1;
+    the frames' start and end times and frame ids on sides a and b); ``of_a``
+    and ``of_b`` are each pair's frame counts. Returns per pair: whether it
+    matches, the offset (time in b - time in a; NaN when no run), the
+    distinct frames of a and of b in the run, and per row pair whether it
+    belongs to the run.
+    """
+    n = len(pair_of)
+    accepted = np.zeros(n_pairs, dtype=bool)
+    offset = np.full(n_pairs, np.nan)
+    in_a = np.zeros(n_pairs, dtype=np.int64)
+    in_b = np.zeros(n_pairs, dtype=np.int64)
+    member = np.zeros(n, dtype=bool)
+    if n == 0:
+        return accepted, offset, in_a, in_b, member
+    # offsets d at which [start_a, end_a] + d overlaps [start_b, end_b], with tolerance
+    lo = start_b - end_a - tolerance_s
+    hi = end_b - start_a + tolerance_s
+    seg_pair, seg_lo, seg_hi = _merged_per_frame(pair_of, frame_a, lo, hi)
+    # sweep: +1 at each opening, -1 after each closing; a frame of a counts once wherever it is
+    m = len(seg_pair)
+    position = np.concatenate([seg_lo, seg_hi])
+    step = np.concatenate([np.ones(m, np.int64), -np.ones(m, np.int64)])
+    group = np.concatenate([seg_pair, seg_pair])
+    order = np.lexsort((-step, position, group))  # openings before closings at one position
+    depth = np.cumsum(step[order])  # each pair's steps sum to 0, so the running sum restarts per pair
+    g = group[order]
+    pick = np.lexsort((depth, g))  # per pair, its deepest point comes last
+    last = np.append(g[pick][1:] != g[pick][:-1], True)
+    where = np.full(n_pairs, np.nan)
+    where[g[pick][last]] = position[order][pick[last]]
+    member = (lo <= where[pair_of]) & (where[pair_of] <= hi)
+    rows = np.nonzero(member)[0]
+    in_a = _distinct(pair_of[rows], frame_a[rows], n_pairs)
+    in_b = _distinct(pair_of[rows], frame_b[rows], n_pairs)
+    need = np.maximum(np.minimum(run_frames, np.minimum(of_a, of_b)), 2)
+    accepted = (in_a >= need) & (in_b >= need)
+    member &= accepted[pair_of]
+    offset = _run_offsets(pair_of, start_a, start_b, member, of_a <= of_b, n_pairs)
+    return accepted, offset, in_a, in_b, member
+
+
+def _merged_per_frame(pair_of, frame_a, lo, hi):
+    """Per (media pair, frame of a): the union of its admitted offset intervals, as disjoint segments."""
+    order = np.lexsort((lo, frame_a, pair_of))
+    p, f, lo, hi = pair_of[order], frame_a[order], lo[order], hi[order]
+    new_group = np.ones(len(p), dtype=bool)
+    new_group[1:] = (p[1:] != p[:-1]) | (f[1:] != f[:-1])
+    rank = np.cumsum(new_group).astype(np.float64)
+    span = float(np.nanmax(np.abs(np.concatenate([lo, hi])))) * 4 + 1.0
+    reach = np.maximum.accumulate(hi + rank * span) - rank * span  # running max of hi within the group
+    opens = new_group.copy()
+    opens[1:] |= lo[1:] > reach[:-1]
+    seg = np.cumsum(opens) - 1
+    seg_hi = np.full(int(opens.sum()), -np.inf)
+    np.maximum.at(seg_hi, seg, hi)
+    return p[opens], lo[opens], seg_hi
+
+
+def _distinct(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    if len(group) == 0:
+        return np.zeros(n, dtype=np.int64)
+    distinct = np.unique(np.column_stack([group, value]), axis=0)
+    return np.bincount(distinct[:, 0], minlength=n)
+
+
+def _run_offsets(pair_of, start_a, start_b, member, a_shorter, n_pairs) -> np.ndarray:
+    """Median own offset of each run's frame pairs, without the shorter side's first frame when others remain."""
+    offset = np.full(n_pairs, np.nan)
+    rows = np.nonzero(member)[0]
+    if len(rows) == 0:
+        return offset
+    p = pair_of[rows]
+    own = (start_b - start_a)[rows]
+    short_time = np.where(a_shorter[p], start_a[rows], start_b[rows])
+    order = np.lexsort((short_time, p))
+    p, own, short_time = p[order], own[order], short_time[order]
+    first_time = np.full(n_pairs, np.inf)
+    np.minimum.at(first_time, p, short_time)
+    later = short_time > first_time[p]
+    has_later = np.zeros(n_pairs, dtype=bool)
+    has_later[p[later]] = True
+    use = later | ~has_later[p]
+    p, own = p[use], own[use]
+    order = np.lexsort((own, p))
+    p, own = p[order], own[order]
+    starts = np.searchsorted(p, np.arange(n_pairs), side="left")
+    ends = np.searchsorted(p, np.arange(n_pairs), side="right")
+    present = ends > starts
+    lo_mid = (starts + ends - 1) // 2
+    hi_mid = (starts + ends) // 2
+    offset[present] = (own[lo_mid[present]] + own[hi_mid[present]]) / 2
+    return offset
+
+
+def runs_of_pairs(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray, vi: np.ndarray, vj: np.ndarray,
+                  pair_of: np.ndarray, pairs: np.ndarray, of_a: np.ndarray, of_b: np.ndarray, run_frames: int,
+                  tolerance_s: float):
+    """``best_runs`` of the media pairs flagged in ``pairs``, from their admitted row pairs (vi, vj).
+
+    ``frame``, ``media_id`` and ``times`` are per row of the whole table
+    (``Fingerprints.frames``); returns best_runs' per-pair arrays (meaningful
+    for flagged pairs) and per row pair whether it is in its pair's run.
+    """
+    rows = np.nonzero(pairs[pair_of])[0]
+    ends = frame_ends(frame, media_id, times)
+    i, j = vi[rows], vj[rows]
+    accepted, offset, in_a, in_b, member_rows = best_runs(
+        pair_of[rows], len(pairs), times[i], ends[frame[i]], frame[i], times[j], ends[frame[j]], frame[j],
+        of_a, of_b, run_frames, tolerance_s)
+    member = np.zeros(len(vi), dtype=bool)
+    member[rows] = member_rows
+    return accepted & pairs, offset, in_a, in_b, member
