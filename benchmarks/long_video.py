@@ -165,7 +165,7 @@ def make_source(job) -> str:
         fh.write(f"file '{files[-1]}'\n")  # the concat demuxer ignores the last entry's duration
     partial = out + ".part.mp4"
     ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-vf",
-           f"fps={FPS},scale={size[0]}:{size[1]},setsar=1,format=yuv420p", "-c:v", "libx264", *extra,
+           f"fps={FPS},scale={size[0]}:{size[1]},setsar=1,format=yuv420p", "-fps_mode", "cfr", "-c:v", "libx264", *extra,
            "-t", f"{hours * 3600:g}", partial)
     os.replace(partial, out)
     return out

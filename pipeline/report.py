@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 
+from hashtrail.pipeline.index import clip_runs
 from hashtrail.pipeline.store import Store
 
 # ``paths``: every path the media was seen at (a moved folder, a zip and its unpacked copy), ``path`` first;
@@ -70,20 +71,27 @@ def with_frames(store: Store, cluster: dict) -> dict:
 
     Each member's ``matches`` lists the other members it matched frame by
     frame, from its own side: how many of its frames matched, and example
-    [its time, their time] pairs in seconds (None for a still).
+    [its time, their time] pairs in seconds (None for a still). A clip
+    matched to a long video by an ordered run also has ``offset_s`` (their
+    time - its time) and ``cut``: where the shorter lies in the longer
+    (``{"clip", "of", "start_s", "end_s"}``, pipeline/index/clip_runs.py).
     """
     ids = {m["media_id"] for m in cluster["members"]}
+    duration = {m["media_id"]: m.get("duration_s") for m in cluster["members"]}
     by_member: dict[int, list[dict]] = {}
     for fm in store.frame_matches(sorted(ids)):
         if fm["media_a"] not in ids or fm["media_b"] not in ids:
             continue
+        offset = fm.get("offset_s")
+        cut = clip_runs.cut(offset, fm["media_a"], duration[fm["media_a"]], fm["media_b"], duration[fm["media_b"]])
         for me, other, mine, of_mine, theirs, of_theirs, flip in (
                 ("media_a", "media_b", "frames_a", "of_a", "frames_b", "of_b", False),
                 ("media_b", "media_a", "frames_b", "of_b", "frames_a", "of_a", True)):
             by_member.setdefault(fm[me], []).append({
                 "media_id": fm[other], "frames_matched": fm[mine], "frames": fm[of_mine],
                 "their_frames_matched": fm[theirs], "their_frames": fm[of_theirs],
-                "times": [[b, a] for a, b in fm["times"]] if flip else fm["times"]})
+                "times": [[b, a] for a, b in fm["times"]] if flip else fm["times"],
+                "offset_s": None if offset is None else (-offset if flip else offset), "cut": cut})
     kinds: dict[str, int] = {}
     for m in cluster["members"]:
         kinds[m.get("kind") or "unknown"] = kinds.get(m.get("kind") or "unknown", 0) + 1
@@ -100,13 +108,35 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
 
 
+def span(start_s: float, end_s: float) -> str:
+    """17:01-17:31 / 1:02:03-1:02:33: a stretch of a video, to the second."""
+    def whole(seconds: float) -> str:
+        minutes, rest = divmod(int(round(max(seconds, 0.0))), 60)
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
+    return f"{whole(start_s)}-{whole(end_s)}"
+
+
+def cut_text(cut: dict | None, me) -> str:
+    """'clip = 17:01-17:31 of #12' (from the clip's side) or '#13 = its 17:01-17:31' (from the long one's)."""
+    if not cut:
+        return ""
+    where = span(cut["start_s"], cut["end_s"])
+    return f"clip = {where} of #{cut['of']}" if cut["clip"] == me else f"#{cut['clip']} = its {where}"
+
+
 def matches_text(member: dict, at_most: int | None = None) -> str:
-    """'3/8 frames ~ #12 (0:04.0=0:01.2, ...)' for a table line; '' for plain stills."""
+    """'3/8 frames ~ #12 (0:04.0=0:01.2, ...)' for a table line; '' for plain stills.
+
+    A clip matched to a long video adds where it was cut: 'clip = 17:01-17:31 of #12'.
+    """
     parts = []
     matches = sorted(member.get("matches") or (), key=lambda m: (-m["frames_matched"], m["media_id"]))
     for m in matches[:at_most]:
         times = ", ".join(f"{clock(a)}={clock(b)}" for a, b in m["times"][:3])
-        parts.append(f"{m['frames_matched']}/{m['frames']} frames ~ #{m['media_id']} ({times})")
+        where = cut_text(m.get("cut"), member.get("media_id"))
+        parts.append(f"{m['frames_matched']}/{m['frames']} frames ~ #{m['media_id']} ({times})"
+                     + (f", {where}" if where else ""))
     if at_most is not None and len(matches) > at_most:
         parts.append(f"{len(matches) - at_most} more in --format json")
     return "; ".join(parts)
@@ -358,6 +388,10 @@ def matches_table(matches: list[dict], query: str, thresholds) -> str:
             lines.append(f"{'':>11}frames: {m['frames_matched']}/{m['frames']} of this file match "
                          f"{m['their_frames_matched']}/{m['their_frames']} of that one "
                          f"(this file's time = that one's: {pairs}{more})")
+            if m.get("cut"):
+                where = span(m["cut"]["start_s"], m["cut"]["end_s"])
+                lines.append(f"{'':>11}" + (f"this file = {where} of that one" if m["cut"]["clip"] == "query"
+                                             else f"that one = {where} of this file"))
     return "\n".join(lines) + "\n"
 
 

@@ -101,3 +101,36 @@ def make_photos(folder: str, seeds: list[int], size=(480, 360)) -> list[str]:
         synthetic_photo(seed, size).save(path)
         out.append(path)
     return out
+
+
+def title_card(path: str, size=(160, 120)) -> str:
+    """A generic channel card ("BREAKING NEWS" on a bar): what unrelated broadcasts of one channel share."""
+    from PIL import Image, ImageDraw
+    w, h = size
+    im = Image.new("RGB", size, (16, 32, 96))
+    draw = ImageDraw.Draw(im)
+    draw.rectangle([0, int(h * 0.6), w, int(h * 0.8)], fill=(200, 20, 30))
+    draw.text((w * 0.08, h * 0.63), "BREAKING NEWS", fill=(255, 255, 255))
+    draw.ellipse([w * 0.7, h * 0.1, w * 0.9, h * 0.1 + w * 0.2], outline=(255, 255, 255), width=3)
+    im.save(path)
+    return path
+
+
+def still_slideshow(out: str, pictures: list[str], seconds_each: float | list[float], size=(160, 120), fps: int = 10,
+                    gop: int = 10) -> str:
+    """Pictures held still for ``seconds_each`` each (or a list, one per picture), as a broadcast-like video.
+
+    Made fast: x264 ultrafast, a keyframe every ``gop`` frames (broadcasts
+    keep a short GOP), constant frame rate. All pictures must share one format.
+    """
+    listing = out + ".txt"
+    seconds = seconds_each if isinstance(seconds_each, list) else [seconds_each] * len(pictures)
+    with open(listing, "w") as fh:
+        for path, length in zip(pictures, seconds):
+            fh.write(f"file '{os.path.abspath(path)}'\nduration {length:g}\n")
+        fh.write(f"file '{os.path.abspath(pictures[-1])}'\n")  # concat ignores the last entry's duration
+    ffmpeg("-f", "concat", "-safe", "0", "-i", listing, "-vf", f"fps={fps},scale={size[0]}:{size[1]},format=yuv420p",
+           "-fps_mode", "cfr", "-t", f"{sum(seconds):g}", "-c:v", "libx264", "-preset", "ultrafast",
+           "-g", str(gop), out)
+    os.remove(listing)
+    return out

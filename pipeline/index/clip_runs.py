@@ -19,10 +19,12 @@ stills and one-frame clips keep matching any frame they show):
   overlap, widened by ``run_tolerance_s`` (keyframes of a re-encode fall a
   frame or two away, GIF frames on their own grid);
 - the pair matches when one offset is admitted by at least ``run_frames``
-  (3) distinct frames of each side, or by every frame of the shorter side
-  when it has fewer (2). A shared title card is one frame: not enough. The
-  same frames taken from different places (a shuffled set) each admit a
-  different offset: not enough either;
+  (3) distinct pictures of each side (frames that match different frames
+  of the other side: a title card held for seconds is several keyframes but
+  one picture), or by every frame of the shorter side with at least two
+  pictures on each side (a clip of two shots). A shared title card is one
+  picture: not enough. The same pictures taken from different places (a
+  shuffled set) each admit a different offset: not enough either;
 - the offset reported is the median of the run's frame pairs' own offsets
   (t' - t of their first instants), leaving out the shorter side's first
   frame when others remain (a cut starts mid-shot, so that one is early):
@@ -90,10 +92,12 @@ def best_runs(pair_of: np.ndarray, n_pairs: int, start_a: np.ndarray, end_a: np.
     where[g[pick][last]] = position[order][pick[last]]
     member = (lo <= where[pair_of]) & (where[pair_of] <= hi)
     rows = np.nonzero(member)[0]
-    in_a = _distinct(pair_of[rows], frame_a[rows], n_pairs)
-    in_b = _distinct(pair_of[rows], frame_b[rows], n_pairs)
-    need = np.maximum(np.minimum(run_frames, np.minimum(of_a, of_b)), 2)
-    accepted = (in_a >= need) & (in_b >= need)
+    in_a = _distinct_pictures(pair_of[rows], frame_a[rows], frame_b[rows], n_pairs)
+    in_b = _distinct_pictures(pair_of[rows], frame_b[rows], frame_a[rows], n_pairs)
+    # or the whole shorter side is in the run (a clip of two shots), with two pictures on each side
+    whole = np.where(of_a <= of_b, _distinct(pair_of[rows], frame_a[rows], n_pairs) >= of_a,
+                     _distinct(pair_of[rows], frame_b[rows], n_pairs) >= of_b)
+    accepted = ((in_a >= run_frames) & (in_b >= run_frames)) | (whole & (in_a >= 2) & (in_b >= 2))
     member &= accepted[pair_of]
     offset = _run_offsets(pair_of, start_a, start_b, member, of_a <= of_b, n_pairs)
     return accepted, offset, in_a, in_b, member
@@ -117,9 +121,26 @@ def _merged_per_frame(pair_of, frame_a, lo, hi):
 
 
 def _distinct(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
+    """How many distinct values each group has."""
     if len(group) == 0:
         return np.zeros(n, dtype=np.int64)
     distinct = np.unique(np.column_stack([group, value]), axis=0)
+    return np.bincount(distinct[:, 0], minlength=n)
+
+
+def _distinct_pictures(group: np.ndarray, frame: np.ndarray, partner: np.ndarray, n: int) -> np.ndarray:
+    """Per group: its frames that match different frames of the other side (their first partner differs).
+
+    Two near-identical frames of one side (a title card held for seconds:
+    its keyframes differ by a few bits) that match the same frames of the
+    other count once: they are one picture, not a run.
+    """
+    if len(group) == 0:
+        return np.zeros(n, dtype=np.int64)
+    key = np.unique(np.column_stack([group, frame, partner]), axis=0)  # sorted: first partner first
+    first = np.ones(len(key), dtype=bool)
+    first[1:] = (key[1:, 0] != key[:-1, 0]) | (key[1:, 1] != key[:-1, 1])
+    distinct = np.unique(key[first][:, [0, 2]], axis=0)
     return np.bincount(distinct[:, 0], minlength=n)
 
 
@@ -170,3 +191,18 @@ def runs_of_pairs(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray, vi
     member = np.zeros(len(vi), dtype=bool)
     member[rows] = member_rows
     return accepted & pairs, offset, in_a, in_b, member
+
+
+def cut(offset_s: float | None, a, duration_a: float | None, b, duration_b: float | None) -> dict | None:
+    """Where the shorter of a and b lies in the longer, from a run's offset (time in b - time in a).
+
+    ``a`` and ``b`` name the two (media ids, or "query"); None when the pair
+    was not matched by an ordered run.
+    """
+    if offset_s is None or (isinstance(offset_s, float) and np.isnan(offset_s)):
+        return None
+    if (duration_a or 0.0) <= (duration_b or 0.0):
+        clip, of, start, length = a, b, offset_s, duration_a
+    else:
+        clip, of, start, length = b, a, -offset_s, duration_b
+    return {"clip": clip, "of": of, "start_s": round(start, 1), "end_s": round(start + (length or 0.0), 1)}

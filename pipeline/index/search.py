@@ -4,7 +4,8 @@ The query goes through the same decode and hash variants as a scan (a
 video or GIF through its frames), and is compared with every stored
 fingerprint under the same rule as clustering (some variant pair, not two
 centre crops, within the pHash64, dHash64 and pHash256 thresholds; for
-videos, enough matching frames on one side), vectorised. Exhaustive, so exact: fine for the
+videos, enough matching frames on one side, or an ordered run when one
+side is long: pipeline/index/clip_runs.py), vectorised. Exhaustive, so exact: fine for the
 archives hashtrail holds today; an index for millions of media is issue 6.
 """
 from __future__ import annotations
@@ -14,6 +15,7 @@ import os
 import numpy as np
 
 from hashtrail.pipeline.errors import NotMatchable
+from hashtrail.pipeline.index import clip_runs
 from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, VIA_NAMES, Fingerprints, Thresholds, frame_time,
                                               transform_text)
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
@@ -63,14 +65,28 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
     by_media: dict[int, list[int]] = {}
     for n, row in enumerate(rows.tolist()):
         by_media.setdefault(int(stored.media_id[row]), []).append(n)
-    out = []
+    out, ends = [], None
     for media, hits in by_media.items():
         hits = np.asarray(hits)
         matched_stored = len(np.unique(stored_frame[rows[hits]]))
         matched_query = len(np.unique(query_frame[qrows[hits]]))
         of_stored, of_query = int(stored_count[rows[hits[0]]]), int(query_count[0])
-        if not t.shares(np.array([matched_query]), np.array([of_query]), np.array([matched_stored]),
-                        np.array([of_stored]))[0]:
+        offset = None
+        if t.needs_run(np.array([of_query]), np.array([of_stored]))[0]:
+            if ends is None:
+                ends = (clip_runs.frame_ends(query_frame, query.media_id, qtimes),
+                        clip_runs.frame_ends(stored_frame, stored.media_id, times))
+            q, s_ = qrows[hits], rows[hits]
+            ok, off, run_q, run_s, member = clip_runs.best_runs(
+                np.zeros(len(hits), np.int64), 1, qtimes[q], ends[0][query_frame[q]], query_frame[q],
+                times[s_], ends[1][stored_frame[s_]], stored_frame[s_], np.array([of_query]), np.array([of_stored]),
+                t.run_frames, t.run_tolerance_s)
+            if not ok[0]:
+                continue
+            hits, matched_query, matched_stored = hits[member], int(run_q[0]), int(run_s[0])
+            offset = round(float(off[0]), 3)
+        elif not t.shares(np.array([matched_query]), np.array([of_query]), np.array([matched_stored]),
+                          np.array([of_stored]))[0]:
             continue
         best = hits[np.lexsort((score[hits, 3], score[hits, 2], score[hits, 1], score[hits, 0]))]
         # one pair per matched frame of the query (its closest stored frame), in the query's time order
@@ -87,7 +103,8 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         out.append({"media_id": media, "via": VIA_NAMES[rank], "transform": transform,
                     "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
                     "frames_matched": matched_query, "frames": of_query,
-                    "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example})
+                    "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example,
+                    "offset_s": offset})
     return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), VIA_RANK[m["via"]], m["phash_distance"],
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
 
@@ -120,4 +137,6 @@ def match_file(store, path: str, settings, stored: Fingerprints | None = None) -
     rows = store.media_rows([f["media_id"] for f in found])
     return [{"media_id": f["media_id"],
              **{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "kind", "cluster_id")},
-             **{k: v for k, v in f.items() if k != "media_id"}} for f in found]
+             **{k: v for k, v in f.items() if k != "media_id"},
+             "cut": clip_runs.cut(f["offset_s"], "query", result.duration_s, f["media_id"],
+                                  rows[f["media_id"]]["duration_s"])} for f in found]

@@ -88,7 +88,7 @@ class ListingMixin:
         for chunk in _chunks(media_ids, 900):
             marks = ",".join("?" * len(chunk))
             for row in self.db.query(
-                    "SELECT m.id, m.path, m.account, m.post_id, m.posted_at, m.kind, c.cluster_id FROM media m "
+                    "SELECT m.id, m.path, m.account, m.post_id, m.posted_at, m.kind, m.duration_s, c.cluster_id FROM media m "
                     f"LEFT JOIN clusters c ON c.media_id = m.id WHERE m.id IN ({marks})", chunk):
                 out[row["id"]] = row
         return out

@@ -1,0 +1,161 @@
+"""Long videos (broadcasts): frames in proportion to length, clips found by ordered runs, and where they were cut.
+
+The videos are small and made fast by the real ffmpeg (tests/videos.py):
+a 144 s "broadcast" of 70 pictures held 2 s each after a 4 s title card
+(more than max_frames=64 frames, so the ordered-run rule decides), a second
+one of other pictures sharing only the title card, a 20 s clip cut from the
+first and rescaled, the same pictures taken from other places and shuffled,
+a clip of the second one's opening (its title card), and a still frame.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import stat
+import time
+
+import pytest
+from click.testing import CliRunner
+
+import videos
+from hashtrail import config
+from hashtrail.cli import main
+from hashtrail.pipeline.media.fingerprint import fingerprint_file
+from hashtrail.pipeline.scan import scan
+from hashtrail.pipeline.store import Store
+from hashtrail.pipeline.video.keyframes import frame_cap, time_limit
+
+CUT_AT, CUT_S = 47.3, 20.0
+FRAME_AT = 100.9  # in picture 48, shown from 4 + 2 x 48 = 100 s
+PICTURE_S, TITLE_S = 2.0, 4.0
+
+
+@pytest.fixture(scope="module")
+def broadcasts(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("broadcasts")
+    photos = videos.make_photos(str(folder / "a"), list(range(1000, 1070)), (160, 120))
+    others = videos.make_photos(str(folder / "b"), list(range(2000, 2070)), (160, 120))
+    card = videos.title_card(str(folder / "title.png"))
+    root = folder / "tree"
+    os.makedirs(root)
+    files = {name: str(root / f"{name}.{'jpg' if name == 'frame' else 'mp4'}")
+             for name in ("long", "other_long", "clip", "shuffled", "title_clip", "frame")}
+    durations = [TITLE_S] + [PICTURE_S] * 70
+    videos.still_slideshow(files["long"], [card] + photos, durations)
+    videos.still_slideshow(files["other_long"], [card] + others, durations)
+    videos.ffmpeg("-ss", f"{CUT_AT:g}", "-t", f"{CUT_S:g}", "-i", files["long"], "-vf", "scale=120:90",
+                  "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", files["clip"])
+    # the long one's pictures, each from another place, in another order: no stretch of it
+    videos.still_slideshow(files["shuffled"], [photos[k] for k in (60, 5, 33, 18, 49, 11, 27)], 1.5)
+    videos.ffmpeg("-t", "5.5", "-i", files["other_long"], "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
+                  files["title_clip"])
+    videos.frame_at(files["long"], files["frame"], FRAME_AT)
+    db = str(folder / "long.db")
+    summary = scan([str(root)], config.load({}).replace(db=db, workers=2), Store(db))
+    assert summary.failed == 0
+    return db, files
+
+
+def run_cli(args: list[str]):
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output + str(result.exception or "")
+    return result.output
+
+
+def ids_and_clusters(db: str) -> tuple[dict[str, int], dict[str, int | None]]:
+    store = Store(db, create=False)
+    rows = list(store.db.execute("SELECT m.path, m.id, c.cluster_id FROM media m "
+                                 "LEFT JOIN clusters c ON c.media_id = m.id"))
+    return {p: i for p, i, _ in rows}, {p: c for p, _, c in rows}
+
+
+def test_a_long_video_keeps_frames_in_proportion_to_its_length(broadcasts, settings):
+    db, files = broadcasts
+    store = Store(db, create=False)
+    (frames,) = store.db.execute("SELECT frames FROM media WHERE path = ?", [files["long"]]).fetchone()
+    assert frames > 64  # 71 pictures: the old per-file cap of 64 would drop some
+    capped = fingerprint_file(files["long"], "", settings.replace(frames_per_hour=0))
+    assert capped.frames <= 64
+    three_hours = 3 * 3600
+    assert frame_cap(settings, three_hours) == 3 * settings.frames_per_hour > settings.max_frames
+    assert frame_cap(settings, 10) == settings.max_frames
+    assert time_limit(settings, three_hours) == settings.file_timeout_s + 3 * settings.file_timeout_per_hour_s
+
+
+def test_a_clip_cut_from_a_long_video_matches_it_and_says_where(broadcasts):
+    db, files = broadcasts
+    ids, clusters = ids_and_clusters(db)
+    assert clusters[files["clip"]] == clusters[files["long"]] is not None
+    shown = json.loads(run_cli(["show", str(clusters[files["long"]]), "--db", db, "--format", "json"]))
+    member = {m["path"]: m for m in shown["members"]}
+    to_long = [m for m in member[files["clip"]]["matches"] if m["media_id"] == ids[files["long"]]][0]
+    assert to_long["cut"]["clip"] == ids[files["clip"]] and to_long["cut"]["of"] == ids[files["long"]]
+    assert abs(to_long["cut"]["start_s"] - CUT_AT) <= 2.0 and abs(to_long["offset_s"] - CUT_AT) <= 2.0
+    assert to_long["cut"]["end_s"] - to_long["cut"]["start_s"] == pytest.approx(CUT_S, abs=0.5)
+    assert to_long["frames_matched"] >= 3
+    from_long = [m for m in member[files["long"]]["matches"] if m["media_id"] == ids[files["clip"]]][0]
+    assert from_long["offset_s"] == -to_long["offset_s"] and from_long["cut"] == to_long["cut"]
+    text = run_cli(["show", str(clusters[files["long"]]), "--db", db])
+    found = re.search(rf"clip = 0:(\d\d)-1:(\d\d) of #{ids[files['long']]}", text)
+    assert found and abs(int(found[1]) - CUT_AT) <= 2, text
+    matched = run_cli(["match", files["clip"], "--db", db])
+    assert re.search(r"this file = 0:4\d-1:0\d of that one", matched), matched
+    as_json = [json.loads(line) for line in run_cli(["match", files["clip"], "--db", db, "--format", "json"]).split("\n")
+               if line]
+    best = [m for m in as_json if m["path"] == files["long"]][0]
+    assert best["cut"]["clip"] == "query" and abs(best["cut"]["start_s"] - CUT_AT) <= 2.0
+
+
+def test_a_still_frame_of_a_broadcast_finds_it_and_the_time(broadcasts):
+    db, files = broadcasts
+    found = [json.loads(line) for line in run_cli(["match", files["frame"], "--db", db, "--format", "json"]).split("\n")
+             if line]
+    long = [m for m in found if m["path"] == files["long"]]
+    assert long and files["other_long"] not in {m["path"] for m in found}
+    (still, at), = long[0]["times"]
+    assert still is None and 100.0 - 0.5 <= at <= FRAME_AT  # the picture it shows starts at 100 s
+
+
+def test_shuffled_frames_and_a_shared_title_card_do_not_match(broadcasts):
+    db, files = broadcasts
+    _, clusters = ids_and_clusters(db)
+    long = clusters[files["long"]]
+    # every picture of "shuffled" is in the long video, but each at another offset: no ordered run
+    assert clusters[files["shuffled"]] != long
+    # the two broadcasts share their title card and nothing else; the title clip (the card and one
+    # picture: half its frames, which the share rule would take) matches only the broadcast it was cut from
+    assert clusters[files["other_long"]] != long and clusters[files["title_clip"]] != long
+    # the title clip is the other one's opening: it matches that one
+    assert clusters[files["title_clip"]] == clusters[files["other_long"]] is not None
+    for query in ("shuffled", "title_clip"):
+        found = {json.loads(line)["path"] for line in
+                 run_cli(["match", files[query], "--db", db, "--format", "json"]).split("\n") if line}
+        assert files["long"] not in found
+
+
+def fake_broadcast_ffmpeg(folder: str, hours: int, runs_s: float) -> str:
+    """An 'ffmpeg' that declares a video of ``hours`` hours, then works for ``runs_s`` s and gives no frame."""
+    script = os.path.join(folder, "ffmpeg")
+    with open(script, "w") as fh:
+        fh.write("#!/bin/sh\n"
+                 "echo \"Input #0, mov,mp4,m4a,3gp,3g2,mj2, from 'x':\" >&2\n"
+                 f"echo '  Duration: {hours:02d}:00:00.00, start: 0.000000, bitrate: 900 kb/s' >&2\n"
+                 "echo '  Stream #0:0(und): Video: h264 (High), yuv420p, 160x120, 10 fps, 10 tbr' >&2\n"
+                 "echo 'Stream mapping:' >&2\n"
+                 f"sleep {runs_s:g}\n")
+    os.chmod(script, os.stat(script).st_mode | stat.S_IXUSR)
+    return script
+
+
+def test_the_time_limit_grows_with_the_declared_length(broadcasts, settings, tmp_path):
+    _, files = broadcasts
+    script = fake_broadcast_ffmpeg(str(tmp_path), 3, 2.0)
+    tight = settings.replace(ffmpeg=script, file_timeout_s=1.0, file_timeout_per_hour_s=0.0)
+    started = time.monotonic()
+    result = fingerprint_file(files["clip"], "", tight)
+    assert result.status == "failed" and ("timed out" in result.reason or "did not finish" in result.reason)
+    assert time.monotonic() - started < 1.9
+    # 1 s + 1 s per hour: a 3-hour header earns 4 s, and the 2 s run ends on its own
+    result = fingerprint_file(files["clip"], "", tight.replace(file_timeout_per_hour_s=1.0))
+    assert result.status == "failed" and "no decodable video frame" in result.reason, result.reason
