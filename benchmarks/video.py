@@ -36,6 +36,8 @@ A measurement, not a test: it always exits 0. Nothing is fetched.
 
     python benchmarks/video.py            # about 2.5 minutes on 2 cores
     python benchmarks/video.py --quick    # about 30 s
+    python benchmarks/video.py --long     # long sources instead: clips cut from 1 h and 3 h videos
+                                          # (benchmarks/long_video.py; --quick, --clips, --cache apply)
 """
 from __future__ import annotations
 
@@ -274,7 +276,16 @@ def main() -> None:
     parser.add_argument("--clips", type=int, default=10, help="short clips per shape")
     parser.add_argument("--sources", type=int, default=12, help="slideshow sources for recall")
     parser.add_argument("--quick", action="store_true", help="30 s file, 3 clips, 4 sources, 1 repeat")
-    args = parser.parse_args()
+    parser.add_argument("--long", action="store_true",
+                        help="the long sources (benchmarks/long_video.py) instead: 1 h and 3 h videos, clips cut from them")
+    args, rest = parser.parse_known_args()
+    if args.long:
+        sys.path.insert(0, str(REPO / "benchmarks"))
+        import long_video
+        long_video.run(long_video.parser().parse_args([a for a in sys.argv[1:] if a != "--long"]))
+        return
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
     if args.quick:
         args.long_seconds, args.clips, args.sources, args.repeat = 30, 3, 4, 1
     started = time.perf_counter()

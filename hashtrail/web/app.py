@@ -107,7 +107,8 @@ def create_app(db: str, settings: config.Settings | None = None) -> Starlette:
     Store(db, read_only=True).close()  # fail now, with the store's message, not at the first request
     templates = Jinja2Templates(env=jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
                                                        autoescape=True))  # every name escaped, whatever the file
-    templates.env.globals.update(clock=report.clock, tweet_url=tweet_url, plural=report.plural)
+    templates.env.globals.update(clock=report.clock, tweet_url=tweet_url, plural=report.plural,
+                                  cut_text=report.cut_text)
     templates.env.filters["delay"] = report.delay_text
     cache = ThumbnailCache(db)
 

@@ -88,8 +88,11 @@ def best_runs(pair_of: np.ndarray, n_pairs: int, start_a: np.ndarray, end_a: np.
     g = group[order]
     pick = np.lexsort((depth, g))  # per pair, its deepest point comes last
     last = np.append(g[pick][1:] != g[pick][:-1], True)
+    # the middle of that deepest stretch (up to the next event): every counted frame has a
+    # matched pair admitting it, and the pairs admitting nearby offsets are in too
     where = np.full(n_pairs, np.nan)
-    where[g[pick][last]] = position[order][pick[last]]
+    deepest = pick[last]
+    where[g[deepest]] = (position[order][deepest] + position[order][np.minimum(deepest + 1, len(order) - 1)]) / 2
     member = (lo <= where[pair_of]) & (where[pair_of] <= hi)
     rows = np.nonzero(member)[0]
     in_a = _distinct_pictures(pair_of[rows], frame_a[rows], frame_b[rows], n_pairs)
