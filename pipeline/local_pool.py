@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import pebble
 
 from hashtrail.config import Settings
+from hashtrail.pipeline.media import kinds
 from hashtrail.pipeline.media.fingerprint import failed, fingerprint_batch
 
 Item = tuple[str, str]  # (path, root)
@@ -52,6 +53,16 @@ def fingerprint_in_pool(items: list[Item], settings: Settings, workers: int,
         pool.join()
 
 
+def batch_timeout(batch: list[Item], settings: Settings) -> float:
+    """The pool's backstop for a batch: each file has its own deadline inside the worker, and a
+    batch that may hold a video also gets the per-hour allowance of the longest one allowed
+    (a broadcast's deadline grows with its length, from its header)."""
+    seconds = settings.file_timeout_s * len(batch) + 1
+    if any(kinds.may_be_long_video(path) for path, _ in batch):
+        seconds += settings.file_timeout_per_hour_s * settings.max_video_s / 3600
+    return seconds
+
+
 def _run(pool, items: list[Item], settings: Settings, workers: int, work) -> Iterator[list[dict]]:
     pending = collections.deque(
         items[i:i + settings.batch_size] for i in range(0, len(items), settings.batch_size))
@@ -59,11 +70,7 @@ def _run(pool, items: list[Item], settings: Settings, workers: int, work) -> Ite
     while pending or in_flight:
         while pending and len(in_flight) < 2 * workers:
             batch = pending.popleft()
-            # backstop only: each file has its own deadline inside the worker (one video of the
-            # longest length allowed may take its per-hour allowance on top)
-            longest = settings.file_timeout_per_hour_s * settings.max_video_s / 3600
-            future = pool.schedule(work, args=(batch, settings),
-                                   timeout=settings.file_timeout_s * len(batch) + longest + 1)
+            future = pool.schedule(work, args=(batch, settings), timeout=batch_timeout(batch, settings))
             in_flight[future] = batch
         done, _ = concurrent.futures.wait(in_flight, return_when=concurrent.futures.FIRST_COMPLETED)
         for future in done:

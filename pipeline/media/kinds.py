@@ -73,6 +73,20 @@ def describe_unknown(head: bytes) -> str:
         return "unrecognised binary data"
 
 
+_VIDEO_EXTENSIONS = {".mp4", ".m4v", ".mov", ".webm", ".mkv", ".avi", ".flv", ".ts", ".mpg", ".mpeg", ".3gp", ".wmv"}
+LARGE_FILE = 64 << 20  # bytes: larger files may be long videos whatever their name
+
+
+def may_be_long_video(path: str) -> bool:
+    """A video by its name, or a plain file too large for a picture (only to size time limits: kinds come from bytes)."""
+    if os.path.splitext(path)[1].lower() in _VIDEO_EXTENSIONS:
+        return True
+    try:
+        return "!" not in path and os.path.getsize(path) > LARGE_FILE
+    except OSError:
+        return False
+
+
 def claims_media(path: str) -> bool:
     """True when the file name says it is media (used only to word failures)."""
     return os.path.splitext(path)[1].lower() in _MEDIA_EXTENSIONS
