@@ -30,6 +30,7 @@ from hashtrail.pipeline.index.incremental import add_to_clusters
 from hashtrail.pipeline.local_pool import fingerprint_in_pool
 from hashtrail.pipeline.media.fingerprint import FAILED, OK, SKIPPED
 from hashtrail.pipeline.media.hashing import HASHER
+from hashtrail.pipeline.video.keyframes import VIDEO_HASHER
 from hashtrail.pipeline.media.kinds import ANIMATION, VIDEO
 from hashtrail.pipeline.report import plural, took
 from hashtrail.pipeline.store import Store
@@ -120,7 +121,7 @@ def plan(paths: Iterable[str], store: Store, rule: AccountRule, retry_failed: bo
             continue
         previous = known.get(f.path)
         same_file = previous is not None and (previous.size, previous.mtime_ns, previous.hasher) == (
-            f.size, f.mtime_ns, HASHER)
+            f.size, f.mtime_ns, VIDEO_HASHER if previous.kind == VIDEO and previous.status == OK else HASHER)
         # videos and animations an older hashtrail skipped unread are read now
         was_unread = previous is not None and previous.status == SKIPPED and previous.kind in (VIDEO, ANIMATION)
         if not same_file or previous.status in retry or was_unread:

@@ -159,3 +159,25 @@ def test_the_time_limit_grows_with_the_declared_length(broadcasts, settings, tmp
     # 1 s + 1 s per hour: a 3-hour header earns 4 s, and the 2 s run ends on its own
     result = fingerprint_file(files["clip"], "", tight.replace(file_timeout_per_hour_s=1.0))
     assert result.status == "failed" and "no decodable video frame" in result.reason, result.reason
+
+
+def test_videos_hashed_with_the_old_per_file_cap_are_read_again(broadcasts, tmp_path):
+    import sqlite3
+    from hashtrail.pipeline.archive.accounts import AccountRule
+    from hashtrail.pipeline.media.hashing import HASHER
+    from hashtrail.pipeline.scan import plan
+    from hashtrail.pipeline.video.keyframes import VIDEO_HASHER
+
+    db, files = broadcasts
+    copy = str(tmp_path / "copy.db")
+    with sqlite3.connect(db) as source, sqlite3.connect(copy) as target:
+        source.backup(target)  # WAL: the file alone may not hold the last writes
+    store = Store(copy)
+    hashers = dict(store.db.execute("SELECT path, hasher FROM media"))
+    assert hashers[files["long"]] == VIDEO_HASHER and hashers[files["frame"]] == HASHER
+    rule = AccountRule.from_settings(config.load({}))
+    root = os.path.dirname(files["long"])
+    assert plan([root], store, rule).todo == []
+    store.db.execute("UPDATE media SET hasher = ? WHERE path = ?", [HASHER, files["long"]])  # an older hashtrail's
+    store.db.conn.commit()
+    assert [f.path for f in plan([root], store, rule).todo] == [files["long"]]

@@ -29,7 +29,7 @@ from hashtrail.pipeline.media import kinds
 from hashtrail.pipeline.media.decode import decode_still
 from hashtrail.pipeline.media.hashing import HASHER, HardEdits, detail, hash_variants
 from hashtrail.pipeline.video.animation import animation_frames
-from hashtrail.pipeline.video.keyframes import hash_frames, round_rate, video_print
+from hashtrail.pipeline.video.keyframes import VIDEO_HASHER, hash_frames, round_rate, video_print
 
 COPY_CHUNK = 1 << 20
 
@@ -271,6 +271,7 @@ def _video_into(result: FileResult, settings: Settings, stream, head: bytes, rea
     result.duration_s = round(info.duration_s, 3) if info.duration_s is not None else None
     result.fps = round_rate(info.fps)
     result.fingerprints, result.frames = printed.fingerprints, printed.frames
+    result.hasher = VIDEO_HASHER
     result.status = OK
 
 
