@@ -18,6 +18,9 @@ stills and one-frame clips keep matching any frame they show):
 - a matched frame pair admits the offsets at which those two stretches
   overlap, widened by ``run_tolerance_s`` (keyframes of a re-encode fall a
   frame or two away, GIF frames on their own grid);
+- the run must be dense: at least ``frame_share`` of the shorter side's
+  frames within the stretch it spans are in it (a few chance hits minutes
+  apart, between two broadcasts of similar pictures, are not a run);
 - the pair matches when one offset is admitted by at least ``run_frames``
   (3) distinct pictures of each side (frames that match different frames
   of the other side: a title card held for seconds is several keyframes but
@@ -55,16 +58,16 @@ def frame_ends(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray) -> np
 
 def best_runs(pair_of: np.ndarray, n_pairs: int, start_a: np.ndarray, end_a: np.ndarray, frame_a: np.ndarray,
               start_b: np.ndarray, end_b: np.ndarray, frame_b: np.ndarray, of_a: np.ndarray, of_b: np.ndarray,
-              run_frames: int, tolerance_s: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray,
-                                                               np.ndarray]:
+              run_frames: int, tolerance_s: float, dense: float = 0.5) -> tuple[np.ndarray, np.ndarray,
+                                                                                  np.ndarray, np.ndarray, np.ndarray]:
     """The ordered run of each media pair.
 
     Inputs are per matched row pair (``pair_of`` its media pair, 0..n_pairs-1;
     the frames' start and end times and frame ids on sides a and b); ``of_a``
     and ``of_b`` are each pair's frame counts. Returns per pair: whether it
     matches, the offset (time in b - time in a; NaN when no run), the
-    distinct frames of a and of b in the run, and per row pair whether it
-    belongs to the run.
+    distinct pictures of a and of b in the run (``_distinct_pictures``),
+    and per row pair whether it belongs to the run.
     """
     n = len(pair_of)
     accepted = np.zeros(n_pairs, dtype=bool)
@@ -101,6 +104,10 @@ def best_runs(pair_of: np.ndarray, n_pairs: int, start_a: np.ndarray, end_a: np.
     whole = np.where(of_a <= of_b, _distinct(pair_of[rows], frame_a[rows], n_pairs) >= of_a,
                      _distinct(pair_of[rows], frame_b[rows], n_pairs) >= of_b)
     accepted = ((in_a >= run_frames) & (in_b >= run_frames)) | (whole & (in_a >= 2) & (in_b >= 2))
+    # and dense: within the stretch the run spans, most of the shorter side's frames are in it
+    # (frame ids run in time order within a media), not a few chance hits minutes apart
+    accepted &= _density(pair_of[rows], np.where((of_a <= of_b)[pair_of[rows]], frame_a[rows], frame_b[rows]),
+                         n_pairs) >= dense - 1e-9
     member &= accepted[pair_of]
     offset = _run_offsets(pair_of, start_a, start_b, member, of_a <= of_b, n_pairs)
     return accepted, offset, in_a, in_b, member
@@ -121,6 +128,20 @@ def _merged_per_frame(pair_of, frame_a, lo, hi):
     seg_hi = np.full(int(opens.sum()), -np.inf)
     np.maximum.at(seg_hi, seg, hi)
     return p[opens], lo[opens], seg_hi
+
+
+def _density(group: np.ndarray, frame: np.ndarray, n: int) -> np.ndarray:
+    """Per group: distinct frame ids / the id range they span (ids are consecutive in time within a media)."""
+    out = np.zeros(n)
+    if len(group) == 0:
+        return out
+    lo = np.full(n, np.iinfo(np.int64).max)
+    hi = np.full(n, -1)
+    np.minimum.at(lo, group, frame)
+    np.maximum.at(hi, group, frame)
+    present = hi >= 0
+    out[present] = _distinct(group, frame, n)[present] / (hi[present] - lo[present] + 1)
+    return out
 
 
 def _distinct(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
@@ -178,7 +199,7 @@ def _run_offsets(pair_of, start_a, start_b, member, a_shorter, n_pairs) -> np.nd
 
 def runs_of_pairs(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray, vi: np.ndarray, vj: np.ndarray,
                   pair_of: np.ndarray, pairs: np.ndarray, of_a: np.ndarray, of_b: np.ndarray, run_frames: int,
-                  tolerance_s: float):
+                  tolerance_s: float, dense: float = 0.5):
     """``best_runs`` of the media pairs flagged in ``pairs``, from their admitted row pairs (vi, vj).
 
     ``frame``, ``media_id`` and ``times`` are per row of the whole table
@@ -190,7 +211,7 @@ def runs_of_pairs(frame: np.ndarray, media_id: np.ndarray, times: np.ndarray, vi
     i, j = vi[rows], vj[rows]
     accepted, offset, in_a, in_b, member_rows = best_runs(
         pair_of[rows], len(pairs), times[i], ends[frame[i]], frame[i], times[j], ends[frame[j]], frame[j],
-        of_a, of_b, run_frames, tolerance_s)
+        of_a, of_b, run_frames, tolerance_s, dense)
     member = np.zeros(len(vi), dtype=bool)
     member[rows] = member_rows
     return accepted & pairs, offset, in_a, in_b, member

@@ -384,7 +384,8 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     run_pairs = t.needs_run(of_a, of_b)
     if run_pairs.any():
         ok, offset, run_a, run_b, member = clip_runs.runs_of_pairs(
-            frame, fp.media_id, fp.times(), vi, vj, pair_of, run_pairs, of_a, of_b, t.run_frames, t.run_tolerance_s)
+            frame, fp.media_id, fp.times(), vi, vj, pair_of, run_pairs, of_a, of_b, t.run_frames, t.run_tolerance_s,
+            t.frame_share)
         accepted = np.where(run_pairs, ok, accepted)
         matched_a, matched_b = np.where(run_pairs, run_a, matched_a), np.where(run_pairs, run_b, matched_b)
         in_run = ~run_pairs[pair_of] | member

@@ -80,7 +80,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
             ok, off, run_q, run_s, member = clip_runs.best_runs(
                 np.zeros(len(hits), np.int64), 1, qtimes[q], ends[0][query_frame[q]], query_frame[q],
                 times[s_], ends[1][stored_frame[s_]], stored_frame[s_], np.array([of_query]), np.array([of_stored]),
-                t.run_frames, t.run_tolerance_s)
+                t.run_frames, t.run_tolerance_s, t.frame_share)
             if not ok[0]:
                 continue
             hits, matched_query, matched_stored = hits[member], int(run_q[0]), int(run_s[0])
