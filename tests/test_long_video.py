@@ -113,6 +113,8 @@ def test_a_still_frame_of_a_broadcast_finds_it_and_the_time(broadcasts):
              if line]
     long = [m for m in found if m["path"] == files["long"]]
     assert long and files["other_long"] not in {m["path"] for m in found}
+    _, clusters = ids_and_clusters(db)
+    assert clusters[files["frame"]] == clusters[files["long"]] is not None
     (still, at), = long[0]["times"]
     assert still is None and 100.0 - 0.5 <= at <= FRAME_AT  # the picture it shows starts at 100 s
 

@@ -160,6 +160,10 @@ class Thresholds:
         """
         return np.maximum(matched_a / frames_a, matched_b / frames_b) >= self.frame_share - 1e-9
 
+    def still_in_long(self, frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
+        """A still (one frame) against a long video (more than ``long_frames``): the hard thresholds apply."""
+        return (np.minimum(frames_a, frames_b) == 1) & (np.maximum(frames_a, frames_b) > self.long_frames)
+
     def needs_run(self, frames_a: np.ndarray, frames_b: np.ndarray) -> np.ndarray:
         """Pairs matched by an ordered run (clip_runs.py) instead of ``shares``: a long side, and no still."""
         return (np.maximum(frames_a, frames_b) > self.long_frames) & (np.minimum(frames_a, frames_b) >= 2)
@@ -224,6 +228,13 @@ def pair_rank(fp: Fingerprints, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     """The kind of match each row pair stands for (hashing.VIA_RANK): 0 plain, else the hard edit."""
     codes = fp.codes()
     return np.maximum(RANK[codes[i]], RANK[codes[j]])
+
+
+def within_hard(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> np.ndarray:
+    """Row pairs within the hard thresholds, whatever their variants (no shape test: video frames
+    are hashed square, so their shape says nothing of a still's)."""
+    return t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
+                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j], True)
 
 
 def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -364,6 +375,9 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     swap = ma > mb  # one orientation per media pair
     ri, rj = np.where(swap, rj, ri), np.where(swap, ri, rj)
     ma, mb = fp.media_id[ri], fp.media_id[rj]
+    # a still meets a long video's thousands of frames: held to the hard thresholds, like a probe
+    keep = ~t.still_in_long(frame_count[ri], frame_count[rj]) | within_hard(fp, ri, rj, t)
+    ri, rj, ma, mb = ri[keep], rj[keep], ma[keep], mb[keep]
     stills_only = (frame_count[ri] == 1) & (frame_count[rj] == 1)
     rank = pair_rank(fp, ri, rj)
     if not (~stills_only).any():

@@ -72,6 +72,13 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         matched_query = len(np.unique(query_frame[qrows[hits]]))
         of_stored, of_query = int(stored_count[rows[hits[0]]]), int(query_count[0])
         offset = None
+        if t.still_in_long(np.array([of_query]), np.array([of_stored]))[0]:  # as clustering: hard thresholds
+            hard = t.admits(score[hits, 1], score[hits, 2], score[hits, 3], np.zeros(len(hits), bool), True)
+            if not hard.any():
+                continue
+            hits = hits[hard]
+            matched_stored = len(np.unique(stored_frame[rows[hits]]))
+            matched_query = len(np.unique(query_frame[qrows[hits]]))
         if t.needs_run(np.array([of_query]), np.array([of_stored]))[0]:
             if ends is None:
                 ends = (clip_runs.frame_ends(query_frame, query.media_id, qtimes),
