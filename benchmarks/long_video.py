@@ -380,6 +380,16 @@ def run(args) -> dict:
     print(f"misses: {s['misses'][:20] or 'none'}; failed: {failed or 'none'}; join {join_s:.1f} s "
           f"over {len(fp.media_id):,} rows")
     out = {"recall": recall, "precision": precision, "precision_long": precision_long, "false": s["false"]}
+    # baseline, same run: the sources fingerprinted as before (at most max_frames=64 frames each),
+    # so no side is long and the share rule decides every pair (the items are short: unchanged)
+    old = settings.replace(frames_per_hour=0)
+    with ProcessPoolExecutor(max_workers=2) as pool:
+        before = list(pool.map(fingerprint_item, [(r, old) for r in results[:len(names)]]))
+    b = score(before + results[len(names):], build(before + results[len(names):]), Thresholds.from_settings(old))
+    print("\nbaseline (64 frames a file, the share rule): recall "
+          + ", ".join(f"{k} {np.mean(v):.3f}" for k, v in b["by_kind"].items())
+          + f"; item-long pairs {b['kinds']['item-long'][0]}, false {b['kinds']['item-long'][1]}")
+    out["baseline"] = {k: float(np.mean(v)) for k, v in b["by_kind"].items()}
     if not args.quick or args.cost:
         c = cost(paths, settings, args.repeat, cache)
         print("\n| cost | CPU s per hour | frames | rows |")

@@ -119,7 +119,7 @@ class Thresholds:
     crop_windows: bool = True
     # a pair with a side of more than this many frames is matched by ordered runs (clip_runs.py)
     long_frames: int = 64
-    run_frames: int = 3  # distinct frames of each side in the run (fewer: all of the shorter side's)
+    run_frames: int = 3  # distinct pictures of each side in the run (or all of the shorter side's frames)
     run_tolerance_s: float = 1.0  # slack on the frames' time stretches when their offsets are compared
 
     @classmethod
@@ -376,8 +376,11 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     ri, rj = np.where(swap, rj, ri), np.where(swap, ri, rj)
     ma, mb = fp.media_id[ri], fp.media_id[rj]
     # a still meets a long video's thousands of frames: held to the hard thresholds, like a probe
-    keep = ~t.still_in_long(frame_count[ri], frame_count[rj]) | within_hard(fp, ri, rj, t)
-    ri, rj, ma, mb = ri[keep], rj[keep], ma[keep], mb[keep]
+    loose = np.nonzero(t.still_in_long(frame_count[ri], frame_count[rj]))[0]
+    if len(loose):
+        keep = np.ones(len(ri), dtype=bool)
+        keep[loose] = within_hard(fp, ri[loose], rj[loose], t)
+        ri, rj, ma, mb = ri[keep], rj[keep], ma[keep], mb[keep]
     stills_only = (frame_count[ri] == 1) & (frame_count[rj] == 1)
     rank = pair_rank(fp, ri, rj)
     if not (~stills_only).any():
