@@ -107,8 +107,9 @@ def encode(im: Image.Image, fmt: str, quality: int) -> bytes:
 
 def fingerprint(data: bytes, settings) -> tuple[list, str]:
     """(hashtrail variants, baseline pHash) of one stored file, with the hard edits the settings switch on."""
-    variants = hash_variants(decode_still(data, settings.max_pixels).image, settings.min_detail,
-                             hard=HardEdits.from_settings(settings))
+    decoded = decode_still(data, settings.max_pixels)
+    variants = hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
+                             fine=decoded.fine)
     return variants, str(imagehash.phash(Image.open(io.BytesIO(data))))
 
 
@@ -270,6 +271,76 @@ def compare(items, fp: Fingerprints, t: Thresholds) -> None:
         print(f"| {VIA_NAMES[r]} | {int((ranks == r).sum())} | {int(((ranks == r) & ~true).sum())} |")
 
 
+def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list]]:
+    """Each screenshot template around ``picture`` with the same chrome for all (seed 0: same texts)."""
+    out = []
+    for name, template in transforms.SCREENSHOTS.items():
+        decoded = decode_still(encode(template(picture, seed=0), "JPEG", 85), settings.max_pixels)
+        out.append((name, hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
+                                        fine=decoded.fine)))
+    return out
+
+
+def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) -> None:
+    """Screenshot detection on every item, and the hard negative: different pictures in the same chrome.
+
+    Two negatives: the set's own screenshots (each post's texts differ) of different pictures in one
+    template, and every distinct picture put into each template with *identical* chrome (same texts),
+    matched among themselves. The whole screenshot alone (the rule without the ``screen`` variant) is
+    shown beside it: that is what matched before screenshots were handled.
+    """
+    screen = np.zeros(len(items["edit"]), dtype=bool)
+    screen[fp.media_id[fp.codes() == VARIANT_CODE["screen"]]] = True
+    shot = np.isin(items["edit"], list(transforms.SCREENSHOTS))
+    print(f"\nscreenshot detected: {int(screen[~shot].sum())} of {int((~shot).sum())} items that are not "
+          "screenshots (false detections), by edit: "
+          + (", ".join(f"{e} {k}" for e, k in Counter(items["edit"][screen & ~shot]).most_common()) or "none"))
+    a, b = matching_pairs(fp, t)
+    n, group, edit = len(items["group"]), items["group"], items["edit"]
+    print("\n| template | detected | recall | false pairs between different pictures in it (set's texts) |")
+    print("|---|---|---|---|")
+    for name in transforms.SCREENSHOTS:
+        mine = edit == name
+        same = mine[a] & mine[b] & (group[a] != group[b])
+        print(f"| {name} | {screen[mine].mean():.3f} | {score(items, a, b)[name]:.3f} | "
+              f"{len(np.unique(np.minimum(a[same], b[same]) * n + np.maximum(a[same], b[same])))} |")
+    pictures = []
+    for name in names:
+        pictures += distinct_pictures(load_photo(name), crops)
+    with ProcessPoolExecutor() as pool:
+        rendered = list(pool.map(same_chrome, pictures, [settings] * len(pictures), chunksize=4))
+    originals = np.nonzero(edit == "original")[0]
+    plain_originals = {(min(x, y), max(x, y)) for x, y in zip(*matching_pairs(fp, t))
+                       if x in set(originals.tolist()) and y in set(originals.tolist())}
+    print("\nsame chrome (identical texts), every distinct picture in each template: matching pairs of different "
+          "pictures (of them, pairs whose originals match each other already)\n")
+    print("| template | pictures | detected | matching pairs, screenshot variant | (originals match) "
+          "| matching pairs, whole screenshot only |")
+    print("|---|---|---|---|---|---|")
+    group_original = {int(group[o]): int(o) for o in originals}
+    for k, name in enumerate(transforms.SCREENSHOTS):
+        variants = [vs[k][1] for vs in rendered]
+        rows = [v for vs in variants for v in vs]
+        media = np.repeat(np.arange(len(variants), dtype=np.int64), [len(vs) for vs in variants])
+        sub = Fingerprints(media, hex_to_u64(v.phash for v in rows), hex_to_u64(v.dhash for v in rows),
+                           hex_to_u64(v.phash256 for v in rows).reshape(-1, 4),
+                           np.array([v.name in SECONDARY for v in rows], dtype=bool), None,
+                           np.array([VARIANT_CODE[v.name] for v in rows], dtype=np.int16),
+                           np.array([v.aspect for v in rows]))
+        x, y = matching_pairs(sub, t)
+        pairs = {(int(min(p, q)), int(max(p, q))) for p, q in zip(x, y) if p != q}
+        explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
+        whole = sub.codes() == VARIANT_CODE["screened"]
+        whole_fp = sub.take(np.nonzero(whole | (sub.codes() == VARIANT_CODE["full"]))[0])
+        whole_fp = Fingerprints(whole_fp.media_id, whole_fp.phash, whole_fp.dhash, whole_fp.phash256,
+                                np.zeros(len(whole_fp.media_id), bool), None,
+                                np.full(len(whole_fp.media_id), VARIANT_CODE["full"], np.int16), whole_fp.aspects())
+        wx, wy = matching_pairs(whole_fp, t)
+        detected = np.isin(np.arange(len(variants)), media[sub.codes() == VARIANT_CODE["screen"]]).mean()
+        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} "
+              f"| {len({(int(min(p, q)), int(max(p, q))) for p, q in zip(wx, wy) if p != q})} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nested", action="store_true",
@@ -287,6 +358,7 @@ def main() -> None:
     base = score(items, *pairs_within(items["baseline"], BASELINE_T))
     report(names, items, fp, settings, t, ours, base, sweep)
     compare(items, fp, t)
+    screenshots(names, items, fp, settings, t, NESTED if args.nested else SHOTS)
     print(f"time: hashing {hashed - started:.0f}s, matching {time.perf_counter() - hashed:.0f}s")
     print(f"quality: hashtrail P={t.phash} D={t.dhash} Q={t.phash256} precision={ours['precision']:.4f} "
           f"clustered={ours['clustered']:.4f} min_mild_recall={ours['min_mild']:.3f} "

@@ -201,7 +201,7 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str) ->
     result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
                             "aspect": v.aspect}
                            for v in hash_variants(decoded.image, settings.min_detail,
-                                                   hard=HardEdits.from_settings(settings))]
+                                                   hard=HardEdits.from_settings(settings), fine=decoded.fine)]
     result.status = OK
 
 

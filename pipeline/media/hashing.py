@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Callable
 
 import imagehash
 import numpy as np
@@ -44,7 +45,7 @@ from hashtrail.pipeline.media import probes as probes_module
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v2:phash64+dhash64+phash256+mirror+windows+caption+rotation:imagehash-{imagehash.__version__}"
+HASHER = f"variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:imagehash-{imagehash.__version__}"
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
@@ -58,12 +59,13 @@ HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
 
 
-SECONDARY = ("center", "trim_center", "banded", "banded_center")  # never matched with each other
+SECONDARY = ("center", "trim_center", "banded", "banded_center", "screened", "screened_center")  # never matched with each other
 
 # How a variant sees through an edit, as ``via`` reports it; the rank orders
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
 BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
+SCREENED = ("screened", "screened_center")  # a screenshot's whole (self join too; last in VARIANTS: codes kept)
 PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
 
 
@@ -98,6 +100,7 @@ def _vocabulary() -> tuple[str, ...]:
     names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
     names += [f"square_{w}" for w in "lcrtb"]
     names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
+    names += SCREENED  # appended: older databases' fingerprint caches hold the codes before them
     return tuple(names)
 
 
@@ -108,23 +111,25 @@ VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
 @dataclasses.dataclass(frozen=True)
 class HardEdits:
     """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
-    ``hard_crop_windows``). One switched off is neither computed nor stored: each costs hashing time, stored
+    ``hard_crop_windows``, ``hard_screenshot``). One switched off is neither computed nor stored: each costs hashing time, stored
     rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
     mirror: bool = False
     caption: bool = True
     rotation: bool = True
     crop_windows: bool = False
+    screenshot: bool = True
 
     @classmethod
     def from_settings(cls, settings) -> "HardEdits":
-        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows)
+        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows,
+                   settings.hard_screenshot)
 
     @property
     def probing(self) -> bool:
         return self.mirror or self.rotation or self.crop_windows
 
 
-ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True)
+ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True, screenshot=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -184,7 +189,8 @@ def _center(gray: Image.Image) -> Image.Image:
     return gray.crop((dx, dy, w - dx, h - dy))
 
 
-def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, Image.Image]]:
+def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = False,
+                   fine: Callable[[], Image.Image] | None = None) -> list[tuple[str, Image.Image]]:
     """The base pictures that get hashed, by variant name; the first primary one after "full" is the probes' source.
 
     A picture under a caption band (pipeline/media/edits.py) is hashed without
@@ -192,8 +198,20 @@ def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, I
     secondary variant, as centre crops are: two different pictures under the
     same caption template would otherwise match by their band. ``caption=False``
     skips the band search (setting ``hard_caption``).
+
+    A screenshot (pipeline/media/screenshot.py; ``screenshot=True``, setting
+    ``hard_screenshot``) is treated the same way: the picture inside its
+    chrome is hashed as ``screen``, cut from ``fine`` (the same image at twice
+    the size, where the decoder has it: UI text blurs into the picture at the
+    small size), and the whole becomes the secondary ``screened``.
     """
     from hashtrail.pipeline.media import edits
+    from hashtrail.pipeline.media import screenshot as screenshots
+    if screenshot and screenshots.worth_a_look(gray):  # first: a screenshot's header looks like a caption band
+        large = fine() if fine is not None else gray
+        box = screenshots.picture_box(large)
+        if box is not None:
+            return [("screened", gray), ("screened_center", _center(gray)), ("screen", large.crop(box))]
     band = edits.caption_box(gray) if caption else None
     if band is not None:
         return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
@@ -212,7 +230,8 @@ def probe_source(variants: list[tuple[str, Image.Image]]) -> str:
     band. Trimmed pictures are not used: many photos have a plain background
     that trims, and their copies, cropped or tilted as a whole, do not trim alike.
     """
-    return "uncaptioned" if "uncaptioned" in [n for n, _ in variants] else "full"
+    names = [n for n, _ in variants]
+    return "uncaptioned" if "uncaptioned" in names else "screen" if "screen" in names else "full"
 
 
 def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
@@ -272,7 +291,7 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
 
 
 def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
-                  hard: HardEdits = HardEdits()) -> list[Variant]:
+                  hard: HardEdits = HardEdits(), fine: Callable[[], Image.Image] | None = None) -> list[Variant]:
     """Hash every variant of a greyscale image that has enough detail, and the mirror of each base one.
 
     One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
@@ -285,9 +304,10 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     without its caption band or borders (``probe_source``).
     ``probes=False`` leaves them out (video frames); ``hard`` says which hard
     edits are seen through (the scan passes ``HardEdits.from_settings``).
+    Screenshots are searched in stills only (``probes``), in ``fine`` if given (``variant_images``).
     """
     probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE
-    variants = variant_images(gray, caption=hard.caption)
+    variants = variant_images(gray, caption=hard.caption, screenshot=probes and hard.screenshot, fine=fine)
     source = probe_source(variants)
     pictures = dict(variants)
     # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
@@ -316,7 +336,7 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
     if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
         # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
-        base = [k for k, name in enumerate(names) if not name.startswith("banded")] if hard.mirror else []
+        base = [k for k, name in enumerate(names) if not name.startswith(("banded", "screened"))] if hard.mirror else []
         extra_names, blocks = [], []
         if strip is not None:
             window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
