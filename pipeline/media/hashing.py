@@ -139,6 +139,7 @@ class Variant:
     dhash: str
     phash256: str  # 64 hex digits
     aspect: float = float("nan")  # width / height of the hashed picture (hard-edit pairs must agree on it)
+    box: tuple[float, float, float, float] | None = None  # ``screen``: where the picture is, in shares of the image
 
 
 def detail(gray: Image.Image) -> float:
@@ -211,7 +212,9 @@ def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = F
         large = fine() if fine is not None else gray
         box = screenshots.picture_box(large)
         if box is not None:
-            return [("screened", gray), ("screened_center", _center(gray)), ("screen", large.crop(box))]
+            picture = large.crop(box)
+            picture.info["screen_box"] = tuple(round(v / side, 4) for v, side in zip(box, large.size * 2))
+            return [("screened", gray), ("screened_center", _center(gray)), ("screen", picture)]
     band = edits.caption_box(gray) if caption else None
     if band is not None:
         return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
@@ -364,4 +367,6 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     phashes = bits_to_hex(_above_median(low))
     dhashes = bits_to_hex(dhash_bits(small))
     phash256 = bits_to_hex(_above_median(low256))
-    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]
+    box = pictures["screen"].info.get("screen_box") if "screen" in pictures else None
+    return [Variant(*row, box=box if row[0] == "screen" else None)
+            for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]
