@@ -59,13 +59,12 @@ HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
 
 
-SECONDARY = ("center", "trim_center", "banded", "banded_center", "screened", "screened_center")  # never matched with each other
+SECONDARY = ("center", "trim_center", "banded", "banded_center")  # never matched with each other
 
 # How a variant sees through an edit, as ``via`` reports it; the rank orders
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
 BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
-SCREENED = ("screened", "screened_center")  # a screenshot's whole (self join too; last in VARIANTS: codes kept)
 PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
 
 
@@ -100,7 +99,6 @@ def _vocabulary() -> tuple[str, ...]:
     names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
     names += [f"square_{w}" for w in "lcrtb"]
     names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
-    names += SCREENED  # appended: older databases' fingerprint caches hold the codes before them
     return tuple(names)
 
 
@@ -201,10 +199,13 @@ def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = F
     skips the band search (setting ``hard_caption``).
 
     A screenshot (pipeline/media/screenshot.py; ``screenshot=True``, setting
-    ``hard_screenshot``) is treated the same way: the picture inside its
-    chrome is hashed as ``screen``, cut from ``fine`` (the same image at twice
-    the size, where the decoder has it: UI text blurs into the picture at the
-    small size), and the whole becomes the secondary ``screened``.
+    ``hard_screenshot``) is hashed by the picture inside its chrome alone,
+    ``screen``, cut from ``fine`` (the same image at twice the size, where the
+    decoder has it: UI text blurs into the picture at the small size). Its
+    whole is not hashed at all: kept even as a secondary variant, it matched
+    the whole of a screenshot of another picture in the same app whose
+    picture was not found (benchmarks/quality.py). A screenshot of the same
+    screenshot matches through its picture.
     """
     from hashtrail.pipeline.media import edits
     from hashtrail.pipeline.media import screenshot as screenshots
@@ -214,7 +215,7 @@ def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = F
         if box is not None:
             picture = large.crop(box)
             picture.info["screen_box"] = tuple(round(v / side, 4) for v, side in zip(box, large.size * 2))
-            return [("screened", gray), ("screened_center", _center(gray)), ("screen", picture)]
+            return [("screen", picture)]
     band = edits.caption_box(gray) if caption else None
     if band is not None:
         return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
@@ -339,7 +340,7 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
     if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
         # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
-        base = [k for k, name in enumerate(names) if not name.startswith(("banded", "screened"))] if hard.mirror else []
+        base = [k for k, name in enumerate(names) if not name.startswith("banded")] if hard.mirror else []
         extra_names, blocks = [], []
         if strip is not None:
             window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))
