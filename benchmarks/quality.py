@@ -271,14 +271,34 @@ def compare(items, fp: Fingerprints, t: Thresholds) -> None:
         print(f"| {VIA_NAMES[r]} | {int((ranks == r).sum())} | {int(((ranks == r) & ~true).sum())} |")
 
 
-def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list]]:
-    """Each screenshot template around ``picture`` with the same chrome for all (seed 0: same texts)."""
+PLAIN = HardEdits(mirror=False, caption=False, rotation=False, crop_windows=False, screenshot=False)
+
+
+def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list, list]]:
+    """Each screenshot template around ``picture`` with the same chrome for all (seed 0: same texts):
+    its variants under the settings, and its plain variants (the whole screenshot, as matched before)."""
     out = []
     for name, template in transforms.SCREENSHOTS.items():
         decoded = decode_still(encode(template(picture, seed=0), "JPEG", 85), settings.max_pixels)
         out.append((name, hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
-                                        fine=decoded.fine)))
+                                        fine=decoded.fine),
+                    hash_variants(decoded.image, settings.min_detail, hard=PLAIN)))
     return out
+
+
+def columns(per_media: list[list]) -> Fingerprints:
+    """Fingerprints of media given as lists of variants (media ids: their positions)."""
+    rows = [v for vs in per_media for v in vs]
+    return Fingerprints(np.repeat(np.arange(len(per_media), dtype=np.int64), [len(vs) for vs in per_media]),
+                        hex_to_u64(v.phash for v in rows), hex_to_u64(v.dhash for v in rows),
+                        hex_to_u64(v.phash256 for v in rows).reshape(-1, 4),
+                        np.array([v.name in SECONDARY for v in rows], dtype=bool), None,
+                        np.array([VARIANT_CODE[v.name] for v in rows], dtype=np.int16),
+                        np.array([v.aspect for v in rows]))
+
+
+def media_pairs(fp: Fingerprints, t: Thresholds) -> set[tuple[int, int]]:
+    return {(int(min(p, q)), int(max(p, q))) for p, q in zip(*matching_pairs(fp, t)) if p != q}
 
 
 def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) -> None:
@@ -320,25 +340,12 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
     group_original = {int(group[o]): int(o) for o in originals}
     for k, name in enumerate(transforms.SCREENSHOTS):
         variants = [vs[k][1] for vs in rendered]
-        rows = [v for vs in variants for v in vs]
-        media = np.repeat(np.arange(len(variants), dtype=np.int64), [len(vs) for vs in variants])
-        sub = Fingerprints(media, hex_to_u64(v.phash for v in rows), hex_to_u64(v.dhash for v in rows),
-                           hex_to_u64(v.phash256 for v in rows).reshape(-1, 4),
-                           np.array([v.name in SECONDARY for v in rows], dtype=bool), None,
-                           np.array([VARIANT_CODE[v.name] for v in rows], dtype=np.int16),
-                           np.array([v.aspect for v in rows]))
-        x, y = matching_pairs(sub, t)
-        pairs = {(int(min(p, q)), int(max(p, q))) for p, q in zip(x, y) if p != q}
+        sub = columns(variants)
+        pairs = media_pairs(sub, t)
         explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
-        whole = sub.codes() == VARIANT_CODE["screened"]
-        whole_fp = sub.take(np.nonzero(whole | (sub.codes() == VARIANT_CODE["full"]))[0])
-        whole_fp = Fingerprints(whole_fp.media_id, whole_fp.phash, whole_fp.dhash, whole_fp.phash256,
-                                np.zeros(len(whole_fp.media_id), bool), None,
-                                np.full(len(whole_fp.media_id), VARIANT_CODE["full"], np.int16), whole_fp.aspects())
-        wx, wy = matching_pairs(whole_fp, t)
-        detected = np.isin(np.arange(len(variants)), media[sub.codes() == VARIANT_CODE["screen"]]).mean()
-        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} "
-              f"| {len({(int(min(p, q)), int(max(p, q))) for p, q in zip(wx, wy) if p != q})} |")
+        detected = np.isin(np.arange(len(variants)), sub.media_id[sub.codes() == VARIANT_CODE["screen"]]).mean()
+        whole = media_pairs(columns([vs[k][2] for vs in rendered]), t)
+        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {len(whole)} |")
 
 
 def main() -> None:

@@ -12,12 +12,13 @@ Instead of one hash, each image gets up to four variants:
 - ``trim_center``: the central 90% of the trimmed picture.
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
-``uncaptioned`` (the picture without a caption band; the whole becomes the
-secondary ``banded``), and *probes*, compared only with other media's
+``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
+the whole screenshot is then not hashed), ``uncaptioned`` (the picture
+without a caption band; the whole becomes the secondary ``banded``), and *probes*, compared only with other media's
 primary variants: ``mirror_*`` of every plain variant (from the same DCT),
 one-sided crop windows ``crop_<side><pct>`` and square cuts ``square_*``
 (pipeline/media/probes.py), and de-rotated centres ``rotate_*``. Settings
-choose which (``HardEdits``): by default caption removal and rotations only.
+choose which (``HardEdits``): by default screenshots, caption removal and rotations.
 
 Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
 dHash (gradient signs, a different view of the picture) and 256-bit pHash

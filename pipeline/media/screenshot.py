@@ -19,7 +19,8 @@ grey decode, ~64-300 px a side), and what each rule rules out:
   keeps flat rows between its lines);
 - the largest region left must be a rectangle (it fills FILL of its bounding
   box: a subject on a plain background, a silhouette or a disc does not),
-  covering AREA_MIN to AREA_MAX of the image;
+  covering AREA_MIN to AREA_MAX of the image, textured inside (INSIDE_BUSY:
+  a silhouette's flat body is not a photograph);
 - it is *inside* the chrome: not touching the left or right side (a picture
   spanning the width under a text band is a caption, the caption variant's
   case), with plain page beside it on the left or the right (a margin; not
@@ -42,6 +43,7 @@ BUSY = 10  # grey levels a 3x3 neighbourhood spans in texture or an edge (JPEG n
 OPEN_SIDE = 9  # px: text lines, icons and rules at the working size are thinner
 AREA_MIN, AREA_MAX = 0.15, 0.85  # the picture's share of the screenshot
 SIDE_MARGIN = 0.015  # the picture keeps at least this share of the width from the left and right sides
+INSIDE_BUSY = 0.1  # share of the picture that is texture (a flat shape is not a photograph)
 PLAIN_BESIDE = 4.0  # grey-level spread of the page beside the picture, on one side at least (a margin)
 OUTSIDE_FLAT = 0.5  # share of the chrome (outside the picture) that is not busy
 OUTSIDE_INK = 0.02  # ... and that is busy: text and icons
@@ -111,6 +113,8 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
         return None  # not a rectangle: most of the region lies outside the rectangle inside it
     if left < margin or right > width - margin:
         return None  # spans the width: a caption band's case, or an ordinary photo
+    if busy[top + 2:bottom - 2, left + 2:right - 2].mean() < INSIDE_BUSY:
+        return None  # a flat shape (a silhouette's body), not a photograph
     beside = [a[top + 1:bottom - 1, :left - 1], a[top + 1:bottom - 1, right + 1:]]
     if not any(strip.size and strip.std() <= PLAIN_BESIDE for strip in beside):
         return None  # no plain page beside the picture: a part of a larger picture (a meme's smooth side)
