@@ -24,6 +24,13 @@ a 3x3 grid. Not the default, as some of its negatives are not negatives: a
 45% crop that is the central (or corner) 75% of a 60% crop is a re-edited
 copy of it, not another shot. It is reported for transparency.
 
+Screenshots: each distinct picture is also shown inside three generated UIs
+(``transforms.SCREENSHOTS``: phone post, news page, dark-mode app; texts seeded
+by the picture), hard edits like the others. ``screenshots`` then reports
+detection on every item (false detections on the rest), and the hard
+negative: all distinct pictures in one template with identical chrome,
+matched among themselves, beside the same screenshots hashed whole.
+
 Ground truth: two items are duplicates iff they derive from the same distinct
 picture. Reported: recall per edit (original vs its edited copy), precision
 over ALL pairs of items, precision after transitive clustering (connected
@@ -34,6 +41,7 @@ measurement, not a test: it always exits 0.
 
     python benchmarks/quality.py           # about 20 s on 2 cores
     python benchmarks/quality.py --nested  # nested crops as negatives
+    python benchmarks/quality.py --search-reach  # what the screenshot search looks at (~2 min)
 """
 from __future__ import annotations
 
@@ -348,11 +356,46 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
         print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {len(whole)} |")
 
 
+def search_reach(crops) -> None:
+    """How many files that are not screenshots the screenshot search looks at, and fires on, by its minimum size.
+
+    Below ``screenshot.MIN_SIDE`` (of the finer decode) the search is not run; this says what running it
+    lower would cost in false detections.
+    """
+    from hashtrail.pipeline.media import screenshot
+    configured = screenshot.MIN_SIDE
+    files = []
+    for name in PHOTOS:
+        for picture in distinct_pictures(load_photo(name), crops):
+            original = encode(picture, "JPEG", 90)
+            published = Image.open(io.BytesIO(original)).convert("RGB")
+            files += [original] + [encode(edit(published), "PNG" if edit_name == "png" else "JPEG", 85)
+                                   for edit_name, edit in EDITS.items() if edit_name not in transforms.SCREENSHOTS]
+    print("\n| finer decode's short side searched from | files | searched | taken for screenshots |")
+    print("|---|---|---|---|")
+    for side in sorted({configured, 64}, reverse=True):
+        screenshot.MIN_SIDE = side
+        searched = fired = 0
+        for data in files:
+            decoded = decode_still(data, 10**9)
+            if screenshot.worth_a_look(decoded.image):
+                fine = decoded.fine()
+                searched += min(fine.size) >= side
+                fired += screenshot.picture_box(fine) is not None
+        print(f"| {side} px{' (configured)' if side == configured else ''} | {len(files)} | {searched} | {fired} |")
+    screenshot.MIN_SIDE = configured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nested", action="store_true",
                         help="negatives: nested 60%% and 45%% crops (partly re-crops, see the docstring)")
+    parser.add_argument("--search-reach", action="store_true",
+                        help="only: how many non-screenshots the screenshot search looks at and fires on")
     args = parser.parse_args()
+    if args.search_reach:
+        search_reach(NESTED if args.nested else SHOTS)
+        return
     started = time.perf_counter()
     settings = config.load()
     t = Thresholds.from_settings(settings)
