@@ -7,37 +7,40 @@ pictures in the same app match each other, and neither matches its original.
 ``picture_box`` finds the picture so it can be hashed on its own
 (pipeline/media/hashing.py, variant ``screen``).
 
-What a screenshot's picture looks like at the scan's working size (the small
-grey decode, ~64-300 px a side), and what each rule rules out:
+What a screenshot's picture looks like on the finer grey decode (twice the
+scan's small size, ~100-250 px a side: ``Decoded.fine``), and what each rule
+rules out:
 
 - *busy* pixels, whose 3x3 neighbourhood spans more than BUSY grey levels,
   cover a photograph's texture and its outline against the chrome; flat UI
   is not busy, and a picture's smooth parts (sky) are enclosed by its
   outline, so filling holes gives the whole picture as one solid region;
 - an opening by a square of OPEN_SIDE px removes text lines, icons and thin
-  rules: they are thinner than that at this scale (a paragraph of small text
-  keeps flat rows between its lines);
-- the largest region left must be a rectangle (it fills FILL of its bounding
-  box: a subject on a plain background, a silhouette or a disc does not),
-  covering AREA_MIN to AREA_MAX of the image, textured inside (INSIDE_BUSY:
-  a silhouette's flat body is not a photograph);
+  rules, and most bridges between the picture and text blocks;
+- in the largest region left, the picture is the longest-area run of rows
+  that are solid over one span (``_full_rectangle``: a headline touching it
+  is wider, a byline narrower); the rest of the region is at most ATTACHED
+  of it (a disc or a subject on a plain background is no rectangle);
+- it covers AREA_MIN to AREA_MAX of the image and is textured inside
+  (INSIDE_BUSY: a silhouette's flat body is not a photograph);
 - it is *inside* the chrome: not touching the left or right side (a picture
   spanning the width under a text band is a caption, the caption variant's
   case), with plain page beside it on the left or the right (a margin; not
-  the smooth side of a larger picture), and what lies outside it is UI: mostly flat (a photo of a framed
-  picture on a textured wall is not), with some ink (text or icons: a
-  picture in a plain border or letterbox bars has none, the trim variants'
-  case), and the region reaches each side of its bounding box along most
-  of it (straight edges).
+  the smooth side of a larger picture), and what lies outside it is UI:
+  mostly flat (a photo of a framed picture on a textured wall is not), with
+  some ink (text or icons: a picture in a plain border or letterbox bars has
+  none, the trim variants' case).
 
-OpenCV's morphology (50-100x faster than scipy.ndimage's here) on a small grey image; most photos are
-refused by the first test (busy everywhere, or no flat margin at the sides).
+``worth_a_look`` is the cheap first test on the small decode (flat left and
+right margins); OpenCV's morphology (50-100x faster than scipy.ndimage's
+here) keeps the rest at ~0.1 ms an image. benchmarks/quality.py measures
+what it finds and what it takes for a screenshot wrongly.
 """
 from __future__ import annotations
 
+import cv2
 import numpy as np
 from PIL import Image
-import cv2
 
 BUSY = 10  # grey levels a 3x3 neighbourhood spans in texture or an edge (JPEG noise in flat UI stays below)
 OPEN_SIDE = 9  # px: text lines, icons and rules at the working size are thinner
