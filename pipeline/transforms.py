@@ -234,7 +234,8 @@ def news_page(im: Image.Image, seed: int | None = None) -> Image.Image:
     for k in range(6):
         draw.text((460 + k * 120, 26), _words(rng, 1).title(), fill=(255, 235, 235), font=menu)
     _lines(draw, rng, left, 112, 1100, 42, 2, (10, 10, 10), spacing=1.3)
-    draw.text((left, top - 36), f"By {_words(rng, 2).title()} - {rng.randint(1, 28)} May", fill=(110, 110, 110), font=menu)
+    byline = f"By {_words(rng, 2).title()} - {rng.randint(1, 28)} May"
+    draw.text((left, top - 36), byline, fill=(110, 110, 110), font=menu)
     canvas.paste(picture, (left, top))
     side = left + 760 + 48
     draw.text((side, top), "Most read", fill=(150, 20, 30), font=ImageFont.load_default(size=26))
@@ -263,7 +264,8 @@ def dark_app(im: Image.Image, seed: int | None = None) -> Image.Image:
         draw.ellipse((x, 26, x + 36, 62), outline=(200, 200, 210), width=3)
     draw.ellipse((margin, 104, margin + 64, 168), fill=tuple(rng.randint(80, 220) for _ in range(3)))
     draw.text((margin + 84, 112), _words(rng, 2).title(), fill=(240, 240, 245), font=ImageFont.load_default(size=26))
-    draw.text((margin + 84, 144), f"{rng.randint(2, 59)} min", fill=(140, 145, 155), font=ImageFont.load_default(size=20))
+    draw.text((margin + 84, 144), f"{rng.randint(2, 59)} min", fill=(140, 145, 155),
+              font=ImageFont.load_default(size=20))
     _lines(draw, rng, margin, 196, width - 2 * margin, 28, 2, (225, 225, 230), spacing=1.55)
     x = (width - picture.width) // 2
     draw.rounded_rectangle((x - 3, top - 3, x + picture.width + 3, top + picture.height + 3), radius=10,

@@ -46,7 +46,8 @@ from hashtrail.pipeline.media import probes as probes_module
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:imagehash-{imagehash.__version__}"
+HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
+          f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
@@ -110,8 +111,9 @@ VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
 @dataclasses.dataclass(frozen=True)
 class HardEdits:
     """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
-    ``hard_crop_windows``, ``hard_screenshot``). One switched off is neither computed nor stored: each costs hashing time, stored
-    rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
+    ``hard_crop_windows``, ``hard_screenshot``). One switched off is neither computed nor stored: each costs
+    hashing time, stored rows and chances of a false match (README "Quality"). The defaults here are
+    config/default.toml's."""
     mirror: bool = False
     caption: bool = True
     rotation: bool = True
