@@ -24,6 +24,13 @@ a 3x3 grid. Not the default, as some of its negatives are not negatives: a
 45% crop that is the central (or corner) 75% of a 60% crop is a re-edited
 copy of it, not another shot. It is reported for transparency.
 
+Screenshots: each distinct picture is also shown inside three generated UIs
+(``transforms.SCREENSHOTS``: phone post, news page, dark-mode app; texts seeded
+by the picture), hard edits like the others. ``screenshots`` then reports
+detection on every item (false detections on the rest), and the hard
+negative: all distinct pictures in one template with identical chrome,
+matched among themselves, beside the same screenshots hashed whole.
+
 Ground truth: two items are duplicates iff they derive from the same distinct
 picture. Reported: recall per edit (original vs its edited copy), precision
 over ALL pairs of items, precision after transitive clustering (connected
@@ -34,6 +41,7 @@ measurement, not a test: it always exits 0.
 
     python benchmarks/quality.py           # about 20 s on 2 cores
     python benchmarks/quality.py --nested  # nested crops as negatives
+    python benchmarks/quality.py --search-reach  # what the screenshot search looks at (~2 min)
 """
 from __future__ import annotations
 
@@ -107,8 +115,9 @@ def encode(im: Image.Image, fmt: str, quality: int) -> bytes:
 
 def fingerprint(data: bytes, settings) -> tuple[list, str]:
     """(hashtrail variants, baseline pHash) of one stored file, with the hard edits the settings switch on."""
-    variants = hash_variants(decode_still(data, settings.max_pixels).image, settings.min_detail,
-                             hard=HardEdits.from_settings(settings))
+    decoded = decode_still(data, settings.max_pixels)
+    variants = hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
+                             fine=decoded.fine)
     return variants, str(imagehash.phash(Image.open(io.BytesIO(data))))
 
 
@@ -270,11 +279,123 @@ def compare(items, fp: Fingerprints, t: Thresholds) -> None:
         print(f"| {VIA_NAMES[r]} | {int((ranks == r).sum())} | {int(((ranks == r) & ~true).sum())} |")
 
 
+PLAIN = HardEdits(mirror=False, caption=False, rotation=False, crop_windows=False, screenshot=False)
+
+
+def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list, list]]:
+    """Each screenshot template around ``picture`` with the same chrome for all (seed 0: same texts):
+    its variants under the settings, and its plain variants (the whole screenshot, as matched before)."""
+    out = []
+    for name, template in transforms.SCREENSHOTS.items():
+        decoded = decode_still(encode(template(picture, seed=0), "JPEG", 85), settings.max_pixels)
+        out.append((name, hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
+                                        fine=decoded.fine),
+                    hash_variants(decoded.image, settings.min_detail, hard=PLAIN)))
+    return out
+
+
+def columns(per_media: list[list]) -> Fingerprints:
+    """Fingerprints of media given as lists of variants (media ids: their positions)."""
+    rows = [v for vs in per_media for v in vs]
+    return Fingerprints(np.repeat(np.arange(len(per_media), dtype=np.int64), [len(vs) for vs in per_media]),
+                        hex_to_u64(v.phash for v in rows), hex_to_u64(v.dhash for v in rows),
+                        hex_to_u64(v.phash256 for v in rows).reshape(-1, 4),
+                        np.array([v.name in SECONDARY for v in rows], dtype=bool), None,
+                        np.array([VARIANT_CODE[v.name] for v in rows], dtype=np.int16),
+                        np.array([v.aspect for v in rows]))
+
+
+def media_pairs(fp: Fingerprints, t: Thresholds) -> set[tuple[int, int]]:
+    return {(int(min(p, q)), int(max(p, q))) for p, q in zip(*matching_pairs(fp, t)) if p != q}
+
+
+def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) -> None:
+    """Screenshot detection on every item, and the hard negative: different pictures in the same chrome.
+
+    Two negatives: the set's own screenshots (each post's texts differ) of different pictures in one
+    template, and every distinct picture put into each template with *identical* chrome (same texts),
+    matched among themselves. The whole screenshot alone (the rule without the ``screen`` variant) is
+    shown beside it: that is what matched before screenshots were handled.
+    """
+    screen = np.zeros(len(items["edit"]), dtype=bool)
+    screen[fp.media_id[fp.codes() == VARIANT_CODE["screen"]]] = True
+    shot = np.isin(items["edit"], list(transforms.SCREENSHOTS))
+    print(f"\nscreenshot detected: {int(screen[~shot].sum())} of {int((~shot).sum())} items that are not "
+          "screenshots (false detections), by edit: "
+          + (", ".join(f"{e} {k}" for e, k in Counter(items["edit"][screen & ~shot]).most_common()) or "none"))
+    a, b = matching_pairs(fp, t)
+    n, group, edit = len(items["group"]), items["group"], items["edit"]
+    print("\n| template | detected | recall | false pairs between different pictures in it (set's texts) |")
+    print("|---|---|---|---|")
+    for name in transforms.SCREENSHOTS:
+        mine = edit == name
+        same = mine[a] & mine[b] & (group[a] != group[b])
+        print(f"| {name} | {screen[mine].mean():.3f} | {score(items, a, b)[name]:.3f} | "
+              f"{len(np.unique(np.minimum(a[same], b[same]) * n + np.maximum(a[same], b[same])))} |")
+    pictures = []
+    for name in names:
+        pictures += distinct_pictures(load_photo(name), crops)
+    with ProcessPoolExecutor() as pool:
+        rendered = list(pool.map(same_chrome, pictures, [settings] * len(pictures), chunksize=4))
+    originals = np.nonzero(edit == "original")[0]
+    plain_originals = {(min(x, y), max(x, y)) for x, y in zip(*matching_pairs(fp, t))
+                       if x in set(originals.tolist()) and y in set(originals.tolist())}
+    print("\nsame chrome (identical texts), every distinct picture in each template: matching pairs of different "
+          "pictures (of them, pairs whose originals match each other already)\n")
+    print("| template | pictures | detected | matching pairs, screenshot variant | (originals match) "
+          "| matching pairs, whole screenshot only |")
+    print("|---|---|---|---|---|---|")
+    group_original = {int(group[o]): int(o) for o in originals}
+    for k, name in enumerate(transforms.SCREENSHOTS):
+        variants = [vs[k][1] for vs in rendered]
+        sub = columns(variants)
+        pairs = media_pairs(sub, t)
+        explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
+        detected = np.isin(np.arange(len(variants)), sub.media_id[sub.codes() == VARIANT_CODE["screen"]]).mean()
+        whole = media_pairs(columns([vs[k][2] for vs in rendered]), t)
+        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {len(whole)} |")
+
+
+def search_reach(crops) -> None:
+    """How many files that are not screenshots the screenshot search looks at, and fires on, by its minimum size.
+
+    Below ``screenshot.MIN_SIDE`` (of the finer decode) the search is not run; this says what running it
+    lower would cost in false detections.
+    """
+    from hashtrail.pipeline.media import screenshot
+    configured = screenshot.MIN_SIDE
+    files = []
+    for name in PHOTOS:
+        for picture in distinct_pictures(load_photo(name), crops):
+            original = encode(picture, "JPEG", 90)
+            published = Image.open(io.BytesIO(original)).convert("RGB")
+            files += [original] + [encode(edit(published), "PNG" if edit_name == "png" else "JPEG", 85)
+                                   for edit_name, edit in EDITS.items() if edit_name not in transforms.SCREENSHOTS]
+    print("\n| finer decode's short side searched from | files | searched | taken for screenshots |")
+    print("|---|---|---|---|")
+    for side in sorted({configured, 64}, reverse=True):
+        screenshot.MIN_SIDE = side
+        searched = fired = 0
+        for data in files:
+            decoded = decode_still(data, 10**9)
+            if screenshot.worth_a_look(decoded.image):
+                fine = decoded.fine()
+                searched += min(fine.size) >= side
+                fired += screenshot.picture_box(fine) is not None
+        print(f"| {side} px{' (configured)' if side == configured else ''} | {len(files)} | {searched} | {fired} |")
+    screenshot.MIN_SIDE = configured
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--nested", action="store_true",
                         help="negatives: nested 60%% and 45%% crops (partly re-crops, see the docstring)")
+    parser.add_argument("--search-reach", action="store_true",
+                        help="only: how many non-screenshots the screenshot search looks at and fires on")
     args = parser.parse_args()
+    if args.search_reach:
+        search_reach(NESTED if args.nested else SHOTS)
+        return
     started = time.perf_counter()
     settings = config.load()
     t = Thresholds.from_settings(settings)
@@ -287,6 +408,7 @@ def main() -> None:
     base = score(items, *pairs_within(items["baseline"], BASELINE_T))
     report(names, items, fp, settings, t, ours, base, sweep)
     compare(items, fp, t)
+    screenshots(names, items, fp, settings, t, NESTED if args.nested else SHOTS)
     print(f"time: hashing {hashed - started:.0f}s, matching {time.perf_counter() - hashed:.0f}s")
     print(f"quality: hashtrail P={t.phash} D={t.dhash} Q={t.phash256} precision={ours['precision']:.4f} "
           f"clustered={ours['clustered']:.4f} min_mild_recall={ours['min_mild']:.3f} "

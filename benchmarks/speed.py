@@ -20,6 +20,11 @@ Each figure is the best of --repeat runs, interleaved, because shared
 machines are noisy; compare ratios, not absolute times.
 
     python benchmarks/speed.py [--files 600] [--repeat 3]
+
+``--against PYTHON --against-repo DIR`` also runs the scan of another
+checkout (e.g. main's, in its own venv), alternating with this one's on the
+same files, and prints the ratio of their times per image: a change's cost,
+measured in one run.
 """
 from __future__ import annotations
 
@@ -94,21 +99,23 @@ def floor_grey(path: str) -> None:
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
-def cli_cpu(*args: str) -> tuple[float, float]:
+def cli_cpu(*args: str, python: str = sys.executable, repo: str = REPO) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the whole process tree) of one hashtrail command."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "hashtrail", *args], check=True, stdout=subprocess.DEVNULL, cwd=REPO)
+    subprocess.run([python, "-m", "hashtrail", *args], check=True, stdout=subprocess.DEVNULL, cwd=repo)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def hashtrail_scan(directory: str, count: int) -> tuple[float, float, float]:
+def hashtrail_scan(directory: str, count: int, python: str = sys.executable,
+                   repo: str = REPO) -> tuple[float, float, float]:
     """Images per wall second, per CPU second, and per CPU second net of start-up, of a fresh scan."""
-    _, startup = cli_cpu("--help")  # interpreter + imports: paid once per scan, whatever its size
+    _, startup = cli_cpu("--help", python=python, repo=repo)  # interpreter + imports: paid once per scan
     with tempfile.TemporaryDirectory() as tmp:
-        wall, cpu = cli_cpu("scan", directory, "--workers", "1", "--db", os.path.join(tmp, "bench.db"))
+        wall, cpu = cli_cpu("scan", directory, "--workers", "1", "--db", os.path.join(tmp, "bench.db"),
+                            python=python, repo=repo)
     return count / wall, count / cpu, count / (cpu - startup)
 
 
@@ -116,7 +123,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=600)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--against", help="python of another checkout whose scan is timed alternately")
+    parser.add_argument("--against-repo", help="that checkout's directory (the scan runs there)")
     args = parser.parse_args()
+    other = 0.0
     with tempfile.TemporaryDirectory() as directory:
         paths = make_files(directory, args.files)
         mean_kb = sum(os.path.getsize(p) for p in paths) / len(paths) / 1024
@@ -128,6 +138,8 @@ def main() -> None:
             best["floor_grey"] = max(best["floor_grey"], per_second(floor_grey, paths))
             for key, rate in zip(("scan_wall", "scan_cpu", "scan_steady"), hashtrail_scan(directory, len(paths))):
                 best[key] = max(best[key], rate)
+            if args.against:
+                other = max(other, hashtrail_scan(directory, len(paths), args.against, args.against_repo)[2])
     print(f"{args.files} JPEGs, 1024-1280 px, mean {mean_kb:.0f} KB; best of {args.repeat}; images/s on one core")
     print(f"| method | images/s | vs baseline | floor / method |")
     print(f"|---|---|---|---|")
@@ -139,6 +151,10 @@ def main() -> None:
             ("hashtrail scan --workers 1, per CPU second net of start-up", best["scan_steady"])]
     for label, rate in rows:
         print(f"| {label} | {rate:.0f} | {rate / best['baseline']:.2f}x | {best['floor'] / rate:.2f} |")
+    if args.against:
+        print(f"| {args.against_repo}: hashtrail scan --workers 1, per CPU second net of start-up | {other:.0f} "
+              f"| {other / best['baseline']:.2f}x | {best['floor'] / other:.2f} |")
+        print(f"cost: time per image {other / best['scan_steady']:.3f}x {args.against_repo}'s (target <= 1.3)")
     for key in ("scan_cpu", "scan_steady"):
         print(f"speed: {key}={best[key]:.0f}/s baseline={best['baseline']:.0f}/s floor={best['floor']:.0f}/s "
               f"speedup={best[key] / best['baseline']:.2f}x (target >= 3) "

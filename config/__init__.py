@@ -40,6 +40,7 @@ class Settings:
     hard_caption: bool
     hard_rotation: bool
     hard_crop_windows: bool
+    hard_screenshot: bool
     min_detail: float
     account_pattern: str
     account_fallback: str

@@ -3,7 +3,7 @@
 Clustering (pipeline/index/cluster.py) and the incremental update
 (pipeline/index/incremental.py) find media pairs; each pair also carries
 the kind of match it is (``hashing.VIA_RANK``: plain, caption removed,
-mirror, crop window, rotation) and the variants that met. A member with a
+screenshot, mirror, crop window, rotation) and the variants that met. A member with a
 plain match in its cluster is "plain"; the others keep their best hard-edit
 link (lowest rank, then lowest partner id, then closest), which is what
 ``show``, ``clusters`` and ``match`` report as ``via``. The choice is

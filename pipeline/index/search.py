@@ -141,6 +141,11 @@ def match_file(store, path: str, settings, stored: Fingerprints | None = None) -
         raise NotMatchable(f"{path}: too flat to match by appearance (only byte-identical copies would)")
     stored = store.fingerprints() if stored is None else stored
     found = nearest(stored, query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
+    box = next((v["box"] for v in result.fingerprints if v.get("box")), None)
+    for f in found:  # the query is a screenshot: say where its picture was found
+        if box and f["transform"] and f["transform"].startswith("query screen "):
+            x0, y0, x1, y1 = (round(share * side) for share, side in zip(box, (result.width, result.height) * 2))
+            f["transform"] = f["transform"].replace("query screen ", f"query screen[{x0},{y0},{x1},{y1}] ", 1)
     rows = store.media_rows([f["media_id"] for f in found])
     return [{"media_id": f["media_id"],
              **{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "kind", "cluster_id")},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+from typing import Callable
 import threading
 import warnings
 
@@ -27,6 +28,7 @@ from hashtrail.pipeline.errors import MediaError
 # and small enough that libjpeg's 1/8 DCT scaling
 # applies to any picture whose short side is >= 512 px (most posted photos).
 WORK_SIZE = 64
+FINE_SIZE = 2 * WORK_SIZE
 
 ImageFile.LOAD_TRUNCATED_IMAGES = False
 
@@ -38,6 +40,9 @@ class Decoded:
     height: int
     format: str
     frames: int
+    # the same picture at about twice the size (short side >= FINE_SIZE where the file has it), made on
+    # demand: the screenshot search needs UI text and margins that the small image blurs together
+    fine: Callable[[], Image.Image] | None = None
 
 
 def _reduce_factor(width: int, height: int) -> int:
@@ -93,6 +98,7 @@ def decode_still(data: bytes, max_pixels: int) -> Decoded:
         orientation = _orientation(im)  # from the file itself, before any copy
         if im.mode == "P":
             im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+        fine = _fine_maker(im, orientation)
         factor = _reduce_factor(*im.size)
         if factor > 1 and im.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "CMYK", "I", "F"):
             im = im.reduce(factor)  # before flattening: an RGBA copy of a 100 MP picture is 400 MB
@@ -110,7 +116,17 @@ def decode_still(data: bytes, max_pixels: int) -> Decoded:
 
     if orientation in (5, 6, 7, 8):
         width, height = height, width
-    return Decoded(small, width, height, fmt, frames)
+    return Decoded(small, width, height, fmt, frames, fine)
+
+
+def _fine_maker(im: Image.Image, orientation: int) -> Callable[[], Image.Image]:
+    """A function giving ``im`` in grey with its short side reduced to FINE_SIZE-2*FINE_SIZE (or as it is)."""
+    def fine() -> Image.Image:
+        factor = max(1, min(im.size) // FINE_SIZE)
+        source = im.reduce(factor) if factor > 1 and im.mode in ("L", "LA", "RGB", "RGBA", "RGBa", "CMYK") else im
+        grey = _to_grey(source)
+        return grey.transpose(_TRANSPOSE[orientation]) if orientation in _TRANSPOSE else grey
+    return fine
 
 
 def _to_grey(im: Image.Image) -> Image.Image:

@@ -215,9 +215,9 @@ def _fingerprint_into(result: FileResult, settings: Settings, read_from: str, li
         return
     result.detail = round(detail(decoded.image), 3)
     result.fingerprints = [{"name": v.name, "phash": v.phash, "dhash": v.dhash, "phash256": v.phash256,
-                            "aspect": v.aspect}
+                            "aspect": v.aspect, **({"box": v.box} if v.box else {})}
                            for v in hash_variants(decoded.image, settings.min_detail,
-                                                   hard=HardEdits.from_settings(settings))]
+                                                   hard=HardEdits.from_settings(settings), fine=decoded.fine)]
     result.status = OK
 
 

@@ -12,12 +12,13 @@ Instead of one hash, each image gets up to four variants:
 - ``trim_center``: the central 90% of the trimmed picture.
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
-``uncaptioned`` (the picture without a caption band; the whole becomes the
-secondary ``banded``), and *probes*, compared only with other media's
+``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
+the whole screenshot is then not hashed), ``uncaptioned`` (the picture
+without a caption band; the whole becomes the secondary ``banded``), and *probes*, compared only with other media's
 primary variants: ``mirror_*`` of every plain variant (from the same DCT),
 one-sided crop windows ``crop_<side><pct>`` and square cuts ``square_*``
 (pipeline/media/probes.py), and de-rotated centres ``rotate_*``. Settings
-choose which (``HardEdits``): by default caption removal and rotations only.
+choose which (``HardEdits``): by default screenshots, caption removal and rotations.
 
 Each variant carries three hashes: 64-bit pHash (candidate search), 64-bit
 dHash (gradient signs, a different view of the picture) and 256-bit pHash
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+from typing import Callable
 
 import imagehash
 import numpy as np
@@ -44,7 +46,8 @@ from hashtrail.pipeline.media import probes as probes_module
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = f"variants-v2:phash64+dhash64+phash256+mirror+windows+caption+rotation:imagehash-{imagehash.__version__}"
+HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
+          f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
@@ -108,23 +111,26 @@ VARIANT_CODE = {name: code for code, name in enumerate(VARIANTS)}
 @dataclasses.dataclass(frozen=True)
 class HardEdits:
     """Which hard-edit variants an image gets (settings ``hard_mirror``, ``hard_caption``, ``hard_rotation``,
-    ``hard_crop_windows``). One switched off is neither computed nor stored: each costs hashing time, stored
-    rows and chances of a false match (README "Quality"). The defaults here are config/default.toml's."""
+    ``hard_crop_windows``, ``hard_screenshot``). One switched off is neither computed nor stored: each costs
+    hashing time, stored rows and chances of a false match (README "Quality"). The defaults here are
+    config/default.toml's."""
     mirror: bool = False
     caption: bool = True
     rotation: bool = True
     crop_windows: bool = False
+    screenshot: bool = True
 
     @classmethod
     def from_settings(cls, settings) -> "HardEdits":
-        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows)
+        return cls(settings.hard_mirror, settings.hard_caption, settings.hard_rotation, settings.hard_crop_windows,
+                   settings.hard_screenshot)
 
     @property
     def probing(self) -> bool:
         return self.mirror or self.rotation or self.crop_windows
 
 
-ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True)
+ALL_HARD_EDITS = HardEdits(mirror=True, caption=True, rotation=True, crop_windows=True, screenshot=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,6 +140,7 @@ class Variant:
     dhash: str
     phash256: str  # 64 hex digits
     aspect: float = float("nan")  # width / height of the hashed picture (hard-edit pairs must agree on it)
+    box: tuple[float, float, float, float] | None = None  # ``screen``: where the picture is, in shares of the image
 
 
 def detail(gray: Image.Image) -> float:
@@ -184,7 +191,8 @@ def _center(gray: Image.Image) -> Image.Image:
     return gray.crop((dx, dy, w - dx, h - dy))
 
 
-def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, Image.Image]]:
+def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = False,
+                   fine: Callable[[], Image.Image] | None = None) -> list[tuple[str, Image.Image]]:
     """The base pictures that get hashed, by variant name; the first primary one after "full" is the probes' source.
 
     A picture under a caption band (pipeline/media/edits.py) is hashed without
@@ -192,8 +200,25 @@ def variant_images(gray: Image.Image, caption: bool = True) -> list[tuple[str, I
     secondary variant, as centre crops are: two different pictures under the
     same caption template would otherwise match by their band. ``caption=False``
     skips the band search (setting ``hard_caption``).
+
+    A screenshot (pipeline/media/screenshot.py; ``screenshot=True``, setting
+    ``hard_screenshot``) is hashed by the picture inside its chrome alone,
+    ``screen``, cut from ``fine`` (the same image at twice the size, where the
+    decoder has it: UI text blurs into the picture at the small size). Its
+    whole is not hashed at all: kept even as a secondary variant, it matched
+    the whole of a screenshot of another picture in the same app whose
+    picture was not found (benchmarks/quality.py). A screenshot of the same
+    screenshot matches through its picture.
     """
     from hashtrail.pipeline.media import edits
+    from hashtrail.pipeline.media import screenshot as screenshots
+    if screenshot and screenshots.worth_a_look(gray):  # first: a screenshot's header looks like a caption band
+        large = fine() if fine is not None else gray
+        box = screenshots.picture_box(large)
+        if box is not None:
+            picture = large.crop(box)
+            picture.info["screen_box"] = tuple(round(v / side, 4) for v, side in zip(box, large.size * 2))
+            return [("screen", picture)]
     band = edits.caption_box(gray) if caption else None
     if band is not None:
         return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
@@ -212,7 +237,8 @@ def probe_source(variants: list[tuple[str, Image.Image]]) -> str:
     band. Trimmed pictures are not used: many photos have a plain background
     that trims, and their copies, cropped or tilted as a whole, do not trim alike.
     """
-    return "uncaptioned" if "uncaptioned" in [n for n, _ in variants] else "full"
+    names = [n for n, _ in variants]
+    return "uncaptioned" if "uncaptioned" in names else "screen" if "screen" in names else "full"
 
 
 def phash_bits(thumbs: np.ndarray, side: int = HASH_SIDE) -> np.ndarray:
@@ -272,7 +298,7 @@ def bits_to_hex(bits: np.ndarray) -> list[str]:
 
 
 def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
-                  hard: HardEdits = HardEdits()) -> list[Variant]:
+                  hard: HardEdits = HardEdits(), fine: Callable[[], Image.Image] | None = None) -> list[Variant]:
     """Hash every variant of a greyscale image that has enough detail, and the mirror of each base one.
 
     One Lanczos resize per variant to 64x64 (imagehash's input for a 256-bit
@@ -285,9 +311,10 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     without its caption band or borders (``probe_source``).
     ``probes=False`` leaves them out (video frames); ``hard`` says which hard
     edits are seen through (the scan passes ``HardEdits.from_settings``).
+    Screenshots are searched in stills only (``probes``), in ``fine`` if given (``variant_images``).
     """
     probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE
-    variants = variant_images(gray, caption=hard.caption)
+    variants = variant_images(gray, caption=hard.caption, screenshot=probes and hard.screenshot, fine=fine)
     source = probe_source(variants)
     pictures = dict(variants)
     # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
@@ -344,4 +371,6 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     phashes = bits_to_hex(_above_median(low))
     dhashes = bits_to_hex(dhash_bits(small))
     phash256 = bits_to_hex(_above_median(low256))
-    return [Variant(*row) for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]
+    box = pictures["screen"].info.get("screen_box") if "screen" in pictures else None
+    return [Variant(*row, box=box if row[0] == "screen" else None)
+            for row in zip(names, phashes, dhashes, phash256, [round(a, 4) for a in aspects])]
