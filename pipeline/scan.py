@@ -196,6 +196,7 @@ class Reclustered:
     new_rows: int  # fingerprint rows looked at as new
     changed: int  # clusters created, grown or merged
     seconds: float
+    unavailable: int = 0  # hard-edit pairs left unjoined: a file to check them against could not be read
 
 
 def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> Reclustered:
@@ -221,7 +222,8 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
         store.record_verification(checks, rebuilt=False)
         store.save_fingerprint_cache(fp, ids)
         store.refresh_summaries()
-        return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started)
+        return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started,
+                           sum(c.unavailable for c in checks))
     fp, _, ids = store.fingerprints_and_new()
     assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t, _pictures(store, settings), checks)
     store.replace_clusters(assignments, frame_matches, t)
@@ -229,7 +231,7 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
     store.save_fingerprint_cache(fp, ids)
     store.refresh_summaries()
     return Reclustered(True, len(fp.media_id), len({a.cluster_id for a in assignments}),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, sum(c.unavailable for c in checks))
 
 
 def _pictures(store: Store, settings: Settings):
