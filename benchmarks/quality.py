@@ -28,12 +28,17 @@ Ground truth: two items are duplicates iff they derive from the same distinct
 picture. Reported: recall per edit (original vs its edited copy), precision
 over ALL pairs of items, precision after transitive clustering (connected
 components, what users see), and sweeps over P x D and over Q to check the
-thresholds in ``config/default.toml`` against. Targets (from the issue):
+thresholds in ``config/default.toml`` against. Last, the pixel check
+(pipeline/media/verify.py) per subset of hard edits: pair and clustered
+precision without and with it, for hard-only pairs and with plain pairs of
+the grey zone too (run with ``HASHTRAIL_HARD_MIRROR=1
+HASHTRAIL_HARD_CROP_WINDOWS=1`` so every subset is hashed). Targets (from the issue):
 precision >= 0.995 and recall >= 0.95 on every mild edit. This is a
 measurement, not a test: it always exits 0.
 
     python benchmarks/quality.py           # about 20 s on 2 cores
     python benchmarks/quality.py --nested  # nested crops as negatives
+    python benchmarks/quality.py --quick   # without the threshold sweeps
 """
 from __future__ import annotations
 
