@@ -191,3 +191,31 @@ def test_the_verification_rule_is_part_of_the_clustering_rule(tmp_path, photo, s
     scan([str(root)], settings, store)
     assert store.can_update_clusters(Thresholds.from_settings(settings))
     assert not store.can_update_clusters(Thresholds.from_settings(settings.replace(verify_hard=False)))
+
+
+def test_an_update_checks_only_new_pairs_that_could_change_a_cluster(tmp_path, photo, settings):
+    """A new plain copy of an old mirrored pair joins without a check; the result equals a rebuild's."""
+    import sqlite3
+
+    from hashtrail.pipeline.scan import scan, update_clusters
+    from hashtrail.pipeline.store import Store
+
+    settings = settings.replace(hard_mirror=True)
+    root = tmp_path / "tree"
+    original = photo(42)
+    save(twitter_path(root, 1, 101), original)
+    save(twitter_path(root, 2, 102), transforms.mirror(original))
+    store = Store(settings.db)
+    scan([str(root)], settings, store)
+    assert store.verification_counts()["checked"] == 1
+    save(twitter_path(root / "later", 3, 103), transforms.resize(original, 0.7))  # plain copy of #1, mirror of #2
+    assert not scan([str(root)], settings, store).clusters_rebuilt
+    assert store.verification_counts()["checked"] == 1  # its mirror pair with #2 is inside the cluster it joins
+    incremental = sorted(store.db.execute("SELECT media_id, cluster_id, via, via_media, via_transform FROM clusters"))
+    assert len(incremental) == 3 and len({row[1] for row in incremental}) == 1
+    copy = str(tmp_path / "copy.db")
+    with sqlite3.connect(copy) as target:
+        store.db.conn.backup(target)
+    assert update_clusters(Store(copy), settings.replace(db=copy), rebuild=True).rebuilt
+    assert sorted(Store(copy).db.execute("SELECT media_id, cluster_id, via, via_media, via_transform FROM clusters")) \
+        == incremental

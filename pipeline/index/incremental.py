@@ -72,8 +72,7 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     found, details = _new_edges(fp, new_rows, t)
     # a map of new media and their twins: chains through them
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
-    same_cluster = lambda x, y: x in previous and previous[x] == previous.get(y)  # noqa: E731
-    checked = verification.apply(edges, pictures, t, connected=same_cluster)
+    checked = verification.apply(edges, pictures, t, node=lambda m: previous.get(m, m))  # old clusters: one node
     edges = checked.edges
     if verified_out is not None:
         verified_out.append(checked)

@@ -102,13 +102,13 @@ class _Components:
 
 
 def verify_edges(edges: Edges, pictures: Callable[[list[int]], dict], rule: Rule = Rule(), check=pixel.check,
-                 connected: Callable[[int, int], bool] | None = None, skip_connected: bool = True) -> Verified:
+                 node: Callable[[int], int] | None = None, skip_connected: bool = True) -> Verified:
     """Keep plain edges and the hard ones the pixels confirm (see the module doc).
 
     Hard pairs are taken plainest first (rank, then pHash distance, then
     ids); a pair whose two media are already connected (by plain edges, by
-    pairs verified before it, or by ``connected``: an incremental update's
-    old clusters) is not checked, as it could not change a cluster: the
+    pairs verified before it, or by being in one old cluster: ``node`` maps
+    a media to its old cluster's id in an incremental update) is not checked, as it could not change a cluster: the
     clusters are those of checking every pair, at the cost of one check per
     media that joins through a hard edge (plus the pairs that fail).
     Such a pair is kept out of the edges (its ``via`` is another's).
@@ -121,9 +121,10 @@ def verify_edges(edges: Edges, pictures: Callable[[list[int]], dict], rule: Rule
         return Verified(edges, {}, 0, 0, 0)
     order = hard[np.lexsort((edges.code_b[hard], edges.code_a[hard], edges.b[hard], edges.a[hard],
                              edges.pdist[hard], edges.rank[hard]))]
+    node = node or (lambda m: m)
     components = _Components()
     for a, b in zip(edges.a[~todo].tolist(), edges.b[~todo].tolist()):
-        components.join(a, b)
+        components.join(node(a), node(b))
     score: dict[tuple[int, int], float] = {}
     tries: dict[tuple[int, int], int] = {}
     have: dict[int, object] = {}
@@ -133,8 +134,7 @@ def verify_edges(edges: Edges, pictures: Callable[[list[int]], dict], rule: Rule
         pair = (int(edges.a[k]), int(edges.b[k]))
         if pair in score or tries.get(pair, 0) >= MAX_TRIES:
             continue
-        if skip_connected and (components.find(pair[0]) == components.find(pair[1]) or
-                               (connected is not None and connected(*pair))):
+        if skip_connected and components.find(node(pair[0])) == components.find(node(pair[1])):
             continue
         missing = [m for m in pair if m not in asked]
         if missing:
@@ -152,18 +152,18 @@ def verify_edges(edges: Edges, pictures: Callable[[list[int]], dict], rule: Rule
         if result.verified:
             score[pair] = result.score
             kept.append(k)
-            components.join(*pair)
+            components.join(node(pair[0]), node(pair[1]))
     rejected = checked - len(score)
     keep = np.sort(np.asarray(kept, dtype=np.int64))
     out = Edges(*(getattr(edges, f.name)[keep] for f in dataclasses.fields(Edges)))
     return Verified(out, score, checked, rejected, unavailable)
 
 
-def apply(edges: Edges, pictures, t, connected=None) -> Verified:
+def apply(edges: Edges, pictures, t, node=None) -> Verified:
     """The check as clustering applies it: only with ``t.verify`` and a source of pictures."""
     if not t.verify or pictures is None:
         return Verified(edges, {}, 0, 0, 0)
-    return verify_edges(edges, pictures, Rule.from_thresholds(t), connected=connected)
+    return verify_edges(edges, pictures, Rule.from_thresholds(t), node=node)
 
 
 def scored_vias(vias: dict, checked: Verified) -> dict:
