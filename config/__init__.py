@@ -36,6 +36,8 @@ class Settings:
     hard_dhash_threshold: int
     hard_phash256_threshold: int
     cluster_crop_windows: bool
+    verify_hard: bool
+    verify_plain: bool
     hard_mirror: bool
     hard_caption: bool
     hard_rotation: bool

@@ -197,6 +197,7 @@ class Reclustered:
     new_rows: int  # fingerprint rows looked at as new
     changed: int  # clusters created, grown or merged
     seconds: float
+    unavailable: int = 0  # hard-edit pairs left unjoined: a file to check them against could not be read
 
 
 def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> Reclustered:
@@ -208,6 +209,7 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
     """
     started = time.perf_counter()
     t = Thresholds.from_settings(settings)
+    checks: list = []  # the pixel check's outcome (pipeline/index/verification.py)
     if not rebuild and store.can_update_clusters(t):
         fp, new, ids = store.fingerprints_and_new(cached=True)
         new_media = store.unclustered_media()
@@ -216,18 +218,27 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
             return Reclustered(False, 0, 0, time.perf_counter() - started)
         previous, members = store.cluster_state()
         update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t,
-                                 store.hard_vias())
+                                 store.hard_vias(), _pictures(store, settings), checks)
         store.update_clusters(update.assignments, update.frame_matches, t)
+        store.record_verification(checks, rebuilt=False)
         store.save_fingerprint_cache(fp, ids)
         store.refresh_summaries()
-        return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started)
+        return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started,
+                           sum(c.unavailable for c in checks))
     fp, _, ids = store.fingerprints_and_new()
-    assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t)
+    assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t, _pictures(store, settings), checks)
     store.replace_clusters(assignments, frame_matches, t)
+    store.record_verification(checks, rebuilt=True)
     store.save_fingerprint_cache(fp, ids)
     store.refresh_summaries()
     return Reclustered(True, len(fp.media_id), len({a.cluster_id for a in assignments}),
-                       time.perf_counter() - started)
+                       time.perf_counter() - started, sum(c.unavailable for c in checks))
+
+
+def _pictures(store: Store, settings: Settings):
+    """Verification pictures read back from the files the database names (pipeline/media/verify_pictures.py)."""
+    from hashtrail.pipeline.media.verify_pictures import file_pictures
+    return file_pictures(lambda ids: {m: r["path"] for m, r in store.media_rows(ids).items()}, settings)
 
 
 def recluster(store: Store, settings: Settings) -> tuple[int, int, Reclustered]:

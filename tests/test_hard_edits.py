@@ -149,6 +149,7 @@ def test_via_is_reported_by_show_clusters_json_and_match(hard_archive, tmp_path)
     hard = next(c for c in clusters if c["size"] == 3)
     by_post = {m["post_id"]: m for m in hard["members"]}
     assert by_post["102"]["via"] == "mirror" and "mirror_" in by_post["102"]["via_transform"]
+    assert ", verified " in by_post["102"]["via_transform"]
     assert by_post["103"]["via"] == "crop window" and "crop_t" in by_post["103"]["via_transform"]
     plain = next(c for c in clusters if c["size"] == 2)
     assert {m["via"] for m in plain["members"]} == {"plain"}
@@ -162,6 +163,7 @@ def test_via_is_reported_by_show_clusters_json_and_match(hard_archive, tmp_path)
     assert found and {f["post_id"]: f["via"] for f in found}["101"] == "mirror"
     assert all(f["cluster_id"] == hard["cluster"] for f in found)
     transform = next(f for f in found if f["post_id"] == "101")["transform"]
+    assert next(f for f in found if f["post_id"] == "101")["verified"] >= 0.7  # the pixel check, as clustering's
     assert transform.startswith("query ") and "mirror_" in transform and "~ #1 " in transform
     table = CliRunner().invoke(main, ["match", query, "--db", db]).output
     assert f"via mirror ({transform})" in table

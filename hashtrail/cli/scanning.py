@@ -179,6 +179,9 @@ def cluster(db, rebuild):
     else:
         click.echo(f"added {plural(done.new_rows, 'new fingerprint row')} in {done.seconds:.1f} s: "
                    f"{plural(done.changed, 'cluster')} created, grown or merged; {plural(total, 'cluster')}")
+    if done.unavailable:
+        click.echo(f"note: {plural(done.unavailable, 'hard-edit pair')} not joined: a file to check the pixels "
+                   "against could not be read (moved or deleted?); a rebuild with the files back finds them", err=True)
 
 
 @main.command()

@@ -121,6 +121,10 @@ class Thresholds:
     long_frames: int = 64
     run_frames: int = 3  # distinct pictures of each side in the run (or all of the shorter side's frames)
     run_tolerance_s: float = 1.0  # slack on the frames' time stretches when their offsets are compared
+    # pixel check (pipeline/index/verification.py) of pairs only a hard edit explains; ``verify_plain``:
+    # also of plain pairs beyond the hard thresholds (the grey zone)
+    verify: bool = False
+    verify_plain: bool = False
 
     @classmethod
     def from_settings(cls, settings) -> "Thresholds":
@@ -129,7 +133,8 @@ class Thresholds:
                    min(settings.hard_dhash_threshold, settings.dhash_threshold),
                    min(settings.hard_phash256_threshold, settings.phash256_threshold),
                    crop_windows=settings.cluster_crop_windows, long_frames=settings.max_frames,
-                   run_frames=settings.clip_run_frames, run_tolerance_s=settings.clip_run_tolerance_s)
+                   run_frames=settings.clip_run_frames, run_tolerance_s=settings.clip_run_tolerance_s,
+                   verify=settings.verify_hard, verify_plain=settings.verify_hard and settings.verify_plain)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
                both_centre: np.ndarray, hard: np.ndarray | bool = False,
@@ -511,13 +516,14 @@ def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
 
 
-def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds) -> list[Assignment]:
+def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds,
+                  pictures=None) -> list[Assignment]:
     """Cluster assignments for every media that has at least one duplicate."""
-    return cluster_with_details(fp, sha_by_media, thresholds)[0]
+    return cluster_with_details(fp, sha_by_media, thresholds, pictures)[0]
 
 
-def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
-                         thresholds: Thresholds) -> tuple[list[Assignment], list[FrameMatch]]:
+def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds,
+                         pictures=None, verified_out: list | None = None) -> tuple[list[Assignment], list[FrameMatch]]:
     """Cluster assignments, and which frames joined each video or animation.
 
     Byte-identical copies (same SHA-256) have identical fingerprints and are
@@ -525,14 +531,24 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
     re-muxed copy) are chained by ``same_frames``, so only the first copy's
     rows enter the pair search: 100 reposts of one video would otherwise
     cost 100^2 x frames^2.
+
+    ``pictures`` (media ids -> verify.Picture): with ``thresholds.verify``,
+    pairs only a probe explains join only when their pixels agree
+    (pipeline/index/verification.py); the outcome is appended to ``verified_out``.
+    Without it, hard pairs join unchecked (as before the check existed).
     """
+    from hashtrail.pipeline.index import verification
     keep, same_a, same_b = same_frames(fp)
     found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media)), Edges.plain(same_a, same_b)])
+    checked = verification.apply(edges, pictures, thresholds)
+    edges = checked.edges
+    if verified_out is not None:
+        verified_out.append(checked)
     a, b = edges.a, edges.b
     if len(a) == 0:
         return [], []
-    vias = member_vias(edges)
+    vias = verification.scored_vias(member_vias(edges), checked)
     ids, inverse = np.unique(np.concatenate([a, b]), return_inverse=True)
     n = len(ids)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))

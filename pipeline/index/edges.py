@@ -45,7 +45,9 @@ class Edges:
 
     ``rank`` is hashing.VIA_RANK's (0 plain); ``code_a``/``code_b`` the variant
     codes of the matching row pair (-1 for copies chained by identity and for
-    video frame matches), ``pdist`` its pHash64 distance.
+    video frame matches), ``pdist`` its pHash64 distance, ``qdist`` its
+    256-bit pHash distance (pipeline/index/verification.py checks plain
+    pairs beyond the strict thresholds).
     """
 
     a: np.ndarray
@@ -54,12 +56,13 @@ class Edges:
     code_a: np.ndarray
     code_b: np.ndarray
     pdist: np.ndarray
+    qdist: np.ndarray
 
     @classmethod
     def plain(cls, a: np.ndarray, b: np.ndarray) -> "Edges":
         n = len(a)
         return cls(np.asarray(a, np.int64), np.asarray(b, np.int64), np.zeros(n, np.int8), np.full(n, -1, np.int16),
-                   np.full(n, -1, np.int16), np.zeros(n, np.int64))
+                   np.full(n, -1, np.int16), np.zeros(n, np.int64), np.zeros(n, np.int64))
 
     @classmethod
     def of_rows(cls, fp: "Fingerprints", a, b, rank, ri, rj) -> "Edges":
@@ -69,7 +72,10 @@ class Edges:
         ca = np.where(has, codes[np.where(has, ri, 0)], -1).astype(np.int16)
         cb = np.where(has, codes[np.where(has, rj, 0)], -1).astype(np.int16)
         pd = np.where(has, distances(fp.phash[np.where(has, ri, 0)], fp.phash[np.where(has, rj, 0)]), 0)
-        return cls(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(rank, np.int8), ca, cb, pd)
+        qd = np.where(has, distances(fp.phash256[np.where(has, ri, 0)], fp.phash256[np.where(has, rj, 0)]).sum(axis=1)
+                      if len(ri) else np.zeros(0, np.int64), 0)
+        return cls(np.asarray(a, np.int64), np.asarray(b, np.int64), np.asarray(rank, np.int8), ca, cb, pd,
+                   qd.astype(np.int64))
 
     @staticmethod
     def join(parts: list["Edges"]) -> "Edges":
@@ -98,7 +104,7 @@ def _expand_probe_copies(fp: Fingerprints, edges: Edges, ri: np.ndarray, rj: np.
         low = media < partner
         parts.append(Edges(np.where(low, media, partner), np.where(low, partner, media), edges.rank[edge],
                            np.where(low, code_mine, code_theirs), np.where(low, code_theirs, code_mine),
-                           edges.pdist[edge]))
+                           edges.pdist[edge], edges.qdist[edge]))
     return Edges.join(parts)
 
 

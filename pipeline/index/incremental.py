@@ -53,7 +53,8 @@ class Update:
 
 def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, int],
                     members: dict[int, list[int]], sha_by_media: dict[int, str], new_media: set[int],
-                    t: Thresholds, old_vias: dict[int, Via] | None = None) -> Update:
+                    t: Thresholds, old_vias: dict[int, Via] | None = None, pictures=None,
+                    verified_out: list | None = None) -> Update:
     """Clusters after adding ``new_rows`` (row indices of ``fp``) and ``new_media``.
 
     ``previous`` maps media in clusters to their cluster id, ``members`` the
@@ -62,16 +63,23 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     ``sha_by_media`` needs only the new media and those sharing a hash with them.
     ``old_vias``: the stored links of members matched only through a hard edit
     (``Store.hard_vias``); a new plain or better match replaces them.
+    ``pictures``: as cluster.cluster_with_details; only new pairs are checked,
+    and not those whose media are already in one cluster.
     """
+    from hashtrail.pipeline.index import verification
     # a byte-identical copy of a media joins through its SHA-256 alone
     new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
     found, details = _new_edges(fp, new_rows, t)
     # a map of new media and their twins: chains through them
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
+    checked = verification.apply(edges, pictures, t, node=lambda m: previous.get(m, m))  # old clusters: one node
+    edges = checked.edges
+    if verified_out is not None:
+        verified_out.append(checked)
     a, b = edges.a, edges.b
     if len(a) == 0:
         return Update([], [], len(new_rows), 0)
-    vias = _merged_vias(edges, old_vias or {})
+    vias = _merged_vias(edges, old_vias or {}, checked)
     label = np.vectorize(lambda m: previous.get(int(m), int(m)), otypes=[np.int64])
     la, lb = label(a), label(b)
     nodes, inverse = np.unique(np.concatenate([la, lb]), return_inverse=True)
@@ -94,9 +102,10 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     return Update(out, details, len(new_rows), changed)
 
 
-def _merged_vias(edges: Edges, old: dict[int, Via]) -> dict[int, Via]:
+def _merged_vias(edges: Edges, old: dict[int, Via], checked=None) -> dict[int, Via]:
     """Hard-edit links after the update: a new plain match clears one, a better new link replaces it."""
-    new = member_vias(edges)
+    from hashtrail.pipeline.index import verification
+    new = member_vias(edges) if checked is None else verification.scored_vias(member_vias(edges), checked)
     plain = set(np.concatenate([edges.a[edges.rank == 0], edges.b[edges.rank == 0]]).tolist())
     merged = {m: v for m, v in old.items() if m not in plain}
     for m, v in new.items():

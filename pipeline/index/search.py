@@ -19,7 +19,7 @@ from hashtrail.pipeline.index import clip_runs
 from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, VIA_NAMES, Fingerprints, Thresholds, frame_time,
                                               transform_text)
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
-from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK
+from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VARIANTS, VIA_RANK
 
 
 def query_fingerprints(variants: list[dict]) -> Fingerprints:
@@ -107,7 +107,12 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         rank, p, d, q = (int(x) for x in score[best[0]])
         transform = None if rank == 0 else transform_text(
             -1, int(query_codes[qrows[best[0]]]), media, int(stored_codes[rows[best[0]]])).replace("#-1", "query")
-        out.append({"media_id": media, "via": VIA_NAMES[rank], "transform": transform,
+        tries = []  # the variant pairs the pixel check may try, best first (verification.MAX_TRIES)
+        for n in best.tolist():
+            pair = (VARIANTS[int(query_codes[qrows[n]])], VARIANTS[int(stored_codes[rows[n]])])
+            if pair not in tries and int(score[n, 0]) == rank:
+                tries.append(pair)
+        out.append({"media_id": media, "via": VIA_NAMES[rank], "transform": transform, "_tries": tries[:2],
                     "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
                     "frames_matched": matched_query, "frames": of_query,
                     "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example,
@@ -140,15 +145,49 @@ def match_file(store, path: str, settings, stored: Fingerprints | None = None) -
     if not result.fingerprints:
         raise NotMatchable(f"{path}: too flat to match by appearance (only byte-identical copies would)")
     stored = store.fingerprints() if stored is None else stored
-    found = nearest(stored, query_fingerprints(result.fingerprints), Thresholds.from_settings(settings))
+    t = Thresholds.from_settings(settings)
+    found = nearest(stored, query_fingerprints(result.fingerprints), t)
     box = next((v["box"] for v in result.fingerprints if v.get("box")), None)
     for f in found:  # the query is a screenshot: say where its picture was found
         if box and f["transform"] and f["transform"].startswith("query screen "):
             x0, y0, x1, y1 = (round(share * side) for share, side in zip(box, (result.width, result.height) * 2))
             f["transform"] = f["transform"].replace("query screen ", f"query screen[{x0},{y0},{x1},{y1}] ", 1)
     rows = store.media_rows([f["media_id"] for f in found])
+    found = _verified(found, path, rows, settings, t)
     return [{"media_id": f["media_id"],
              **{k: rows[f["media_id"]][k] for k in ("path", "account", "post_id", "posted_at", "kind", "cluster_id")},
-             **{k: v for k, v in f.items() if k != "media_id"},
+             **{k: v for k, v in f.items() if k not in ("media_id", "_tries")},
              "cut": clip_runs.cut(f["offset_s"], "query", result.duration_s, f["media_id"],
                                   rows[f["media_id"]]["duration_s"])} for f in found]
+
+
+def _verified(found: list[dict], path: str, rows: dict, settings, t: Thresholds) -> list[dict]:
+    """The pixel check clustering applies (pipeline/index/verification.py), on matches only a probe explains.
+
+    A stored still matched only through a mirror, crop window or
+    de-rotated centre is kept when its pixels agree with the query's (its
+    ``verified`` score is the worst tile's), and left out when they do not
+    or its file cannot be read: ``match`` shows what clustering would join.
+    """
+    from hashtrail.pipeline.index.verification import UNCHECKED_RANK
+    from hashtrail.pipeline.media.verify import check
+    from hashtrail.pipeline.media.verify_pictures import picture_of_file
+    if not t.verify:
+        return found
+    query = None
+    out = []
+    for f in found:
+        still = f["frames"] == 1 and f["their_frames"] == 1
+        if VIA_RANK[f["via"]] <= UNCHECKED_RANK or not still:
+            out.append(f)
+            continue
+        query = query or picture_of_file(path, settings)
+        theirs = picture_of_file(rows[f["media_id"]]["path"], settings)
+        if query is None or theirs is None:
+            continue
+        for mine, their_variant in f["_tries"]:
+            result = check(query, mine, theirs, their_variant)
+            if result.verified:
+                out.append({**f, "verified": result.score})
+                break
+    return out

@@ -179,6 +179,26 @@ class ClustersMixin:
         self.db["meta"].upsert({"key": "clustered", "value": json.dumps({"media": media, "rows": rows,
                                                                           "rule": _rule(t)})}, pk="key")
 
+    def record_verification(self, checks: list, rebuilt: bool) -> None:
+        """What the last clustering's pixel check did (meta 'verification'): checked, rejected, unreadable.
+
+        An update adds to the rebuild's counts; pairs left unjoined because a
+        file could not be read show here until a rebuild finds the files again.
+        """
+        from hashtrail.pipeline.media.verify import VERIFIER
+        row = None if rebuilt else self.db.execute("SELECT value FROM meta WHERE key = 'verification'").fetchone()
+        last = json.loads(row[0]) if row else {"checked": 0, "rejected": 0, "unavailable": 0}
+        for c in checks:
+            last = {"checked": last["checked"] + c.checked, "rejected": last["rejected"] + c.rejected,
+                    "unavailable": last["unavailable"] + c.unavailable}
+        with self._writing():
+            self.db["meta"].upsert({"key": "verification", "value": json.dumps({**last, "verifier": VERIFIER})},
+                                   pk="key")
+
+    def verification_counts(self) -> dict | None:
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'verification'").fetchone()
+        return json.loads(row[0]) if row else None
+
     # -- clustering output ----------------------------------------------------------------
     def replace_clusters(self, assignments: Iterable[Assignment], frame_matches: Iterable[FrameMatch] = (),
                          t: Thresholds | None = None) -> None:
@@ -228,5 +248,7 @@ class ClustersMixin:
 
 
 def _rule(t: Thresholds) -> list:
+    from hashtrail.pipeline.media.verify import VERIFIER
     return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance,
-            t.crop_windows, t.long_frames, t.run_frames, t.run_tolerance_s]
+            t.crop_windows, t.long_frames, t.run_frames, t.run_tolerance_s, VERIFIER if t.verify else None,
+            t.verify_plain]
