@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -37,6 +38,17 @@ def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("faults") / "media"
     for i in range(FILES):
         save(os.path.join(str(root), f"user{i % 7}", "images", f"{1000 + i}-k.jpg"), synthetic_photo(i, (64, 48)))
+    return root
+
+
+@pytest.fixture(scope="module")
+def slow_media(tmp_path_factory):
+    """Larger photos: a worker with one process takes a few seconds over them, so a kill lands mid-job."""
+    from hashtrail.pipeline.demo import synthetic_photo
+
+    root = tmp_path_factory.mktemp("slow") / "media"
+    for i in range(FILES):
+        save(os.path.join(str(root), f"user{i % 7}", "images", f"{1000 + i}-k.jpg"), synthetic_photo(i, (800, 600)))
     return root
 
 
@@ -179,30 +191,34 @@ def test_worker_that_stopped_consuming_is_named_and_timeout_bounds_the_whole_enq
     assert_every_file_once(job.db)
 
 
-def test_writer_killed_mid_transaction_then_restarted_stores_every_batch_once(jobs, media):
+def test_writer_killed_mid_transaction_then_restarted_stores_every_batch_once(jobs, slow_media):
     job = jobs(HASHTRAIL_CELERY_BATCH_SIZE="20")
     writer = job.start("writer")
-    job.start("worker", "w1", concurrency=2)
-    code, out, err = finish(job.enqueue(media), within=60)
+    code, out, err = finish(job.enqueue(slow_media), within=60)  # no worker yet: every batch waits in Redis
     assert code == 0, err
+    killed = threading.Event()
 
-    def writer_in_a_transaction() -> bool:
-        """Try to take the write lock without waiting: failing means the writer holds it now."""
-        conn = sqlite3.connect(job.db, timeout=0, isolation_level=None)
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            conn.execute("ROLLBACK")
-            return False
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc):
-                return False  # not created yet
-            os.killpg(writer.process.pid, signal.SIGKILL)  # at once, while the lock is held
-            return True
-        finally:
-            conn.close()
+    def kill_inside_a_transaction() -> None:
+        """Try to take the write lock without waiting: failing means the writer holds it now: kill it."""
+        deadline = time.monotonic() + 120
+        while not killed.is_set() and time.monotonic() < deadline:
+            conn = sqlite3.connect(job.db, timeout=0, isolation_level=None)
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute("ROLLBACK")
+            except sqlite3.OperationalError as exc:
+                if "locked" in str(exc) or "busy" in str(exc):
+                    os.killpg(writer.process.pid, signal.SIGKILL)  # at once, while the lock is held
+                    killed.set()
+            finally:
+                conn.close()
+            time.sleep(0.001)
 
-    wait_until(lambda: job.count() > 0 and writer_in_a_transaction(), "the writer inside a write transaction",
-               timeout=60, poll=0.001)
+    probe = threading.Thread(target=kill_inside_a_transaction, daemon=True)
+    probe.start()
+    job.start("worker", "w1")
+    probe.join(130)
+    assert killed.is_set(), "the writer was never seen inside a write transaction"
     writer.process.wait(10)
     with sqlite3.connect(job.db) as conn:  # what the killed writer left behind
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -211,6 +227,7 @@ def test_writer_killed_mid_transaction_then_restarted_stores_every_batch_once(jo
             "(SELECT 1 FROM fingerprints f WHERE f.media_id = m.id)").fetchone()[0]
         assert half_done == 0, "a row stored without its fingerprints, or fingerprints of a pending row"
         stored = conn.execute("SELECT COUNT(*) FROM media WHERE status = 'ok'").fetchone()[0]
+    assert stored % 20 == 0, f"{stored} files stored: not whole batches of 20"
     assert stored < FILES, "the job finished before the writer could be killed"
     assert job.redis.client.hlen("unacked") >= 1, "the killed writer's batch is not held for redelivery"
 
@@ -219,14 +236,14 @@ def test_writer_killed_mid_transaction_then_restarted_stores_every_batch_once(jo
     assert_every_file_once(job.db)
 
 
-def test_worker_host_gone_its_batches_come_back_after_the_visibility_timeout(jobs, media):
+def test_worker_host_gone_its_batches_come_back_after_the_visibility_timeout(jobs, slow_media):
     job = jobs()
     job.start("writer")
-    doomed = job.start("worker", "doomed", concurrency=2)
-    code, out, err = finish(job.enqueue(media), within=60)
+    code, out, err = finish(job.enqueue(slow_media), within=60)
     assert code == 0, err
-    wait_until(lambda: job.count() >= 10 and job.redis.client.hlen("unacked") >= 1,
-               "the doomed worker to hold batches", timeout=60, poll=0.01)
+    doomed = job.start("worker", "doomed")
+    wait_until(lambda: job.redis.client.hlen("unacked") >= 1 and 10 <= job.count() < FILES - 20,
+               "the doomed worker to hold a batch mid-job", timeout=60, poll=0.01)
     doomed.kill()  # the host is gone: main process and pool children, never restarted
     held = job.redis.client.hlen("unacked")
     assert held >= 1 and job.count() < FILES
