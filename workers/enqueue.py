@@ -249,7 +249,11 @@ def wait(store: Store, job: int, progress: Progress, settings: config.Settings, 
             writer_checked = now
             missing = writer_beacon.check_writer(settings, store.database_id) is None
             if missing and not writer_missing:
-                warn(writer_beacon.no_writer_message(settings))
+                state = broker_watch.look(settings)
+                if state is not None and not state.reachable:  # not the writer's absence: Redis is down
+                    warn(broker_watch.explain(state, settings, False, 0) + "; waiting for it")
+                else:
+                    warn(writer_beacon.no_writer_message(settings))
             writer_missing = missing
         if not warned and now - last_progress > stall_s:
             warn(f"no progress for {stall_s:.0f} s: {total - done} files of job {job} pending; "
