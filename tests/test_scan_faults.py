@@ -104,7 +104,7 @@ def test_corrupt_database_is_refused_with_a_clear_error_and_left_as_it_was(tree,
     damaged.write_bytes(bytes(data))
     for db in (junk, damaged):
         before = db.read_bytes()
-        for args in (["scan", str(tree / "user1"), "--workers", "1"], ["status"], ["clusters"]):
+        for args in (["scan", str(tree / "user1"), "--workers", "1"], ["status"]):
             result = hashtrail(*args, "--db", str(db))
             assert result.returncode == 1, (args, result.stdout, result.stderr)
             assert "Traceback" not in result.stderr
@@ -167,6 +167,7 @@ def test_hostile_zip_members_are_read_in_place_and_nothing_escapes(hostile_zip, 
     assert rescan.returncode == 0 and "5 unchanged" in rescan.stdout, rescan.stdout + rescan.stderr
 
 
+@pytest.mark.slow  # 1-2 min on this shared 2-core machine: recording 100,000 rows dominates
 def test_zip_of_100000_members_is_scanned(tmp_path, photo):
     path = tmp_path / "many.zip"
     jpeg = tmp_path / "one.jpg"
