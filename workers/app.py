@@ -33,6 +33,9 @@ import math
 from celery import Celery
 
 from hashtrail import config
+from hashtrail.workers import kombu_guard
+
+kombu_guard.install()  # a worker must survive Redis dying while it holds batches (see kombu_guard)
 
 FINGERPRINT_QUEUE = "fingerprint"
 STORE_QUEUE = "store"
