@@ -21,7 +21,7 @@ from hashtrail import config
 from hashtrail.workers.app import make_app
 
 from conftest import save
-from processes import REPO, CeleryProcess, RedisServer, broker_idle, run_cli, wait_until
+from processes import REPO, CeleryProcess, RedisServer, broker_idle, wait_until
 
 HOST = socket.gethostname()
 FILES = 120
