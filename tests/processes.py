@@ -25,26 +25,48 @@ def free_port() -> int:
 
 
 class RedisServer:
-    def __init__(self, directory: str):
-        binary = shutil.which("redis-server")
-        if binary is None:
+    """A real redis-server on a free port.
+
+    ``persistence``: "none" (the tests' default: nothing survives a restart),
+    "appendonly" (every write logged, fsync each second) or "default"
+    (redis-server's own settings: RDB snapshots only, after 1 change in an
+    hour, 100 in 5 minutes or 10,000 in a minute). ``kill`` and ``restart``
+    SIGKILL it and start it again on the same port and folder, as a crash and
+    a supervisor would.
+    """
+
+    def __init__(self, directory: str, persistence: str = "none"):
+        self.binary = shutil.which("redis-server")
+        if self.binary is None:
             raise RuntimeError("redis-server is not installed; 'bash scripts/test.sh' installs it")
+        self.directory, self.persistence = directory, persistence
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.client = redis.Redis(port=self.port, socket_timeout=10)
+        self.process = None
+        self.restart()
+
+    def restart(self) -> None:
+        persistence = {"none": ["--save", "", "--appendonly", "no"],
+                       "appendonly": ["--save", "", "--appendonly", "yes"],
+                       "default": []}[self.persistence]
         self.process = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", directory, "--maxmemory-policy", "noeviction"],
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", *persistence,
+             "--dir", self.directory, "--maxmemory-policy", "noeviction"],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.client = redis.Redis(port=self.port)
         deadline = time.monotonic() + 20
         while True:
             try:
                 self.client.ping()
                 break
-            except redis.ConnectionError:
+            except (redis.ConnectionError, redis.BusyLoadingError):
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("redis-server did not start")
                 time.sleep(0.05)
+
+    def kill(self) -> None:
+        self.process.kill()
+        self.process.wait(10)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -17,12 +17,25 @@
 - The visibility timeout is checked (config) to exceed 2 x the batch limit,
   or long batches are delivered twice (celery#5935).
 - No result backend: progress is read from SQLite, not from Celery.
+- kombu looks for messages past their visibility timeout every
+  ``unacked_restore_interval`` x ``unacked_restore_throttle`` seconds (100 by
+  default); here every tenth of the visibility timeout (1-60 s), so the
+  batches of a lost host come back soon after it expires, not minutes later.
+- Socket timeouts on every Redis connection (kombu's default is none: a
+  publish to a broker that vanished without closing the connection waits
+  forever). Workers and the writer retry the broker forever: after a Redis
+  restart they come back by themselves instead of exiting after 100 tries.
 """
 from __future__ import annotations
+
+import math
 
 from celery import Celery
 
 from hashtrail import config
+from hashtrail.workers import kombu_guard
+
+kombu_guard.install()  # a worker must survive Redis dying while it holds batches (see kombu_guard)
 
 FINGERPRINT_QUEUE = "fingerprint"
 STORE_QUEUE = "store"
@@ -30,6 +43,7 @@ STORE_QUEUE = "store"
 
 def make_app(settings: config.Settings | None = None) -> Celery:
     settings = settings or config.load()
+    restore_every = max(1, min(60, math.ceil(settings.visibility_timeout_s / 10)))
     app = Celery("hashtrail", broker=settings.broker_url, include=["hashtrail.workers.tasks"])
     app.conf.update(
         task_serializer="json",
@@ -41,7 +55,10 @@ def make_app(settings: config.Settings | None = None) -> Celery:
         task_reject_on_worker_lost=False,
         worker_prefetch_multiplier=1,
         task_annotations={"hashtrail.fingerprint": {"time_limit": settings.batch_time_limit_s}},
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s,
+                                  "unacked_restore_interval": restore_every, "unacked_restore_throttle": 1,
+                                  "socket_timeout": 30, "socket_connect_timeout": 10},
+        broker_connection_max_retries=None,
         task_routes={"hashtrail.fingerprint": {"queue": FINGERPRINT_QUEUE},
                      "hashtrail.store": {"queue": STORE_QUEUE}},
         task_default_queue=FINGERPRINT_QUEUE,

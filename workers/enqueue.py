@@ -10,7 +10,14 @@ A batch whose worker process was killed (hard time limit, segfault, OOM)
 is acknowledged by Celery and its files stay pending. The next enqueue
 re-sends such files one per message, and a file lost a second time that way
 (still pending with nothing queued) is recorded as failed: the same
-isolation the embedded pool applies, spread over runs.
+isolation the embedded pool applies, spread over runs. Those counts mean
+nothing when Redis itself lost its data (restarted without ``appendonly``):
+enqueue leaves a key in Redis when it sends, and a resume that finds the key
+gone sends the pending files again in full batches, counting no loss.
+
+``deadline`` (``--timeout``) bounds the whole command: connecting, waiting
+for room in the bounded queues, publishing and ``--wait``'s polling. Every
+call to the broker has a socket timeout and a bounded number of retries.
 """
 from __future__ import annotations
 
@@ -19,6 +26,7 @@ import os
 import time
 from typing import Callable
 
+import redis
 from amqp.exceptions import ChannelError
 from kombu.exceptions import OperationalError
 
@@ -30,10 +38,13 @@ from hashtrail.pipeline.report import plural, took
 from hashtrail.pipeline.scan import Progress, finish_if_complete, plan, prepare
 from hashtrail.pipeline.store import Store
 from hashtrail.workers.app import FINGERPRINT_QUEUE, STORE_QUEUE, app
-from hashtrail.workers import writer_beacon
+from hashtrail.workers import broker_watch, writer_beacon
 from hashtrail.workers.tasks import fingerprint
 
 CHECK_QUEUE_EVERY = 20  # batches between two looks at the queue length
+SENT_KEY = "hashtrail:sent:{database}"  # set when a job is sent; gone after Redis lost its data
+# kombu retries a broken connection this many times before raising (its default is forever)
+CONNECTION_RETRIES = {"max_retries": 3, "interval_start": 0.2, "interval_step": 0.5, "interval_max": 2}
 LOST_TWICE = "lost twice: a worker process died or hit batch_time_limit_s while processing this file"
 
 
@@ -78,9 +89,9 @@ def queued(connection) -> int:
 
 
 def _connect(settings: config.Settings):
-    connection = app.connection_for_write()
+    connection = app.connection_for_write(transport_options=CONNECTION_RETRIES)
     try:
-        connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5)
+        connection.ensure_connection(max_retries=2, interval_start=0.2, interval_step=0.5, timeout=10)
     except Exception as exc:
         connection.release()
         raise BrokerUnavailable(
@@ -89,14 +100,19 @@ def _connect(settings: config.Settings):
     return connection
 
 
-def _batches(items: list[list[str]], attempts: dict[str, int], size: int, queues_empty: bool):
+def _batches(items: list[list[str]], attempts: dict[str, int], size: int, queues_empty: bool,
+             broker_lost: bool = False):
     """(batches to send, paths given up) for this run.
 
     Files sent before are sent again one per message (a duplicate of a batch
     still queued costs work, never correctness: writes are idempotent). A file
-    already sent alone and still pending while nothing is queued was lost with
-    its worker twice: it is given up as failed instead of killing a third.
+    already sent alone and still pending while nothing is queued or in flight
+    was lost with its worker twice: it is given up as failed instead of
+    killing a third. When the broker lost its data (``broker_lost``), no file
+    is to blame: all are sent again in full batches.
     """
+    if broker_lost:
+        attempts = {}
     fresh = [i for i in items if attempts.get(i[0], 0) == 0]
     lost = {i[0] for i in items if attempts.get(i[0], 0) >= 2} if queues_empty else set()
     again = [i for i in items if attempts.get(i[0], 0) >= 1 and i[0] not in lost]
@@ -104,8 +120,31 @@ def _batches(items: list[list[str]], attempts: dict[str, int], size: int, queues
     return batches, sorted(lost)
 
 
+def _broker_lost(settings: config.Settings, database_id: str) -> bool:
+    """Redis no longer holds the key an earlier enqueue of this database left: it lost its data."""
+    redis_client = broker_watch.client(settings)
+    if redis_client is None:
+        return False
+    with redis_client:
+        return not redis_client.exists(SENT_KEY.format(database=database_id))
+
+
+def _mark_sent(settings: config.Settings, database_id: str, job: int) -> None:
+    redis_client = broker_watch.client(settings)
+    if redis_client is not None:
+        with redis_client:
+            redis_client.set(SENT_KEY.format(database=database_id), job)
+
+
+def _in_flight(settings: config.Settings) -> int:
+    state = broker_watch.look(settings)
+    return state.in_flight if state is not None and state.reachable else 0
+
+
 def enqueue(paths: list[str], settings: config.Settings, store: Store, progress: Progress,
-            retry_failed: bool = False, warn: Callable[[str], None] = lambda message: None) -> EnqueueSummary:
+            retry_failed: bool = False, warn: Callable[[str], None] = lambda message: None,
+            deadline: float | None = None) -> EnqueueSummary:
+    """Record a job and send its batches; ``deadline`` (time.monotonic()) bounds all of it."""
     started = time.perf_counter()
     connection = _connect(settings)  # before recording anything: a failed enqueue leaves no job behind
     if writer_beacon.check_writer(settings, store.database_id) is None:  # raises when it holds another file
@@ -117,8 +156,14 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
     items = [[f.path, f.root] for f in the_plan.todo if not f.problem]
     meta = {"database": store.database_id, "hasher": HASHER}
     try:
+        sent_before = any(the_plan.attempts.get(path, 0) for path, _ in items)
+        broker_lost = sent_before and _broker_lost(settings, store.database_id)
+        if broker_lost:
+            warn("the broker no longer holds this database's earlier batches (Redis restarted without "
+                 "appendonly, or was flushed): sending the pending files again in full batches")
         batches, given_up = _batches(items, the_plan.attempts, settings.celery_batch_size,
-                                     queues_empty=queued(connection) == 0)
+                                     queues_empty=queued(connection) == 0 and _in_flight(settings) == 0,
+                                     broker_lost=broker_lost)
         if given_up:
             store.save([{"path": p, "status": "failed", "reason": LOST_TWICE} for p in given_up])
         store.mark_recorded(job)  # only now may the writer finish this job
@@ -126,17 +171,19 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
         to_send = sum(len(b) for b in batches)
         progress.start(to_send)
         sent: list[str] = []
-        with connection, app.producer_pool.acquire(block=True) as producer:
+        if batches:
+            _mark_sent(settings, store.database_id, job)
+        with connection, app.producer_pool.acquire(block=True, timeout=30) as producer:
             for number, batch in enumerate(batches):
                 if number % CHECK_QUEUE_EVERY == 0:
                     store.count_attempt(sent)  # one transaction per CHECK_QUEUE_EVERY batches
                     sent = []
-                    _wait_for_room(connection, settings, warn)
+                    _wait_for_room(connection, settings, warn, deadline, job)
                 fingerprint.apply_async(args=[batch, job, meta], producer=producer)
                 sent += [path for path, _ in batch]
                 progress.advance(len(batch))
             store.count_attempt(sent)
-    except OperationalError as exc:
+    except (OperationalError, redis.RedisError) as exc:
         raise BrokerUnavailable(f"lost the broker at {settings.broker_url} while sending ({exc}); the files "
                                 "not sent stay pending: run the same enqueue again") from None
     if not batches:  # nothing to do: finish now, re-clustering only if something changed
@@ -147,29 +194,50 @@ def enqueue(paths: list[str], settings: config.Settings, store: Store, progress:
                           done - started, done - sending, len(given_up))
 
 
-def _wait_for_room(connection, settings: config.Settings, warn: Callable[[str], None]) -> None:
-    waited = 0.0
+def _wait_for_room(connection, settings: config.Settings, warn: Callable[[str], None],
+                   deadline: float | None, job: int) -> None:
+    """Block while the queues hold ``max_queued_batches``; never past ``deadline``."""
+    began, warned = time.monotonic(), False
     while queued(connection) >= settings.max_queued_batches:
-        if waited == 10:
-            warn(f"{settings.max_queued_batches} batches are waiting in Redis and none is being taken: "
-                 "are workers running ('hashtrail worker') and a writer ('hashtrail writer')?")
+        now = time.monotonic()
+        if not warned and now - began >= 10:
+            warn(f"{settings.max_queued_batches} batches are waiting in Redis and none was taken for 10 s: "
+                 + broker_watch.explain(broker_watch.look(settings), settings, _writer_missing(settings), 0))
+            warned = True
+        if deadline is not None and now > deadline:
+            raise WaitTimeout(
+                f"job {job} not fully sent before --timeout: the queues stayed full "
+                f"({settings.max_queued_batches} batches): "
+                + broker_watch.explain(broker_watch.look(settings), settings, _writer_missing(settings), 0)
+                + "; the files not sent stay pending: 'hashtrail enqueue' again resumes")
         time.sleep(0.5)
-        waited += 0.5
+
+
+def _writer_missing(settings: config.Settings) -> bool:
+    try:
+        return writer_beacon.check_writer(settings) is None
+    except writer_beacon.WriterHoldsAnotherDatabase:
+        return False
 
 
 def wait(store: Store, job: int, progress: Progress, settings: config.Settings, timeout_s: float | None = None,
-         stall_s: float | None = None, poll_s: float = 0.2, warn: Callable[[str], None] = lambda message: None) -> dict:
+         stall_s: float | None = None, poll_s: float = 0.2, warn: Callable[[str], None] = lambda message: None,
+         deadline: float | None = None) -> dict:
     """Block until the writer has stored every file of ``job`` and re-clustered.
 
     Refuses at once when the writer announces another database; says so
     when no writer is running; after ``stall_s`` without progress it says
-    why, blaming lost batches only when nothing is queued or in flight and
-    the writer is there.
+    why (broker_watch: an unreachable broker, a queue nobody takes from,
+    batches in flight, batches lost). ``deadline`` (time.monotonic()), or
+    ``timeout_s`` from now, bounds it; the timeout says why too.
     """
     stall_s = settings.stall_warning_s if stall_s is None else stall_s
     total = sum(store.scan_counts(job).values())
     progress.start(total)
     done, started = 0, time.monotonic()
+    if deadline is None and timeout_s is not None:
+        deadline = started + timeout_s
+    job_age = _job_age_s(store, job)
     last_progress, warned, writer_checked, writer_missing = started, False, 0.0, False
     while not store.scan(job).get("finished_at"):
         now_done = total - store.pending_count(job)
@@ -181,33 +249,35 @@ def wait(store: Store, job: int, progress: Progress, settings: config.Settings, 
             writer_checked = now
             missing = writer_beacon.check_writer(settings, store.database_id) is None
             if missing and not writer_missing:
-                warn(writer_beacon.no_writer_message(settings))
+                state = broker_watch.look(settings)
+                if state is not None and not state.reachable:  # not the writer's absence: Redis is down
+                    warn(broker_watch.explain(state, settings, False, 0) + "; waiting for it")
+                else:
+                    warn(writer_beacon.no_writer_message(settings))
             writer_missing = missing
         if not warned and now - last_progress > stall_s:
             warn(f"no progress for {stall_s:.0f} s: {total - done} files of job {job} pending; "
-                 + _stall_reason(settings, job, writer_missing))
+                 + broker_watch.explain(broker_watch.look(settings), settings, writer_missing,
+                                        job_age + now - started))
             warned = True
-        if timeout_s is not None and now - started > timeout_s:
-            raise WaitTimeout(f"job {job} not finished after {timeout_s:g} s: {total - done} files pending "
+        if deadline is not None and now > deadline:
+            reason = (broker_watch.explain(broker_watch.look(settings), settings, writer_missing,
+                                           job_age + now - started)
+                      if now - last_progress > min(stall_s, 5) else "it was still making progress")
+            raise WaitTimeout(f"job {job} not finished before --timeout: {total - done} files pending; {reason} "
                               "('hashtrail status' shows them; 'hashtrail enqueue' again resumes)")
         time.sleep(poll_s)
     return store.scan_counts(job)
 
 
-def _stall_reason(settings: config.Settings, job: int, writer_missing: bool) -> str:
-    """Why a job makes no progress, from what the broker holds."""
-    with app.connection_for_read() as connection:
-        waiting, results = queue_length(connection, FINGERPRINT_QUEUE), queue_length(connection, STORE_QUEUE)
-    in_flight = writer_beacon.messages_in_flight(settings)
-    if writer_missing:
-        return writer_beacon.no_writer_message(settings)
-    if waiting:
-        return (f"{waiting} batches wait in the fingerprint queue and none is being taken: is a worker running "
-                "('hashtrail worker') and connected to the same broker?")
-    if results:
-        return f"{results} batches of results wait for the writer: see the writer's log"
-    if in_flight:
-        return (f"{in_flight} batches are held by workers or the writer (a slow file, or a batch waiting "
-                "to be retried): see their logs")
-    return ("nothing is queued or in flight, so their batch was lost (a worker process died?); run the same "
-            "'hashtrail enqueue' again to resume them")
+def _job_age_s(store: Store, job: int) -> float:
+    """Seconds since the job was started (its row's time, in UTC)."""
+    from datetime import datetime, timezone
+
+    try:
+        began = datetime.fromisoformat(store.scan(job)["started_at"])
+    except (TypeError, ValueError):
+        return 0.0
+    if began.tzinfo is None:
+        began = began.replace(tzinfo=timezone.utc)
+    return max(0.0, (datetime.now(timezone.utc) - began).total_seconds())

@@ -22,7 +22,7 @@ from hashtrail.pipeline.errors import HashtrailError
 from hashtrail.pipeline.media.fingerprint import fingerprint_batch
 from hashtrail.pipeline.media.hashing import HASHER
 from hashtrail.pipeline.scan import finish_if_complete
-from hashtrail.pipeline.store import DatabaseUnavailable, Store, StoreBusy
+from hashtrail.pipeline.store import DatabaseUnavailable, DiskFull, Store, StoreBusy
 from hashtrail.workers.app import app
 
 log = get_task_logger(__name__)
@@ -75,7 +75,7 @@ def fingerprint(self, items: list[list[str]], job_id: int, meta: dict) -> None:
 
 # No time limit: the writer re-clusters the archive when a job ends. Not acked
 # on failure: a database error leaves the batch in Redis to be redelivered.
-@app.task(name="hashtrail.store", bind=True, autoretry_for=(StoreBusy, WrongDatabase, DatabaseUnavailable),
+@app.task(name="hashtrail.store", bind=True, autoretry_for=(StoreBusy, WrongDatabase, DatabaseUnavailable, DiskFull),
           retry_backoff=5, retry_backoff_max=300, max_retries=None, time_limit=None, soft_time_limit=None,
           acks_on_failure_or_timeout=False)
 def store(self, results: list[dict], job_id: int, meta: dict) -> None:

@@ -29,7 +29,6 @@ from hashtrail.pipeline.store import Store
 KEY = "hashtrail:writer"
 TTL_S = 30
 REFRESH_S = 10
-UNACKED_KEY = "unacked"  # kombu's Redis transport: messages delivered to a worker and not yet acknowledged
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +66,6 @@ def announced(settings: config.Settings) -> WriterInfo | None:
         return None
     fields = json.loads(raw)
     return WriterInfo(fields["database_id"], fields["path"], fields["host"], int(fields["pid"]))
-
-
-def messages_in_flight(settings: config.Settings) -> int | None:
-    """Messages a worker or the writer holds unacknowledged (being processed, or waiting to retry)."""
-    client = _client(settings)
-    if client is None:
-        return None
-    with client:
-        return int(client.hlen(UNACKED_KEY))
 
 
 class Beacon:

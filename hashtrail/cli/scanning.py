@@ -5,6 +5,7 @@ import os
 import shlex
 import signal
 import sys
+import time
 
 import click
 
@@ -61,7 +62,8 @@ def scan(paths, db, workers, retry_failed):
 @click.option("--wait", is_flag=True, help="Show progress until every file has a result, then exit 0")
 @click.option("--retry-failed", is_flag=True, help="Send files that failed before again")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,
-              help="With --wait: give up (exit 1) after this many seconds")
+              help="Give up (exit 1) after this many seconds: bounds the whole command (sending, waiting "
+                   "for room in Redis, and --wait)")
 def enqueue(paths, db, wait, retry_failed, timeout):
     """Send every new or changed file under PATHS to the Celery workers.
 
@@ -79,23 +81,29 @@ def enqueue(paths, db, wait, retry_failed, timeout):
     from hashtrail.workers.enqueue import wait as wait_for
     from hashtrail.workers.writer_beacon import check_writer
 
+    deadline = None if timeout is None else time.monotonic() + timeout
     check_paths(paths)  # before the database is created
     settings = _settings(db=db)
     check_writer(settings)  # a writer holding another database: refuse before creating this one
     store = Store(settings.db)
     with _Bar("enqueueing") as bar:
-        summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn)
+        summary = run_enqueue(list(paths), settings, store, bar, retry_failed=retry_failed, warn=_warn,
+                              deadline=deadline)
     click.echo(summary.line())
     if wait:
         with _Bar(f"job {summary.job}") as bar:
-            counts = wait_for(store, summary.job, bar, settings, timeout_s=timeout, warn=_warn)
+            counts = wait_for(store, summary.job, bar, settings, warn=_warn, deadline=deadline)
         click.echo(f"job {summary.job} done: {counts.get('ok', 0)} fingerprinted, {counts.get('failed', 0)} failed, "
                    f"{counts.get('skipped', 0)} skipped")
 
 
 def _celery_worker(queue: str, name: str, concurrency: int, loglevel: str) -> None:
     from hashtrail.workers.app import app
+    from hashtrail.workers.broker_watch import ROLES, client_name
 
+    # named on Redis, so 'enqueue --wait' can tell a connected worker that takes nothing (celery#8030)
+    app.conf.broker_transport_options = {**app.conf.broker_transport_options,
+                                         "client_name": client_name(ROLES[queue])}
     app.worker_main(["worker", "-Q", queue, "-n", name, "-c", str(concurrency), "-l", loglevel,
                      "--without-gossip", "--without-mingle"])
 

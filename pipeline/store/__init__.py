@@ -25,6 +25,6 @@ and partners read what the other parts write. Parts holding the same
 connection and transaction would only move ``store.x()`` to
 ``store.part.x()`` without separating anything.
 """
-from hashtrail.pipeline.store.database import DatabaseUnavailable, Known, Store, StoreBusy
+from hashtrail.pipeline.store.database import DatabaseUnavailable, DiskFull, Known, Store, StoreBusy
 
-__all__ = ["DatabaseUnavailable", "Known", "Store", "StoreBusy"]
+__all__ = ["DatabaseUnavailable", "DiskFull", "Known", "Store", "StoreBusy"]

@@ -95,6 +95,32 @@ class StoreBusy(HashtrailError):
     """The database stayed locked past the busy timeout (another writer holds it)."""
 
 
+class DiskFull(HashtrailError):
+    """A write failed for want of space (a full disk, a quota, a file size limit): nothing of it was stored."""
+
+
+def _write_failure(path: str, exc: sqlite3.Error) -> DiskFull | None:
+    """The clear error for a write SQLite could not make for want of space, else None.
+
+    ENOSPC is SQLITE_FULL ("database or disk is full"); a quota or a file
+    size limit (EFBIG, EDQUOT) reaches Python as "disk I/O error". The
+    transaction was rolled back, so the database holds what was committed
+    before it, and running the same command again goes on from there.
+    """
+    text = str(exc)
+    if "full" not in text and "disk I/O error" not in text:
+        return None
+    folder = os.path.dirname(os.path.abspath(path)) or "."
+    try:
+        free = os.statvfs(folder)
+        room = f"{free.f_bavail * free.f_frsize / 1e6:,.0f} MB free in {folder}"
+    except OSError:
+        room = f"free space in {folder} unknown"
+    return DiskFull(f"cannot write to {path} ({text}; {room}): the disk is full, or a quota or file size limit "
+                    "was reached. Nothing of the last batch was stored and the database is intact; free some "
+                    "space and run the same command again to go on from where it stopped")
+
+
 class DatabaseUnavailable(HashtrailError):
     """The database file cannot be opened or is not SQLite."""
 
@@ -172,9 +198,12 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
         try:
             yield
             self.db.conn.commit()
-        except BaseException:
+        except BaseException as exc:
             if self.db.conn.in_transaction:  # also when commit itself failed (disk full, locked)
                 self.db.conn.rollback()
+            full = _write_failure(self.path, exc) if isinstance(exc, sqlite3.OperationalError) else None
+            if full is not None:
+                raise full from None
             raise
 
     # -- schema ---------------------------------------------------------------
