@@ -35,7 +35,8 @@ def took(seconds: float, done: int, unit: str = "files") -> str:
     """'in 3.2 s (410 files/s)'; no rate when nothing was done or the time is too short to mean one."""
     if done == 0 or seconds < 0.05:
         return f"in {seconds:.1f} s"
-    return f"in {seconds:.1f} s ({done / seconds:,.0f} {unit}/s)"
+    rate = done / seconds  # a rate is a unit per second, never a count: '1.0 files/s', not '1 files/s'
+    return f"in {seconds:.1f} s ({rate:,.0f} {unit}/s)" if rate >= 10 else f"in {seconds:.1f} s ({rate:.1f} {unit}/s)"
 
 
 def short_path(member: dict) -> str:
