@@ -182,31 +182,46 @@ class FrameMatch:
 MAX_EXAMPLE_TIMES = 5
 
 
-def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+def matching_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
     """Row pairs of variants within all thresholds, not two centre crops.
 
     Base variants (plain, trimmed, caption removed) are joined with each
     other: candidates within the pHash64 and dHash64 radii come from the
-    exact multi-index join (pipeline/index/multi_index.py). Probes (mirrors,
-    crop windows, de-rotated centres) are joined only with primary rows
-    (base, not centre crops), within the hard radii: two probes never meet,
-    so the join's table does not grow with them. The 256-bit pHash confirms both.
+    exact multi-index join (pipeline/index/multi_index.py). Two centre crops
+    never pair, so the centre rows are not indexed with the rest: the other
+    base rows are joined with each other, and the centre rows are queried
+    against them (a quarter less work than one join of all base rows, when
+    half are centres). Probes (mirrors, crop windows, de-rotated centres) are
+    joined only with primary rows (base, not centre crops), within the hard
+    radii: two probes never meet, so the join's table does not grow with
+    them. The 256-bit pHash confirms all.
+
+    ``shard=(k, n)``: only the k-th of n disjoint parts of the join's bucket
+    space; the n parts together give exactly the unsharded pairs (the
+    distributed join runs them in separate tasks).
     """
     codes = fp.codes()
     probe = PROBE[codes]
-    base = np.nonzero(~probe)[0]
-    i, j = multi_index.pairs_within(fp.phash[base], t.phash, fp.dhash[base], t.dhash)
-    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t)
-    return admitted(fp, np.concatenate([base[i], pi]), np.concatenate([base[j], pj]), t)
+    whole = np.nonzero(~probe & ~fp.secondary)[0]
+    centre = np.nonzero(~probe & fp.secondary)[0]
+    table = multi_index.BlockIndex(fp.phash[whole], fp.dhash[whole], whole)
+    i, j = multi_index.join(table, table, t.phash, t.dhash, shard)
+    if len(centre):
+        queries = multi_index.BlockIndex(fp.phash[centre], fp.dhash[centre], centre)
+        ci, cj = multi_index.join(queries, table, t.phash, t.dhash, shard)
+        i, j = np.concatenate([i, ci]), np.concatenate([j, cj])
+    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t, shard)
+    return admitted(fp, np.concatenate([i, pi]), np.concatenate([j, pj]), t)
 
 
-def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds):
+def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds,
+                shard: tuple[int, int] = (0, 1)):
     """Candidate row pairs (query row, table row) within the hard pHash64 and dHash64 radii."""
     if len(queries) == 0 or len(table) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     q = multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries)
     tab = multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table)
-    a, b = multi_index.join(q, tab, t.hard_phash, t.hard_dhash)
+    a, b = multi_index.join(q, tab, t.hard_phash, t.hard_dhash, shard)
     return a, b
 
 
@@ -517,15 +532,21 @@ def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: V
     return Assignment(media_id, representative, distance, via.name, via.media, via.transform)
 
 
-def _row_finder(fp: Fingerprints):
-    """media id -> its row indices, by binary search (no dict of every media)."""
-    order = np.argsort(fp.media_id, kind="stable")
-    sorted_ids = fp.media_id[order]
+class _row_finder:
+    """media id -> its row indices, by binary search (no dict of every media); and which rows are probes.
 
-    def rows(media: int) -> np.ndarray:
-        lo, hi = np.searchsorted(sorted_ids, [media, media + 1])
-        return order[lo:hi]
-    return rows
+    Built once per clustering: ``_distance`` runs once per member, so nothing
+    in it may cost a pass over all rows.
+    """
+
+    def __init__(self, fp: Fingerprints):
+        self.order = np.argsort(fp.media_id, kind="stable")
+        self.sorted_ids = fp.media_id[self.order]
+        self.probe = PROBE[fp.codes()]
+
+    def __call__(self, media: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.sorted_ids, [media, media + 1])
+        return self.order[lo:hi]
 
 
 def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> int:
@@ -535,7 +556,7 @@ def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> 
     r, m = rows_of(representative), rows_of(media_id)
     if len(r) == 0 or len(m) == 0:
         return None  # no hashable variant (flat image) on one side: joined by a chain
-    probe = PROBE[fp.codes()]
+    probe = rows_of.probe
     d = distances(fp.phash[r][:, None], fp.phash[m][None, :])
     d = np.where(probe[r][:, None] & probe[m][None, :], 64, d)  # two probes are no distance between pictures
     return int(d.min())
