@@ -416,7 +416,7 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     # first (closest) row pair of each distinct (pair, time, time)
     _, first = np.unique(np.column_stack([pair_of[order], ta[order], tb[order]]), axis=0, return_index=True)
     chosen = order[np.sort(first)]
-    chosen = chosen[np.lexsort((closeness[chosen], pair_of[chosen]))]
+    chosen = chosen[np.lexsort((tb[chosen], ta[chosen], closeness[chosen], pair_of[chosen]))]
     group = pair_of[chosen]
     starts = np.searchsorted(group, group, side="left")
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
