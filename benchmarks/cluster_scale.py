@@ -216,7 +216,13 @@ def media_run(args) -> None:
     cluster_with_details(warm.fp, warm.sha, t)  # compile the kernels (cached on disk after)
     started = time.perf_counter()
     made = archive_mix.archive(args.media, rng)
-    fp, rows = made.fp, len(made.fp.media_id)
+    more = archive_mix.archive(max(1, args.media // 100), rng, first_media=made.media, grow=made)  # the next 1%
+    rows = len(made.fp.media_id)
+    everything = archive_mix.concat(made.fp, more.fp)
+    made.fp = more.fp = None  # the full clustering's rows are a view of everything's: one copy in memory
+    fp = Fingerprints(*(None if col is None else col[:rows] for col in (
+        everything.media_id, everything.phash, everything.dhash, everything.phash256, everything.secondary,
+        everything.time_s, everything.variant, everything.aspect)))
     print(f"{args.media:,} media: {rows:,} fingerprint rows ({rows / args.media:.2f} a media; "
           f"{int(fp.secondary.sum()):,} centre crops, {int(PROBE[fp.codes()].sum()):,} probes, "
           f"{int((~np.isnan(fp.times())).sum()):,} video frame rows), made in {time.perf_counter() - started:.0f} s",
@@ -229,8 +235,6 @@ def media_run(args) -> None:
     print(f"full clustering: {cluster_s:.1f} s ({cluster_cpu:.0f} CPU s), {len(set(clusters.values())):,} clusters, "
           f"{len(clusters):,} media in them, peak RSS {memory.peak:,.0f} MB", flush=True)
 
-    more = archive_mix.archive(max(1, args.media // 100), rng, first_media=made.media, grow=made)
-    everything = archive_mix.concat(fp, more.fp)
     members: dict[int, list[int]] = {}
     for m, c in clusters.items():
         members.setdefault(c, []).append(m)
