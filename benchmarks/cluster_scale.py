@@ -29,6 +29,21 @@ A measurement, not a test: it always exits 0.
 
     python benchmarks/cluster_scale.py --n 200000     # about a minute
     python benchmarks/cluster_scale.py --n 2000000    # the target size
+
+``--media N`` (issue 15) instead generates N media as a real scan stores
+them (benchmarks/archive_mix.py: ~5 rows a media, correlated variants,
+videos, copies, families, logo frames), and reports rows, the full
+clustering (wall and CPU seconds, peak resident memory sampled during it),
+an incremental 1% more media (a third of them new members and reposts of old
+ones), the incremental result against a second full clustering
+(``--skip-rebuild`` leaves that out), and ``matching_rows`` on all rows
+against brute force under the whole rule on ``--sample`` rows (0: skip).
+Targets: ``--media 2000000`` full <= 120 s, incremental <= 5 s, <= 6 GB;
+``--media 10000000`` finishes (<= 30 min, <= 20 GB). The last line is
+``media=... rows=... cluster_s=... incremental_s=... peak_rss_mb=... pairs_equal=...``.
+
+    python benchmarks/cluster_scale.py --media 2000000
+    python benchmarks/cluster_scale.py --media 10000000 --skip-rebuild --sample 0
 """
 from __future__ import annotations
 
