@@ -229,6 +229,27 @@ class BlockIndex:
         return len(self.p)
 
 
+RERUN_ROOM = 1 << 24  # pair slots (x 16 bytes) one rerun of overflowing chunks may hold
+
+
+def _reruns(chunks: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Dense chunks (big families, logo frames) that ran out of room, grouped to run again with room for all.
+
+    Every chunk of a run gets the room of the run's largest, so chunks of
+    similar counts go together, as many as fit in RERUN_ROOM slots (one at a
+    time past that): a single run sized by the densest chunk for all of them
+    took 18 GB at 2M media.
+    """
+    order = np.argsort(-counts, kind="stable")
+    runs, start = [], 0
+    while start < len(order):
+        room = int(counts[order[start]])
+        size = max(1, min(len(order) - start, RERUN_ROOM // max(room, 1)))
+        runs.append((chunks[order[start:start + size]], room))
+        start += size
+    return runs
+
+
 def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
          shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
     """Id pairs (a, b) with Hamming(p) <= rp and Hamming(d) <= rd, each unordered pair once.
@@ -244,9 +265,14 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
     if not 0 <= part < parts:
         raise ValueError(f"shard {part} of {parts}: want 0 <= shard < parts")
     self_join = queries is table
-    # the smaller side goes outside: the work per bucket pair visited is fixed, and only the outer side's
-    # non-empty buckets are visited (an incremental update's few new codes: a few per bucket, compared in place)
-    outer, inner = (table, queries) if not self_join and len(table) < len(queries) else (queries, table)
+    # Which side's buckets are walked (outer) and which side's balls gathered (inner): when the larger
+    # side's buckets hold GATHER_MIN codes or more, it goes outside and the smaller side is gathered (an
+    # incremental update's few new codes: each visit copies a code or two, and the comparisons run over
+    # long gathered runs); below that, the smaller side goes outside, as only its non-empty buckets are visited.
+    small, large = (queries, table) if len(queries) <= len(table) else (table, queries)
+    outer, inner = (large, small) if len(large) >= GATHER_MIN * KEYS else (small, large)
+    if self_join:
+        outer = inner = queries
     radii = np.array(block_radii(rp), dtype=np.int64)
     found_a, found_b = [], []
     chunks_per_block = KEYS // CHUNK_KEYS
@@ -256,18 +282,19 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
         masks = ball(int(radii[block]))
         item = block * chunks_per_block + np.arange(chunks_per_block, dtype=np.int64)
         chunks = np.nonzero(item % parts == part)[0].astype(np.int64)
-        capacity = max(1024, 4 * (len(outer) // 256 + 1))
-        while len(chunks):
+        runs = [(chunks, max(1024, 4 * (len(outer) // 256 + 1)))]
+        while runs:
+            chunks, capacity = runs.pop()
             a, b, counts = _join_block(block, radii, masks, *outer.tables[block], *inner.tables[block],
                                        np.uint64(rp), np.uint64(rd), self_join, chunks, capacity)
             if outer is not queries:
                 a, b = b, a
             overflow = counts > capacity
-            for slot in np.nonzero((counts > 0) & ~overflow)[0]:
-                found_a.append(a[slot, :counts[slot]])
-                found_b.append(b[slot, :counts[slot]])
-            # dense chunks (big families) ran out of room: only they run again, with room for all
-            chunks, capacity = chunks[overflow], int(counts.max(initial=0))
+            for slot in np.nonzero((counts > 0) & ~overflow)[0]:  # copies: a view would keep all slots alive
+                found_a.append(a[slot, :counts[slot]].copy())
+                found_b.append(b[slot, :counts[slot]].copy())
+            del a, b
+            runs += _reruns(chunks[overflow], counts[overflow])
     if not found_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a, b = np.concatenate(found_a), np.concatenate(found_b)
