@@ -231,11 +231,24 @@ def pair_rank(fp: Fingerprints, i: np.ndarray, j: np.ndarray) -> np.ndarray:
     return np.maximum(RANK[codes[i]], RANK[codes[j]])
 
 
+ADMIT_CHUNK = 1 << 22  # row pairs whose 256-bit pHashes are compared at once (~0.5 GB of temporaries)
+
+
 def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate row pairs that the whole rule admits."""
-    keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
-                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j],
-                    pair_rank(fp, i, j) > 0, fp.aspects()[i], fp.aspects()[j])
+    """The candidate row pairs that the whole rule admits.
+
+    In chunks: a big family of near-duplicates gives hundreds of millions of
+    candidate pairs, and their 256-bit pHashes at once would take tens of GB.
+    """
+    keep = np.zeros(len(i), dtype=bool)
+    codes, aspects = fp.codes(), fp.aspects()
+    for s in range(0, len(i), ADMIT_CHUNK):
+        a, b = i[s:s + ADMIT_CHUNK], j[s:s + ADMIT_CHUNK]
+        hard = np.maximum(RANK[codes[a]], RANK[codes[b]]) > 0  # pair_rank, on the chunk
+        keep[s:s + ADMIT_CHUNK] = t.admits(
+            distances(fp.phash[a], fp.phash[b]), distances(fp.dhash[a], fp.dhash[b]),
+            distances(fp.phash256[a], fp.phash256[b]).sum(axis=1), fp.secondary[a] & fp.secondary[b],
+            hard, aspects[a], aspects[b])
     return i[keep], j[keep]
 
 
