@@ -92,3 +92,15 @@ def test_shards_are_disjoint_and_together_the_whole_join(parts):
     assert set().union(*map(set, pieces)) == whole
     with pytest.raises(ValueError):
         multi_index.join(index, index, 16, 16, (parts, parts))
+
+
+@pytest.mark.parametrize("walk_large_from", [0, 10**12])
+def test_either_side_walked_gives_the_same_pairs(monkeypatch, walk_large_from):
+    """A few new codes against many: the large side walked and the new codes gathered, or the other way."""
+    monkeypatch.setattr(multi_index, "WALK_LARGE_FROM", walk_large_from)
+    p, d = archive_like(3000, seed=13)
+    new = np.arange(2800, 3000)
+    a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), multi_index.BlockIndex(p, d), 16, 16)
+    found = list(zip(a.tolist(), b.tolist()))
+    assert len(found) == len(set(found))
+    assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= 2800}

@@ -229,6 +229,7 @@ class BlockIndex:
         return len(self.p)
 
 
+WALK_LARGE_FROM = GATHER_MIN * KEYS  # codes from which the larger side's buckets are walked (see join)
 RERUN_ROOM = 1 << 24  # pair slots (x 16 bytes) one rerun of overflowing chunks may hold
 
 
@@ -270,7 +271,7 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
     # incremental update's few new codes: each visit copies a code or two, and the comparisons run over
     # long gathered runs); below that, the smaller side goes outside, as only its non-empty buckets are visited.
     small, large = (queries, table) if len(queries) <= len(table) else (table, queries)
-    outer, inner = (large, small) if len(large) >= GATHER_MIN * KEYS else (small, large)
+    outer, inner = (large, small) if len(large) >= WALK_LARGE_FROM else (small, large)
     if self_join:
         outer = inner = queries
     radii = np.array(block_radii(rp), dtype=np.int64)
