@@ -29,18 +29,42 @@ A measurement, not a test: it always exits 0.
 
     python benchmarks/cluster_scale.py --n 200000     # about a minute
     python benchmarks/cluster_scale.py --n 2000000    # the target size
+
+``--media N`` (issue 15) instead generates N media as a real scan stores
+them (benchmarks/archive_mix.py: ~5 rows a media, correlated variants,
+videos, copies, families, logo frames), and reports rows, the full
+clustering (wall and CPU seconds, peak resident memory sampled during it),
+an incremental 1% more media (a third of them new members and reposts of old
+ones), the incremental result against a second full clustering
+(``--skip-rebuild`` leaves that out), and ``matching_rows`` on all rows
+against brute force under the whole rule on ``--sample`` rows (0: skip).
+Targets: ``--media 2000000`` full <= 120 s, incremental <= 5 s, <= 6 GB;
+``--media 10000000`` finishes (<= 30 min, <= 20 GB). The last line is
+``media=... rows=... cluster_s=... incremental_s=... peak_rss_mb=... pairs_equal=...``.
+
+    python benchmarks/cluster_scale.py --media 2000000
+    python benchmarks/cluster_scale.py --media 10000000 --skip-rebuild --sample 0
 """
 from __future__ import annotations
 
 import argparse
 import resource
+import threading
 import time
 
 import numpy as np
 
 from hashtrail import config
 from hashtrail.pipeline.index import multi_index
-from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details
+from hashtrail.pipeline.index.cluster import (
+    PRIMARY,
+    PROBE,
+    Fingerprints,
+    Thresholds,
+    admitted,
+    cluster_with_details,
+    matching_rows,
+)
 from hashtrail.pipeline.index.incremental import add_to_clusters
 
 
@@ -142,15 +166,139 @@ def through_the_store(fp: Fingerprints, more: Fingerprints) -> None:
               f"incremental +{added.new_rows:,} rows {added.seconds:.2f} s (rebuilt={added.rebuilt})", flush=True)
 
 
+class PeakMemory:
+    """The process's largest resident set while the block runs (sampled every 20 ms from /proc)."""
+
+    def __enter__(self):
+        self.peak, self._stop = rss_mb(), threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def _sample(self):
+        while not self._stop.wait(0.02):
+            self.peak = max(self.peak, rss_mb())
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, rss_mb())
+
+
+def rss_mb() -> float:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def brute_rule_pairs(fp: Fingerprints, rows: np.ndarray, t: Thresholds) -> set[tuple[int, int]]:
+    """Row pairs the whole rule admits that involve a sample row, by comparing it with every row.
+
+    The roles as cluster.matching_rows states them: base rows (not probes)
+    with each other unless both are centre crops, probes with primary rows at
+    the hard radii; the 256-bit and hard-edit rule is ``admitted``'s.
+    """
+    codes = fp.codes()
+    base, used_probe, primary = ~PROBE[codes], PROBE[codes] & t.probes()[codes], PRIMARY[codes]
+    out_i, out_j = [], []
+    for r in rows.tolist():
+        dp, dd = np.bitwise_count(fp.phash ^ fp.phash[r]), np.bitwise_count(fp.dhash ^ fp.dhash[r])
+        near = np.zeros(len(dp), dtype=bool)
+        if base[r]:
+            near |= base & ~(fp.secondary & fp.secondary[r]) & (dp <= t.phash) & (dd <= t.dhash)
+        hard = (dp <= t.hard_phash) & (dd <= t.hard_dhash)
+        if primary[r]:
+            near |= used_probe & hard
+        if used_probe[r]:
+            near |= primary & hard
+        near[r] = False
+        j = np.nonzero(near)[0]
+        out_i.append(np.full(len(j), r))
+        out_j.append(j)
+    i, j = admitted(fp, np.concatenate(out_i).astype(np.int64), np.concatenate(out_j).astype(np.int64), t)
+    return set(zip(np.minimum(i, j).tolist(), np.maximum(i, j).tolist()))
+
+
+def media_run(args) -> None:
+    """``--media N``: N media as a real scan stores them (archive_mix.py): full, incremental 1%, exactness."""
+    import archive_mix
+
+    rng = np.random.default_rng(args.seed)
+    t = Thresholds.from_settings(config.load())
+    warm = archive_mix.archive(3000, np.random.default_rng(0))
+    cluster_with_details(warm.fp, warm.sha, t)  # compile the kernels (cached on disk after)
+    started = time.perf_counter()
+    made = archive_mix.archive(args.media, rng)
+    more = archive_mix.archive(max(1, args.media // 100), rng, first_media=made.media, grow=made)  # the next 1%
+    rows = len(made.fp.media_id)
+    everything = archive_mix.concat(made.fp, more.fp)
+    made.fp = more.fp = None  # the full clustering's rows are a view of everything's: one copy in memory
+    fp = Fingerprints(*(None if col is None else col[:rows] for col in (
+        everything.media_id, everything.phash, everything.dhash, everything.phash256, everything.secondary,
+        everything.time_s, everything.variant, everything.aspect)))
+    print(f"{args.media:,} media: {rows:,} fingerprint rows ({rows / args.media:.2f} a media; "
+          f"{int(fp.secondary.sum()):,} centre crops, {int(PROBE[fp.codes()].sum()):,} probes, "
+          f"{int((~np.isnan(fp.times())).sum()):,} video frame rows), made in {time.perf_counter() - started:.0f} s",
+          flush=True)
+    with PeakMemory() as memory:
+        started, cpu = time.perf_counter(), time.process_time()
+        assignments, _ = cluster_with_details(fp, made.sha, t)
+        cluster_s, cluster_cpu = time.perf_counter() - started, time.process_time() - cpu
+    clusters = {a.media_id: a.cluster_id for a in assignments}
+    print(f"full clustering: {cluster_s:.1f} s ({cluster_cpu:.0f} CPU s), {len(set(clusters.values())):,} clusters, "
+          f"{len(clusters):,} media in them, peak RSS {memory.peak:,.0f} MB", flush=True)
+
+    members: dict[int, list[int]] = {}
+    for m, c in clusters.items():
+        members.setdefault(c, []).append(m)
+    new_media = set(range(made.media, made.media + more.media))
+    new_sha = {more.sha[m] for m in new_media}
+    sha_of_new = {m: s for m, s in {**made.sha, **more.sha}.items() if s in new_sha}  # the store's sha_of_new
+    new_rows = np.arange(rows, len(everything.media_id))
+    with PeakMemory() as incremental_memory:
+        started = time.perf_counter()
+        update = add_to_clusters(everything, new_rows, clusters, members, sha_of_new, new_media, t)
+        incremental_s = time.perf_counter() - started
+    after = {**clusters, **{a.media_id: a.cluster_id for a in update.assignments}}
+    print(f"incremental +{more.media:,} media ({len(new_rows):,} rows): {incremental_s:.2f} s, "
+          f"{update.changed_clusters:,} clusters created, grown or merged", flush=True)
+    equal = None
+    if not args.skip_rebuild:
+        rebuilt = {a.media_id: a.cluster_id for a in cluster_with_details(everything, {**made.sha, **more.sha}, t)[0]}
+        equal = after == rebuilt
+        print(f"incremental equals a full clustering of everything: {equal}", flush=True)
+    pairs_equal = None
+    if args.sample:
+        started = time.perf_counter()
+        i, j = matching_rows(fp, t)
+        join_s = time.perf_counter() - started
+        sample = rng.choice(rows, min(args.sample, rows), replace=False)
+        in_sample = np.isin(i, sample) | np.isin(j, sample)
+        found = set(zip(np.minimum(i, j)[in_sample].tolist(), np.maximum(i, j)[in_sample].tolist()))
+        pairs_equal = found == brute_rule_pairs(fp, sample, t) and len(found) == int(in_sample.sum())
+        print(f"matching_rows alone on all {rows:,} rows: {join_s:.1f} s, {len(i):,} row pairs; equal to brute force "
+              f"on {len(sample)} sampled rows: {pairs_equal}", flush=True)
+    print(f"media={args.media} rows={rows} cluster_s={cluster_s:.1f} incremental_s={incremental_s:.2f} "
+          f"peak_rss_mb={max(memory.peak, incremental_memory.peak):.0f} incremental_equal={equal} "
+          f"pairs_equal={pairs_equal}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--n", type=int, default=200_000, help="fingerprint rows")
+    parser.add_argument("--n", type=int, default=200_000, help="fingerprint rows (one per media)")
+    parser.add_argument("--media", type=int, help="media as a real scan stores them (archive_mix.py); replaces --n")
+    parser.add_argument("--skip-rebuild", action="store_true",
+                        help="with --media: do not check the incremental result against a second full clustering")
     parser.add_argument("--sample", type=int, default=300, help="rows checked against brute force")
     parser.add_argument("--faiss-queries", type=int, default=2000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--store", action="store_true",
                         help="also run both steps through SQLite, as scans do (reading fingerprints included)")
     args = parser.parse_args()
+    if args.media:
+        return media_run(args)
     rng = np.random.default_rng(args.seed)
     t = Thresholds.from_settings(config.load())
     fp = archive(args.n, rng)

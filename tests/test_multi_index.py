@@ -59,3 +59,48 @@ def test_block_radii_follow_the_refined_pigeonhole():
         assert sum(r + 1 for r in radii) == radius + 1
         assert max(radii) - min(radii) <= 1
     assert multi_index.block_radii(16) == (4, 3, 3, 3)
+
+
+def test_dense_buckets_gathered_past_capacity_equal_brute_force():
+    """Codes that share their blocks' keys: buckets of hundreds, gathered runs longer than GATHER."""
+    rng = np.random.default_rng(3)
+    n = multi_index.GATHER + 3000
+    base = rng.integers(0, 2**64, 1, dtype=np.uint64)[0]
+    flips = rng.integers(0, 2**16, n, dtype=np.uint64) & np.uint64(0x0421)  # 3 bits of the low block vary
+    p = base ^ flips ^ (rng.integers(0, 2**64, n, dtype=np.uint64) & np.uint64(0x0F00_0000_0000_0000))
+    d = rng.integers(0, 2**64, n, dtype=np.uint64)
+    d[: n // 2] = d[0]  # half are within every dHash radius of each other
+    queries = np.arange(0, n, 997)
+    a, b = multi_index.join(multi_index.BlockIndex(p[queries], d[queries], queries), multi_index.BlockIndex(p, d), 16, 16)
+    found = list(zip(a.tolist(), b.tolist()))
+    assert len(found) == len(set(found))
+    want = set()
+    for q in queries.tolist():
+        near = np.nonzero((np.bitwise_count(p ^ p[q]) <= 16) & (np.bitwise_count(d ^ d[q]) <= 16))[0]
+        want |= {(min(q, int(j)), max(q, int(j))) for j in near if j != q}
+    assert len(want) > 10_000 and set(found) == want
+
+
+@pytest.mark.parametrize("parts", [2, 3, 7])
+def test_shards_are_disjoint_and_together_the_whole_join(parts):
+    p, d = archive_like(2500, seed=11)
+    index = multi_index.BlockIndex(p, d)
+    whole = set(zip(*(x.tolist() for x in multi_index.join(index, index, 16, 16))))
+    pieces = [list(zip(*(x.tolist() for x in multi_index.join(index, index, 16, 16, (k, parts)))))
+              for k in range(parts)]
+    assert sum(len(piece) for piece in pieces) == len(whole)
+    assert set().union(*map(set, pieces)) == whole
+    with pytest.raises(ValueError):
+        multi_index.join(index, index, 16, 16, (parts, parts))
+
+
+@pytest.mark.parametrize("walk_large_from", [0, 10**12])
+def test_either_side_walked_gives_the_same_pairs(monkeypatch, walk_large_from):
+    """A few new codes against many: the large side walked and the new codes gathered, or the other way."""
+    monkeypatch.setattr(multi_index, "WALK_LARGE_FROM", walk_large_from)
+    p, d = archive_like(3000, seed=13)
+    new = np.arange(2800, 3000)
+    a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), multi_index.BlockIndex(p, d), 16, 16)
+    found = list(zip(a.tolist(), b.tolist()))
+    assert len(found) == len(set(found))
+    assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= 2800}

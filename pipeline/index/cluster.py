@@ -201,31 +201,46 @@ class FrameMatch:
 MAX_EXAMPLE_TIMES = 5
 
 
-def matching_rows(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
+def matching_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
     """Row pairs of variants within all thresholds, not two centre crops.
 
     Base variants (plain, trimmed, caption removed) are joined with each
     other: candidates within the pHash64 and dHash64 radii come from the
-    exact multi-index join (pipeline/index/multi_index.py). Probes (mirrors,
-    crop windows, de-rotated centres) are joined only with primary rows
-    (base, not centre crops), within the hard radii: two probes never meet,
-    so the join's table does not grow with them. The 256-bit pHash confirms both.
+    exact multi-index join (pipeline/index/multi_index.py). Two centre crops
+    never pair, so the centre rows are not indexed with the rest: the other
+    base rows are joined with each other, and the centre rows are queried
+    against them (a quarter less work than one join of all base rows, when
+    half are centres). Probes (mirrors, crop windows, de-rotated centres) are
+    joined only with primary rows (base, not centre crops), within the hard
+    radii: two probes never meet, so the join's table does not grow with
+    them. The 256-bit pHash confirms all.
+
+    ``shard=(k, n)``: only the k-th of n disjoint parts of the join's bucket
+    space; the n parts together give exactly the unsharded pairs (the
+    distributed join runs them in separate tasks).
     """
     codes = fp.codes()
     probe = PROBE[codes]
-    base = np.nonzero(~probe)[0]
-    i, j = multi_index.pairs_within(fp.phash[base], t.phash, fp.dhash[base], t.dhash)
-    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t)
-    return admitted(fp, np.concatenate([base[i], pi]), np.concatenate([base[j], pj]), t)
+    whole = np.nonzero(~probe & ~fp.secondary)[0]
+    centre = np.nonzero(~probe & fp.secondary)[0]
+    table = multi_index.BlockIndex(fp.phash[whole], fp.dhash[whole], whole)
+    i, j = multi_index.join(table, table, t.phash, t.dhash, shard)
+    if len(centre):
+        queries = multi_index.BlockIndex(fp.phash[centre], fp.dhash[centre], centre)
+        ci, cj = multi_index.join(queries, table, t.phash, t.dhash, shard)
+        i, j = np.concatenate([i, ci]), np.concatenate([j, cj])
+    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t, shard)
+    return admitted(fp, np.concatenate([i, pi]), np.concatenate([j, pj]), t)
 
 
-def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds):
+def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds,
+                shard: tuple[int, int] = (0, 1)):
     """Candidate row pairs (query row, table row) within the hard pHash64 and dHash64 radii."""
     if len(queries) == 0 or len(table) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     q = multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries)
     tab = multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table)
-    a, b = multi_index.join(q, tab, t.hard_phash, t.hard_dhash)
+    a, b = multi_index.join(q, tab, t.hard_phash, t.hard_dhash, shard)
     return a, b
 
 
@@ -242,11 +257,24 @@ def within_hard(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -
                     distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j], True)
 
 
+ADMIT_CHUNK = 1 << 22  # row pairs whose 256-bit pHashes are compared at once (~0.5 GB of temporaries)
+
+
 def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
-    """The candidate row pairs that the whole rule admits."""
-    keep = t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
-                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j],
-                    pair_rank(fp, i, j) > 0, fp.aspects()[i], fp.aspects()[j])
+    """The candidate row pairs that the whole rule admits.
+
+    In chunks: a big family of near-duplicates gives hundreds of millions of
+    candidate pairs, and their 256-bit pHashes at once would take tens of GB.
+    """
+    keep = np.zeros(len(i), dtype=bool)
+    codes, aspects = fp.codes(), fp.aspects()
+    for s in range(0, len(i), ADMIT_CHUNK):
+        a, b = i[s:s + ADMIT_CHUNK], j[s:s + ADMIT_CHUNK]
+        hard = np.maximum(RANK[codes[a]], RANK[codes[b]]) > 0  # pair_rank, on the chunk
+        keep[s:s + ADMIT_CHUNK] = t.admits(
+            distances(fp.phash[a], fp.phash[b]), distances(fp.dhash[a], fp.dhash[b]),
+            distances(fp.phash256[a], fp.phash256[b]).sum(axis=1), fp.secondary[a] & fp.secondary[b],
+            hard, aspects[a], aspects[b])
     return i[keep], j[keep]
 
 
@@ -391,9 +419,7 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     if not (~stills_only).any():
         return ma, mb, [], rank, ri, rj
     vi, vj = ri[~stills_only], rj[~stills_only]
-    pair_ids, pair_of = np.unique(np.column_stack([ma[~stills_only], mb[~stills_only]]), axis=0,
-                                  return_inverse=True)
-    pair_of = pair_of.reshape(-1)
+    pair_ids, pair_of = unique_rows(ma[~stills_only], mb[~stills_only])
     matched_a = _distinct_count(pair_of, frame[vi], len(pair_ids))
     matched_b = _distinct_count(pair_of, frame[vj], len(pair_ids))
     first_row_a = np.zeros(len(pair_ids), dtype=np.int64)
@@ -422,9 +448,35 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
             np.concatenate([ri[stills_only], none]), np.concatenate([rj[stills_only], none]))
 
 
+def unique_rows(*columns: np.ndarray, first: bool = False):
+    """``np.unique(np.column_stack(columns), axis=0, return_inverse=True)`` for integer columns, by one 1-D key.
+
+    Row-wise unique sorts rows as opaque records, ~10x slower than sorting
+    one int64: at 2M media it was most of the time after the join. Columns
+    are shifted to start at 0 and mixed into one key when their ranges fit
+    in 63 bits (they always do for media ids, frame numbers and milliseconds
+    of real archives); otherwise the row-wise unique runs. ``first``: the
+    index of each distinct row's first occurrence instead.
+    """
+    lows = [int(c.min(initial=0)) for c in columns]
+    spans = [int(c.max(initial=0)) - lo + 1 for c, lo in zip(columns, lows)]
+    if len(columns[0]) and np.prod([float(x) for x in spans]) < 2.0 ** 62:
+        key = np.zeros(len(columns[0]), dtype=np.int64)
+        for c, lo, span in zip(columns, lows, spans):
+            key = key * np.int64(span) + (c.astype(np.int64) - np.int64(lo))
+        keys, index, inverse = np.unique(key, return_index=True, return_inverse=True)
+        if first:
+            return index
+        rows = np.column_stack([c[index] for c in columns]) if len(index) else np.zeros((0, len(columns)), np.int64)
+        return rows.astype(np.int64), inverse.reshape(-1)
+    stacked = np.column_stack(columns) if len(columns[0]) else np.zeros((0, len(columns)), np.int64)
+    rows, index, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
+    return index if first else (rows.astype(np.int64), inverse.reshape(-1))
+
+
 def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
     """How many distinct values each group has."""
-    distinct = np.unique(np.column_stack([group, value]), axis=0)
+    distinct, _ = unique_rows(group, value)
     return np.bincount(distinct[:, 0], minlength=n)
 
 
@@ -442,9 +494,9 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     closeness = distances(fp.phash[vi], fp.phash[vj])
     order = np.lexsort((closeness, pair_of))
     # first (closest) row pair of each distinct (pair, time, time)
-    _, first = np.unique(np.column_stack([pair_of[order], ta[order], tb[order]]), axis=0, return_index=True)
+    first = unique_rows(pair_of[order], ta[order], tb[order], first=True)
     chosen = order[np.sort(first)]
-    chosen = chosen[np.lexsort((closeness[chosen], pair_of[chosen]))]
+    chosen = chosen[np.lexsort((tb[chosen], ta[chosen], closeness[chosen], pair_of[chosen]))]
     group = pair_of[chosen]
     starts = np.searchsorted(group, group, side="left")
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
@@ -492,28 +544,35 @@ def same_frames(fp: Fingerprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return keep, np.asarray(copies_a, dtype=np.int64), np.asarray(copies_b, dtype=np.int64)
 
 
+def _sha_groups(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+    """Media ids with a SHA-256, sorted by (file, id), and each one's file number.
+
+    One pass of Python (a number per distinct SHA-256), the rest numpy: 2M
+    media cost a fraction of a second, where a sort of 2M tuples cost seconds.
+    """
+    number: dict[str, int] = {}
+    ids = np.fromiter(sha_by_media.keys(), dtype=np.int64, count=len(sha_by_media))
+    group = np.fromiter((number.setdefault(sha, len(number)) if sha else -1 for sha in sha_by_media.values()),
+                        dtype=np.int64, count=len(sha_by_media))
+    has = group >= 0
+    ids, group = ids[has], group[has]
+    order = np.lexsort((ids, group))
+    return ids[order], group[order]
+
+
 def first_copies(fp: Fingerprints, sha_by_media: dict[int, str]) -> np.ndarray:
     """Per row: its media is the lowest id of its SHA-256 (or has none)."""
-    first: dict[str, int] = {}
-    for media, sha in sorted(sha_by_media.items()):
-        if sha:
-            first.setdefault(sha, media)
-    duplicates = np.array(sorted(m for m, sha in sha_by_media.items() if sha and first[sha] != m), dtype=np.int64)
-    return ~np.isin(fp.media_id, duplicates)
+    ids, group = _sha_groups(sha_by_media)
+    later = np.zeros(len(group), dtype=bool)
+    later[1:] = group[1:] == group[:-1]
+    return ~np.isin(fp.media_id, ids[later])
 
 
 def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     """Media id pairs chaining together byte-identical files."""
-    groups: dict[str, list[int]] = defaultdict(list)
-    for media_id, sha in sha_by_media.items():
-        if sha:
-            groups[sha].append(media_id)
-    a, b = [], []
-    for ids in groups.values():
-        ids.sort()
-        a.extend(ids[:-1])
-        b.extend(ids[1:])
-    return np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
+    ids, group = _sha_groups(sha_by_media)
+    same = group[1:] == group[:-1]
+    return ids[:-1][same], ids[1:][same]
 
 
 def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds,
@@ -573,15 +632,21 @@ def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: V
     return Assignment(media_id, representative, distance, via.name, via.media, via.transform)
 
 
-def _row_finder(fp: Fingerprints):
-    """media id -> its row indices, by binary search (no dict of every media)."""
-    order = np.argsort(fp.media_id, kind="stable")
-    sorted_ids = fp.media_id[order]
+class _row_finder:
+    """media id -> its row indices, by binary search (no dict of every media); and which rows are probes.
 
-    def rows(media: int) -> np.ndarray:
-        lo, hi = np.searchsorted(sorted_ids, [media, media + 1])
-        return order[lo:hi]
-    return rows
+    Built once per clustering: ``_distance`` runs once per member, so nothing
+    in it may cost a pass over all rows.
+    """
+
+    def __init__(self, fp: Fingerprints):
+        self.order = np.argsort(fp.media_id, kind="stable")
+        self.sorted_ids = fp.media_id[self.order]
+        self.probe = PROBE[fp.codes()]
+
+    def __call__(self, media: int) -> np.ndarray:
+        lo, hi = np.searchsorted(self.sorted_ids, [media, media + 1])
+        return self.order[lo:hi]
 
 
 def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> int:
@@ -591,7 +656,7 @@ def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> 
     r, m = rows_of(representative), rows_of(media_id)
     if len(r) == 0 or len(m) == 0:
         return None  # no hashable variant (flat image) on one side: joined by a chain
-    probe = PROBE[fp.codes()]
+    probe = rows_of.probe
     d = distances(fp.phash[r][:, None], fp.phash[m][None, :])
     d = np.where(probe[r][:, None] & probe[m][None, :], 64, d)  # two probes are no distance between pictures
     return int(d.min())

@@ -117,22 +117,36 @@ def _merged_vias(edges: Edges, old: dict[int, Via], checked=None) -> dict[int, V
 def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
     """Media pairs under the whole rule among pairs that involve a new row.
 
-    Three joins, as a rebuild's (cluster.matching_rows): new base rows with all
-    base rows; new probes with all primary rows; new primary rows with all probes.
+    As a rebuild's joins (cluster.matching_rows), restricted to pairs with a new
+    row: new whole base rows (not centre crops) with all whole ones, new centre
+    rows with all whole ones, new whole rows with the old centre rows (each
+    pair of a new row met once); new probes with all primary rows, new primary
+    rows with the old probes.
     """
     if len(new_rows) == 0:
         return Edges.plain(np.zeros(0, np.int64), np.zeros(0, np.int64)), []
     codes = fp.codes()
     probe, primary = PROBE[codes] & t.probes()[codes], PRIMARY[codes]
-    new_base, new_probe, new_primary = (new_rows[mask[new_rows]] for mask in (~PROBE[codes], probe, primary))
-    base = np.nonzero(~PROBE[codes])[0]
-    table = multi_index.BlockIndex(fp.phash[base], fp.dhash[base], base)
-    queries = multi_index.BlockIndex(fp.phash[new_base], fp.dhash[new_base], new_base)
-    i, j = multi_index.join(queries, table, t.phash, t.dhash) if len(new_base) else (np.zeros(0, np.int64),) * 2
-    pi, pj = probe_pairs(fp, new_probe, np.nonzero(primary)[0], t)
+    whole, centre = ~PROBE[codes] & ~fp.secondary, ~PROBE[codes] & fp.secondary
+    new_whole, new_centre, new_probe, new_primary = (new_rows[mask[new_rows]]
+                                                     for mask in (whole, centre, probe, primary))
+    all_whole = np.nonzero(whole)[0]
+    old_centre = np.setdiff1d(np.nonzero(centre)[0], new_centre)
+    pairs = [_join(fp, new_whole, all_whole, t.phash, t.dhash), _join(fp, new_centre, all_whole, t.phash, t.dhash),
+             _join(fp, new_whole, old_centre, t.phash, t.dhash)]
+    pairs.append(probe_pairs(fp, new_probe, np.nonzero(primary)[0], t))
     old_probe = np.setdiff1d(np.nonzero(probe)[0], new_probe)
-    qi, qj = probe_pairs(fp, new_primary, old_probe, t)
-    i, j = admitted(fp, np.concatenate([i, pi, qi]), np.concatenate([j, pj, qj]), t)
+    pairs.append(probe_pairs(fp, new_primary, old_probe, t))
+    i, j = np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
+    i, j = admitted(fp, i, j, t)
     frame, frame_count = fp.frames()
     a, b, details, rank, ri, rj = media_edges(fp, i, j, frame, frame_count, t)
     return Edges.of_rows(fp, a, b, rank, ri, rj), details
+
+
+def _join(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, rp: int, rd: int) -> tuple[np.ndarray, np.ndarray]:
+    """Row pairs (query row, table row) within the pHash64 and dHash64 radii, by the multi-index join."""
+    if len(queries) == 0 or len(table) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return multi_index.join(multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries),
+                            multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table), rp, rd)

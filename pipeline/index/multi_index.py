@@ -12,13 +12,19 @@ Hamming ball of radius r_i around its own block i, for some i.
 At 25% of the bits (r = 16 of 64) the balls are large (2,517 keys at
 radius 4), so probing them one query at a time is dominated by cache
 misses. Instead, for each block, codes are sorted by that block's key
-(a bucket per key) and the join runs bucket by bucket: every code of
-bucket k is compared with every code of bucket k ^ m for each ball mask m,
-a small all-pairs product that stays in cache. Each unordered pair of
-buckets is visited once; a pair found through block i is kept only if no
-earlier block already finds it, so every pair comes out exactly once. The
-second code (dHash) is checked in the same loop, so only pairs within both
-radii are written out. Compiled with numba, parallel over buckets.
+(a bucket per key) and the join runs bucket by bucket: the table buckets
+k ^ m of every ball mask m are copied into one contiguous run, and each
+code of bucket k is compared with the whole run in a branch-free loop that
+counts the codes within both radii (pHash and dHash together) with AVX-512
+VPOPCNTQ, 8 codes an instruction; only a stretch of the run with a pair in
+it is looked at again. (Comparing bucket pair by bucket pair, each loop is
+a few dozen codes long and its scalar remainder costs more than its vector
+part; counting pHash alone sends one segment in ten to the slow rescan.)
+Each unordered pair of buckets is visited once; a pair found through
+block i is kept only if no earlier block already finds it, so every pair
+comes out exactly once. Compiled with numba, parallel over buckets. The
+work can be split into shards (``join(..., shard=(k, n))``): disjoint sets
+of (block, bucket chunk) work items whose results add up to the whole.
 
 The result is exact: ``tests/test_multi_index.py`` compares it with brute force,
 and ``benchmarks/cluster_scale.py`` with FAISS's exhaustive index.
@@ -73,53 +79,132 @@ def _found_earlier(diff, block, radii):
     return False
 
 
+GATHER = 1 << 15  # table rows gathered per query bucket before they are compared (256 KB of pHash: L2)
+GATHER_MIN = 8  # query buckets smaller than this compare in place: a copy would cost more than it saves
+SEGMENT = 1024  # codes compared per pass over one query (16 KB of pHash and dHash: stays in L1 across a bucket)
+
+
+@njit(cache=True)
+def _compare(block, radii, lo_q, hi_q, q_p, q_d, q_id, g_p, g_d, g_row, row0, length, t_id, rp, rd, self_join,
+             out_a, out_b, slot, n, capacity):
+    """Every query of q rows [lo_q, hi_q) against ``length`` table codes ``g_p``; returns the new count.
+
+    ``g_p``/``g_d`` are a gathered run (table rows ``g_row``) or, with
+    ``g_row`` empty, the table's own rows from ``row0`` on.
+
+    The first pass over a segment counts the codes within both radii (pHash
+    and dHash together): a branch-free loop LLVM turns into AVX-512 VPOPCNTQ
+    (8 codes an instruction) where the CPU has it. Only a segment with a
+    pair is looked at again, row by row. (Counting pHash alone costs half as
+    much, but one candidate in ~1,500 passes it, so a segment of 256 codes
+    would be rescanned, slowly, about a tenth of the time.)
+    """
+    for s0 in range(0, length, SEGMENT):
+        s1 = min(s0 + SEGMENT, length)
+        segment, segment_d = g_p[s0:s1], g_d[s0:s1]
+        for qi in range(lo_q, hi_q):
+            pq, dq = q_p[qi], q_d[qi]
+            hits = np.uint64(0)
+            # an unsigned index skips numba's negative-index wraparound, which turns the loads into
+            # gathers (4x slower); all uint64: mixed signs would go through float
+            for x in range(s1 - s0):
+                hits += np.uint64(_popcount(pq ^ segment[np.uint64(x)]) <= rp) & \
+                    np.uint64(_popcount(dq ^ segment_d[np.uint64(x)]) <= rd)
+            if hits == 0:
+                continue  # the usual case
+            iq = q_id[qi]
+            for x in range(s0, s1):
+                diff = pq ^ g_p[x]
+                if _popcount(diff) > rp or _popcount(dq ^ g_d[x]) > rd:
+                    continue
+                ti = g_row[x] if len(g_row) else row0 + x
+                it = t_id[ti]
+                if (not self_join) and it == iq:
+                    continue
+                if _found_earlier(diff, block, radii):
+                    continue
+                if n < capacity:
+                    out_a[slot, n] = iq
+                    out_b[slot, n] = it
+                n += 1
+    return n
+
+
+@njit(cache=True)
+def _within_bucket(block, radii, lo, hi, t_p, t_d, t_id, rp, rd, out_a, out_b, slot, n, capacity):
+    """The self join's pairs i < j inside one bucket (its own ball centre)."""
+    for qi in range(lo, hi):
+        pq, dq, iq = t_p[qi], t_d[qi], t_id[qi]
+        for ti in range(qi + 1, hi):
+            diff = pq ^ t_p[ti]
+            if _popcount(diff) > rp or _popcount(dq ^ t_d[ti]) > rd:
+                continue
+            if _found_earlier(diff, block, radii):
+                continue
+            if n < capacity:
+                out_a[slot, n] = iq
+                out_b[slot, n] = t_id[ti]
+            n += 1
+    return n
+
+
 @njit(parallel=True, cache=True)
 def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t_id, rp, rd, self_join,
                 chunks, capacity):
     """Pairs (query id, table id) within rp / rd found through ``block``.
 
-    Self join (query set = table): bucket pairs with k < k ^ m, and i < j inside
-    one bucket. Otherwise each query meets every table code once; a pair of two
-    codes present on both sides is kept only for query id < table id.
+    For each query bucket k, the table buckets k ^ m of every ball mask m are
+    copied into one contiguous run (at most GATHER rows at a time), and each
+    query of the bucket is compared with the whole run: long, padded-free
+    loops instead of one short loop per bucket pair, whose scalar remainders
+    cost more than the vector part when buckets hold a few dozen codes.
+    Self join (query set = table): bucket pairs with k < k ^ m, and i < j
+    inside one bucket. Otherwise each query meets every table code once.
     """
     out_a = np.empty((len(chunks), capacity), np.int64)
     out_b = np.empty((len(chunks), capacity), np.int64)
     counts = np.zeros(len(chunks), np.int64)
     for slot in prange(len(chunks)):
         chunk = chunks[slot]
+        g_p = np.empty(GATHER, np.uint64)
+        g_d = np.empty(GATHER, np.uint64)
+        g_row = np.empty(GATHER, np.int64)
+        no_rows = np.empty(0, np.int64)
         n = 0
         for k in range(chunk * CHUNK_KEYS, (chunk + 1) * CHUNK_KEYS):
             qs, qe = q_offs[k], q_offs[k + 1]
             if qs == qe:
                 continue
+            length = 0
+            gather = qe - qs >= GATHER_MIN
             for mask in masks:
                 other = k ^ mask
-                if self_join and other < k:
+                if self_join and other <= k:
+                    if other == k:
+                        n = _within_bucket(block, radii, qs, qe, t_p, t_d, t_id, rp, rd, out_a, out_b, slot, n,
+                                           capacity)
                     continue
                 ts, te = t_offs[other], t_offs[other + 1]
-                for qi in range(qs, qe):
-                    pq, dq, iq = q_p[qi], q_d[qi], q_id[qi]
-                    start = ts
-                    if self_join and other == k:
-                        start = qi + 1
-                    hits = np.uint64(0)
-                    for ti in range(start, te):  # a branch-free count LLVM vectorises (all uint64:
-                        hits += np.uint64(_popcount(pq ^ t_p[ti]) <= rp)  # mixed signs go through float)
-                    if hits == 0:
-                        continue  # the usual case: nothing within rp in this bucket
-                    for ti in range(start, te):
-                        diff = pq ^ t_p[ti]
-                        if _popcount(diff) > rp or _popcount(dq ^ t_d[ti]) > rd:
-                            continue
-                        it = t_id[ti]
-                        if (not self_join) and it == iq:
-                            continue
-                        if _found_earlier(diff, block, radii):
-                            continue
-                        if n < capacity:
-                            out_a[slot, n] = iq
-                            out_b[slot, n] = it
-                        n += 1
+                if not gather:  # a few queries: compared where the table bucket lies, no copy
+                    if ts < te:
+                        n = _compare(block, radii, qs, qe, q_p, q_d, q_id, t_p[ts:te], t_d[ts:te], no_rows, ts,
+                                     te - ts, t_id, rp, rd, self_join, out_a, out_b, slot, n, capacity)
+                    continue
+                while ts < te:
+                    take = min(te - ts, GATHER - length)
+                    for x in range(take):
+                        g_p[length + x] = t_p[ts + x]
+                        g_d[length + x] = t_d[ts + x]
+                        g_row[length + x] = ts + x
+                    length += take
+                    ts += take
+                    if length == GATHER:
+                        n = _compare(block, radii, qs, qe, q_p, q_d, q_id, g_p, g_d, g_row, 0, length, t_id, rp, rd,
+                                     self_join, out_a, out_b, slot, n, capacity)
+                        length = 0
+            if length:
+                n = _compare(block, radii, qs, qe, q_p, q_d, q_id, g_p, g_d, g_row, 0, length, t_id, rp, rd,
+                             self_join, out_a, out_b, slot, n, capacity)
         counts[slot] = n
     return out_a, out_b, counts
 
@@ -144,38 +229,81 @@ class BlockIndex:
         return len(self.p)
 
 
-def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int) -> tuple[np.ndarray, np.ndarray]:
+WALK_LARGE_FROM = GATHER_MIN * KEYS  # codes from which the larger side's buckets are walked (see join)
+RERUN_ROOM = 1 << 24  # pair slots (x 16 bytes) one rerun of overflowing chunks may hold
+
+
+def _reruns(chunks: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, int]]:
+    """Dense chunks (big families, logo frames) that ran out of room, grouped to run again with room for all.
+
+    Every chunk of a run gets the room of the run's largest, so chunks of
+    similar counts go together, as many as fit in RERUN_ROOM slots (one at a
+    time past that): a single run sized by the densest chunk for all of them
+    took 18 GB at 2M media.
+    """
+    order = np.argsort(-counts, kind="stable")
+    runs, start = [], 0
+    while start < len(order):
+        room = int(counts[order[start]])
+        size = max(1, min(len(order) - start, RERUN_ROOM // max(room, 1)))
+        runs.append((chunks[order[start:start + size]], room))
+        start += size
+    return runs
+
+
+def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
+         shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
     """Id pairs (a, b) with Hamming(p) <= rp and Hamming(d) <= rd, each unordered pair once.
 
     ``queries is table`` is the self join (all pairs of one set, a < b);
     otherwise every query meets every table code (the incremental case:
-    new codes against all codes, new ones included).
+    new codes against all codes, new ones included; or two disjoint sets).
+    ``shard=(k, n)``: only the work items (block, chunk of bucket keys) whose
+    running number is k modulo n; the n shards are disjoint and together
+    give the unsharded result, each at about 1/n of the cost.
     """
+    part, parts = shard
+    if not 0 <= part < parts:
+        raise ValueError(f"shard {part} of {parts}: want 0 <= shard < parts")
     self_join = queries is table
+    # Which side's buckets are walked (outer) and which side's balls gathered (inner): when the larger
+    # side's buckets hold GATHER_MIN codes or more, it goes outside and the smaller side is gathered (an
+    # incremental update's few new codes: each visit copies a code or two, and the comparisons run over
+    # long gathered runs); below that, the smaller side goes outside, as only its non-empty buckets are visited.
+    small, large = (queries, table) if len(queries) <= len(table) else (table, queries)
+    outer, inner = (large, small) if len(large) >= WALK_LARGE_FROM else (small, large)
+    if self_join:
+        outer = inner = queries
     radii = np.array(block_radii(rp), dtype=np.int64)
     found_a, found_b = [], []
+    chunks_per_block = KEYS // CHUNK_KEYS
     for block in range(BLOCKS):
         if radii[block] < 0:
             continue
         masks = ball(int(radii[block]))
-        chunks = np.arange(KEYS // CHUNK_KEYS, dtype=np.int64)
-        capacity = max(1024, 4 * (len(queries) // 256 + 1))
-        while len(chunks):
-            a, b, counts = _join_block(block, radii, masks, *queries.tables[block], *table.tables[block],
+        item = block * chunks_per_block + np.arange(chunks_per_block, dtype=np.int64)
+        chunks = np.nonzero(item % parts == part)[0].astype(np.int64)
+        runs = [(chunks, max(1024, 4 * (len(outer) // 256 + 1)))]
+        while runs:
+            chunks, capacity = runs.pop()
+            a, b, counts = _join_block(block, radii, masks, *outer.tables[block], *inner.tables[block],
                                        np.uint64(rp), np.uint64(rd), self_join, chunks, capacity)
+            if outer is not queries:
+                a, b = b, a
             overflow = counts > capacity
-            for slot in np.nonzero((counts > 0) & ~overflow)[0]:
-                found_a.append(a[slot, :counts[slot]])
-                found_b.append(b[slot, :counts[slot]])
-            # dense chunks (big families) ran out of room: only they run again, with room for all
-            chunks, capacity = chunks[overflow], int(counts.max(initial=0))
+            for slot in np.nonzero((counts > 0) & ~overflow)[0]:  # copies: a view would keep all slots alive
+                found_a.append(a[slot, :counts[slot]].copy())
+                found_b.append(b[slot, :counts[slot]].copy())
+            del a, b
+            runs += _reruns(chunks[overflow], counts[overflow])
     if not found_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a, b = np.concatenate(found_a), np.concatenate(found_b)
-    if not self_join:  # a pair of two new codes is met from both sides
+    if not self_join:  # a pair of two codes on both sides is met from both sides
         both = np.isin(b, queries.ids)
-        keep = ~both | (a < b)
-        a, b = a[keep], b[keep]
+        if both.any():
+            keep = ~both | (a < b)
+            a, b = a[keep], b[keep]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     return lo, hi
 
