@@ -224,7 +224,7 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
     return i[keep], j[keep]
 
 
-def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
+def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edges, list[FrameMatch]]:
     """Media pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
 
     Rows of stills with identical hashes are collapsed first (archives
@@ -236,7 +236,8 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMat
     matches its row's first copy found. Video and animation rows are never
     collapsed: their matches are counted frame by frame. The components are
     those of the matching rule; the pair list is not, so measure with
-    ``matching_pairs``.
+    ``matching_pairs``. ``rows_join``: what finds the admitted row pairs
+    (default ``matching_rows``; the distributed join, workers/join.py, spreads it over workers).
     """
     frame, frame_count = fp.frames()
     single = frame_count == 1
@@ -244,7 +245,7 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMat
     first, chain_a, chain_b = _identical_rows(fp, np.nonzero(single & ~probe)[0])
     probe_first, copy_row, copy_media = _probe_copies(fp, np.nonzero(single & probe)[0])
     rows = np.concatenate([first, probe_first, np.nonzero(~single)[0]])
-    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t)
+    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t, rows_join)
     found = _expand_probe_copies(fp, Edges.of_rows(fp, a, b, rank, ri, rj), ri, rj, copy_row, copy_media)
     return Edges.join([found, Edges.plain(chain_a, chain_b)]), _for_copies(details, chain_a, chain_b)
 
@@ -333,9 +334,10 @@ def matching_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndar
     return a, b, rank
 
 
-def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray, t: Thresholds):
+def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray, t: Thresholds,
+           rows_join=None):
     """Media pairs among ``rows`` under the whole rule, with frame details for videos (see media_edges)."""
-    i, j = matching_rows(fp.take(rows), t)
+    i, j = (rows_join or matching_rows)(fp.take(rows), t)
     return media_edges(fp, rows[i], rows[j], frame, frame_count, t)
 
 
@@ -401,7 +403,8 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     # first (closest) row pair of each distinct (pair, time, time)
     _, first = np.unique(np.column_stack([pair_of[order], ta[order], tb[order]]), axis=0, return_index=True)
     chosen = order[np.sort(first)]
-    chosen = chosen[np.lexsort((closeness[chosen], pair_of[chosen]))]
+    # ties broken by the times: the examples depend on the row pairs found, not on the order the join found them in
+    chosen = chosen[np.lexsort((tb[chosen], ta[chosen], closeness[chosen], pair_of[chosen]))]
     group = pair_of[chosen]
     starts = np.searchsorted(group, group, side="left")
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
@@ -476,8 +479,8 @@ def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Th
     return cluster_with_details(fp, sha_by_media, thresholds)[0]
 
 
-def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
-                         thresholds: Thresholds) -> tuple[list[Assignment], list[FrameMatch]]:
+def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds,
+                         rows_join=None) -> tuple[list[Assignment], list[FrameMatch]]:
     """Cluster assignments, and which frames joined each video or animation.
 
     Byte-identical copies (same SHA-256) have identical fingerprints and are
@@ -487,7 +490,8 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str],
     cost 100^2 x frames^2.
     """
     keep, same_a, same_b = same_frames(fp)
-    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
+    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds,
+                                   rows_join)
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media)), Edges.plain(same_a, same_b)])
     a, b = edges.a, edges.b
     if len(a) == 0:
