@@ -47,7 +47,7 @@ from hashtrail.pipeline.index import shards
 from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_rows
 from hashtrail.pipeline.scan import Reclustered, update_clusters
 from hashtrail.pipeline.store import Store
-from hashtrail.workers.app import FINGERPRINT_QUEUE, app
+from hashtrail.workers.app import FINGERPRINT_QUEUE, make_app
 
 PART_BYTES = 64 << 20  # one Redis string per 64 MB of columns (Redis's limit is 512 MB)
 KEY_TTL_S = 24 * 3600  # what a crashed coordinator leaves behind expires
@@ -91,7 +91,7 @@ def fetch_columns(client: redis.Redis, job: str) -> Fingerprints | None:
     return shards.unpack_columns(blob)
 
 
-def worker_processes(timeout_s: float = 1.0) -> int:
+def worker_processes(app, timeout_s: float = 1.0) -> int:
     """Pool processes of the workers consuming the fingerprint queue (Celery's remote control)."""
     inspect = app.control.inspect(timeout=timeout_s)
     queues = inspect.active_queues() or {}
@@ -126,12 +126,18 @@ class DistributedJoin:
         self.settings, self.shard_count, self.timeout_s = settings, shard_count, timeout_s
         self.poll_s, self.warn, self.progress = poll_s, warn, progress
         self.timings = Timings()
+        self.app = make_app(settings)  # this broker, whatever the environment says
 
     def __call__(self, fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
         if len(fp.media_id) == 0:
             return matching_rows(fp, t)
         client = client_for(self.settings)
-        n = self.shard_count or worker_processes()
+        try:
+            client.ping()
+        except redis.RedisError as exc:
+            raise JoinUnavailable(f"cannot reach the broker at {self.settings.broker_url} ({exc}): start Redis "
+                                  "(see README 'Scaling out') or set HASHTRAIL_BROKER_URL") from None
+        n = self.shard_count or worker_processes(self.app)
         if n < 1:
             raise JoinUnavailable("no worker consumes the fingerprint queue: start 'hashtrail worker' "
                                   "(on any host reaching HASHTRAIL_BROKER_URL), or cluster without --distributed")
@@ -163,11 +169,10 @@ class DistributedJoin:
         timings.publish_s = time.perf_counter() - started
 
     def _send(self, job: str, ks, n: int, t: Thresholds) -> None:
-        from hashtrail.workers.tasks import join_shard
-
         rule = shards.thresholds_dict(t)
-        for k in ks:
-            join_shard.apply_async(args=[job, k, n, rule], task_id=f"hashtrail-join-{job}-{k}-{uuid.uuid4().hex[:8]}")
+        for k in ks:  # workers/tasks.py join_shard, on the fingerprint queue
+            self.app.send_task("hashtrail.join_shard", args=[job, k, n, rule], queue=FINGERPRINT_QUEUE,
+                               task_id=f"hashtrail-join-{job}-{k}-{uuid.uuid4().hex[:8]}")
 
     def _wait(self, client: redis.Redis, job: str, n: int, t: Thresholds, timings: Timings) -> None:
         started = last_change = time.monotonic()
