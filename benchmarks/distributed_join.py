@@ -102,6 +102,7 @@ class Run:
     rest_s: float
     pairs: int
     equal: bool
+    worker_rss_mb: float  # the largest worker process's peak memory
 
 
 def distributed(fp, t, layout: str, redis_url: str, folder: str, reference) -> Run:
@@ -125,7 +126,7 @@ def distributed(fp, t, layout: str, redis_url: str, folder: str, reference) -> R
     return Run(layout, total, m.pack_s, m.publish_s, m.column_bytes / 1e6,
                max(s["fetch_s"] for s in m.per_shard), max(s["join_s"] for s in m.per_shard),
                sum(s["join_s"] for s in m.per_shard), m.wait_s, m.collect_s, total - in_join, m.pairs,
-               key_of(assignments) == reference)
+               key_of(assignments) == reference, max(s.get("peak_rss_mb", 0) for s in m.per_shard))
 
 
 @dataclasses.dataclass
@@ -206,6 +207,9 @@ def main() -> None:
               f"building its index; {m.rest_s:.1f} s the rest)", flush=True)
     print(f"{len({a.cluster_id for a in assignments}):,} clusters; join work fitted as {growth[0] * 1e6:.2f} us x n + "
           f"{growth[1] * 1e12:.3f} ps x n^2", flush=True)
+    if growth[1] == 0:
+        print("  (no n^2 term through these two sizes: at this size the join's work is mostly the pairs it writes, "
+              "or the machine is too noisy; the model then understates the join at larger sizes)", flush=True)
 
     runs = []
     with tempfile.TemporaryDirectory() as folder:
@@ -217,7 +221,8 @@ def main() -> None:
                 print(f"distributed {layout}: {run.total_s:.1f} s = pack {run.pack_s:.1f} + publish {run.publish_s:.1f} "
                       f"({run.mb:.0f} MB) + shards {run.wait_s:.1f} (slowest: fetch {run.fetch_s:.1f}, join "
                       f"{run.shard_s:.1f}; all shards' joins {run.shard_sum_s:.1f}) + collect {run.collect_s:.1f} + "
-                      f"rest {run.rest_s:.1f}; {run.pairs:,} row pairs; clusters equal local: {run.equal}", flush=True)
+                      f"rest {run.rest_s:.1f}; {run.pairs:,} row pairs; worker peak memory {run.worker_rss_mb:,.0f} MB; "
+                      f"clusters equal local: {run.equal}", flush=True)
         finally:
             server.stop()
 

@@ -23,6 +23,7 @@ from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_
 from hashtrail.pipeline.media.hashing import VARIANT_CODE
 from hashtrail.pipeline.scan import scan
 from hashtrail.pipeline.store import Store
+from hashtrail.workers.app import make_app
 
 from processes import REPO, CeleryProcess, RedisServer, run_cli, wait_until
 
@@ -182,3 +183,18 @@ def test_distributed_rebuild_on_two_workers_gives_the_local_clusters(scanned, en
     for w in (alpha, beta):  # both took shards of this job
         assert "hashtrail.join_shard" in open(w.log_path).read()
     assert not redis_server.client.keys("hashtrail:join:*")  # columns and pairs are cleaned up
+    # a shard of a join that is over (given up, or redelivered late) is dropped, not an error
+    broker = make_app(config.load({"HASHTRAIL_BROKER_URL": redis_server.url}))
+    broker.send_task("hashtrail.join_shard", args=["over", 0, 1, shards.thresholds_dict(Thresholds(16, 16, 90))],
+                     queue="fingerprint")
+    wait_until(lambda: any("join over is gone" in open(w.log_path).read() for w in (alpha, beta)),
+               "the stale shard dropped", timeout=30)
+
+
+def test_shards_and_timeout_without_distributed_are_a_usage_error(tmp_path):
+    from click.testing import CliRunner
+
+    from hashtrail.cli import main
+
+    result = CliRunner().invoke(main, ["cluster", "--shards", "4", "--db", str(tmp_path / "x.db")])
+    assert result.exit_code == 2 and "--shards and --timeout go with --distributed" in result.output

@@ -105,17 +105,28 @@ def _join_columns(client, job: str):
     return _joined_columns[job]
 
 
+def _share_cores() -> None:
+    """Each of the host's pool processes may run a shard at once: numba gets cores / processes threads each."""
+    import numba
+
+    processes = max(1, int(os.environ.get("HASHTRAIL_POOL_PROCESSES", "1")))
+    numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS // processes))
+
+
 @app.task(name="hashtrail.join_shard", bind=True, autoretry_for=(OperationalError,), retry_backoff=5,
           retry_backoff_max=60, max_retries=12)
 def join_shard(self, job: str, k: int, n: int, rule: dict) -> None:
     """Shard k of n of a clustering's row join; its pairs go to Redis (idempotent: a redelivery rewrites them)."""
     import json
+    import resource
     import time
 
     from hashtrail.pipeline.index import shards
+    from hashtrail.workers.app import FINGERPRINT_QUEUE
     from hashtrail.workers.join import KEY_TTL_S, client_for, key
 
     client = client_for(_settings())
+    _share_cores()
     started = time.perf_counter()
     fp = _join_columns(client, job)
     if fp is None:
@@ -128,4 +139,7 @@ def join_shard(self, job: str, k: int, n: int, rule: dict) -> None:
     client.set(key(job, "pairs", k), blob, ex=KEY_TTL_S)
     client.set(key(job, "took", k), json.dumps({  # written last: the coordinator counts a shard done by it
         "worker": self.request.hostname, "fetch_s": fetched - started, "join_s": joined - fetched,
-        "pack_s": time.perf_counter() - joined, "pairs": int(len(i)), "bytes": len(blob)}), ex=KEY_TTL_S)
+        "pack_s": time.perf_counter() - joined, "pairs": int(len(i)), "bytes": len(blob),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), ex=KEY_TTL_S)
+    if not any(job.encode() in m for m in client.lrange(FINGERPRINT_QUEUE, 0, -1)):
+        _joined_columns.clear()  # no more shards of this job waiting: do not sit on its columns

@@ -96,6 +96,7 @@ def enqueue(paths, db, wait, retry_failed, timeout):
 def _celery_worker(queue: str, name: str, concurrency: int, loglevel: str) -> None:
     from hashtrail.workers.app import app
 
+    os.environ["HASHTRAIL_POOL_PROCESSES"] = str(concurrency)  # join shards share the cores (workers/tasks.py)
     app.worker_main(["worker", "-Q", queue, "-n", name, "-c", str(concurrency), "-l", loglevel,
                      "--without-gossip", "--without-mingle"])
 
@@ -179,6 +180,8 @@ def cluster(db, rebuild, distributed, shards, timeout):
     """
     from hashtrail.pipeline.scan import update_clusters
 
+    if not distributed and (shards is not None or timeout is not None):
+        raise click.UsageError("--shards and --timeout go with --distributed")
     settings = _settings(db=db)
     store = _open(db)
     if distributed:
