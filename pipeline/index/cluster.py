@@ -403,7 +403,6 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     # first (closest) row pair of each distinct (pair, time, time)
     _, first = np.unique(np.column_stack([pair_of[order], ta[order], tb[order]]), axis=0, return_index=True)
     chosen = order[np.sort(first)]
-    # ties broken by the times: the examples depend on the row pairs found, not on the order the join found them in
     chosen = chosen[np.lexsort((tb[chosen], ta[chosen], closeness[chosen], pair_of[chosen]))]
     group = pair_of[chosen]
     starts = np.searchsorted(group, group, side="left")
