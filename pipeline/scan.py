@@ -200,12 +200,14 @@ class Reclustered:
     unavailable: int = 0  # hard-edit pairs left unjoined: a file to check them against could not be read
 
 
-def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> Reclustered:
+def update_clusters(store: Store, settings: Settings, rebuild: bool = False, rows_join=None) -> Reclustered:
     """Bring clusters up to date: add what is new, or rebuild when something old changed.
 
     The incremental path (pipeline/index/incremental.py) gives the same clusters
     as a rebuild; it is taken when every media and row of the last
-    clustering is still there under the same rule.
+    clustering is still there under the same rule. ``rows_join`` replaces
+    a rebuild's row join (cluster.matching_rows), e.g. by the distributed
+    one (workers/join.py); the update's join, proportional to the new rows, stays here.
     """
     started = time.perf_counter()
     t = Thresholds.from_settings(settings)
@@ -226,7 +228,8 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False) -> 
         return Reclustered(False, update.new_rows, update.changed_clusters, time.perf_counter() - started,
                            sum(c.unavailable for c in checks))
     fp, _, ids = store.fingerprints_and_new()
-    assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t, _pictures(store, settings), checks)
+    assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t, _pictures(store, settings), checks,
+                                                      rows_join)
     store.replace_clusters(assignments, frame_matches, t)
     store.record_verification(checks, rebuilt=True)
     store.save_fingerprint_cache(fp, ids)

@@ -87,3 +87,59 @@ def store(self, results: list[dict], job_id: int, meta: dict) -> None:
         raise WrongDatabase(f"this writer holds {writer.path}, not the job's database")
     writer.save_results(results)
     finish_if_complete(writer, _settings())
+
+
+# -- the distributed join (workers/join.py coordinates it) ----------------------------------------------------
+_joined_columns: dict[str, object] = {}  # job -> its columns: a worker process fetches them once per job
+
+
+def _join_columns(client, job: str):
+    from hashtrail.workers.join import fetch_columns
+
+    if job not in _joined_columns:
+        _joined_columns.clear()  # one job's columns at a time (hundreds of MB at archive scale)
+        columns = fetch_columns(client, job)
+        if columns is None:
+            return None
+        _joined_columns[job] = columns
+    return _joined_columns[job]
+
+
+def _share_cores() -> None:
+    """Each of the host's pool processes may run a shard at once: numba gets cores / processes threads each."""
+    import numba
+
+    processes = max(1, int(os.environ.get("HASHTRAIL_POOL_PROCESSES", "1")))
+    numba.set_num_threads(max(1, numba.config.NUMBA_NUM_THREADS // processes))
+
+
+@app.task(name="hashtrail.join_shard", bind=True, autoretry_for=(OperationalError,), retry_backoff=5,
+          retry_backoff_max=60, max_retries=12)
+def join_shard(self, job: str, k: int, n: int, rule: dict) -> None:
+    """Shard k of n of a clustering's row join; its pairs go to Redis (idempotent: a redelivery rewrites them)."""
+    import json
+    import resource
+    import time
+
+    from hashtrail.pipeline.index import shards
+    from hashtrail.workers.app import FINGERPRINT_QUEUE
+    from hashtrail.workers.join import KEY_TTL_S, client_for, key
+
+    client = client_for(_settings())
+    _share_cores()
+    started = time.perf_counter()
+    fp = _join_columns(client, job)
+    if fp is None:
+        log.warning("join %s is gone (done, given up or expired): shard %s of %s dropped", job, k, n)
+        return
+    fetched = time.perf_counter()
+    i, j = shards.shard_rows(fp, shards.thresholds_of(rule), (k, n))
+    joined = time.perf_counter()
+    blob = shards.pack_pairs(i, j)
+    client.set(key(job, "pairs", k), blob, ex=KEY_TTL_S)
+    client.set(key(job, "took", k), json.dumps({  # written last: the coordinator counts a shard done by it
+        "worker": self.request.hostname, "fetch_s": fetched - started, "join_s": joined - fetched,
+        "pack_s": time.perf_counter() - joined, "pairs": int(len(i)), "bytes": len(blob),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), ex=KEY_TTL_S)
+    if not any(job.encode() in m for m in client.lrange(FINGERPRINT_QUEUE, 0, -1)):
+        _joined_columns.clear()  # no more shards of this job waiting: do not sit on its columns

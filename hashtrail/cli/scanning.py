@@ -104,6 +104,7 @@ def _celery_worker(queue: str, name: str, concurrency: int, loglevel: str) -> No
     # named on Redis, so 'enqueue --wait' can tell a connected worker that takes nothing (celery#8030)
     app.conf.broker_transport_options = {**app.conf.broker_transport_options,
                                          "client_name": client_name(ROLES[queue])}
+    os.environ["HASHTRAIL_POOL_PROCESSES"] = str(concurrency)  # join shards share the cores (workers/tasks.py)
     app.worker_main(["worker", "-Q", queue, "-n", name, "-c", str(concurrency), "-l", loglevel,
                      "--without-gossip", "--without-mingle"])
 
@@ -158,7 +159,13 @@ def writer(loglevel):
 @main.command()
 @db_option
 @click.option("--rebuild", is_flag=True, help="recompute every cluster from all fingerprints")
-def cluster(db, rebuild):
+@click.option("--distributed", is_flag=True,
+              help="run a rebuild's join on the fingerprint workers (HASHTRAIL_BROKER_URL), shard by shard")
+@click.option("--shards", type=click.IntRange(min=1), default=None,
+              help="with --distributed: tasks to split the join into [default: one per worker process]")
+@click.option("--timeout", type=click.FloatRange(min=0), default=None,
+              help="with --distributed: give up (exit 1, clusters unchanged) after this many seconds")
+def cluster(db, rebuild, distributed, shards, timeout):
     """Bring the clusters up to date with the fingerprints.
 
     scan, and the writer at the end of each job, do this themselves; run it
@@ -168,16 +175,44 @@ def cluster(db, rebuild):
     about a cluster stay valid. When files went missing, were re-read, or
     the thresholds changed, the update is a rebuild by itself.
 
+    With --distributed, a rebuild's join (the part that grows with the
+    square of the archive) runs as tasks on the fingerprint workers of every
+    host; this process merges their pairs and writes the same clusters as
+    without it. An update of new media stays local (it takes seconds).
+
     \b
     Examples:
       hashtrail cluster --db ira.db
       hashtrail cluster --rebuild --db ira.db
+      hashtrail cluster --rebuild --distributed --timeout 3600 --db /data/ira.db
     """
     from hashtrail.pipeline.scan import update_clusters
 
+    if not distributed and (shards is not None or timeout is not None):
+        raise click.UsageError("--shards and --timeout go with --distributed")
     settings = _settings(db=db)
     store = _open(db)
-    done = update_clusters(store, settings, rebuild=rebuild)
+    if distributed:
+        from hashtrail.workers.join import cluster_distributed
+
+        with _Bar("joining shards") as bar:
+            shown = 0
+
+            def progress(done, total):  # (0, n) once the shards are sent, then as they come in
+                nonlocal shown
+                if done == 0:
+                    bar.start(total)
+                bar.advance(done - shown)
+                shown = done
+            done, timings = cluster_distributed(store, settings, rebuild=rebuild, shard_count=shards,
+                                                timeout_s=timeout, warn=_warn, progress=progress)
+        if timings:
+            click.echo(f"joined on the workers: {plural(timings.shards, 'shard')}, {timings.pairs:,} row pairs, "
+                       f"{timings.column_bytes / 1e6:,.0f} MB of columns published")
+        elif done.rebuilt or done.new_rows:
+            click.echo("the update joined only the new rows, here (--rebuild distributes a full join)")
+    else:
+        done = update_clusters(store, settings, rebuild=rebuild)
     total = len(store.cluster_summaries())
     if done.rebuilt:
         click.echo(f"rebuilt from {plural(done.new_rows, 'fingerprint row')} in {done.seconds:.1f} s: "

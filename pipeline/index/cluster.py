@@ -278,7 +278,7 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
     return i[keep], j[keep]
 
 
-def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
+def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edges, list[FrameMatch]]:
     """Media pairs that connect the same media as ``matching_pairs``, cheaply, and frame details.
 
     Rows of stills with identical hashes are collapsed first (archives
@@ -290,7 +290,8 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMat
     matches its row's first copy found. Video and animation rows are never
     collapsed: their matches are counted frame by frame. The components are
     those of the matching rule; the pair list is not, so measure with
-    ``matching_pairs``.
+    ``matching_pairs``. ``rows_join``: what finds the admitted row pairs
+    (default ``matching_rows``; the distributed join, workers/join.py, spreads it over workers).
     """
     frame, frame_count = fp.frames()
     single = frame_count == 1
@@ -298,7 +299,7 @@ def cluster_edges(fp: Fingerprints, t: Thresholds) -> tuple[Edges, list[FrameMat
     first, chain_a, chain_b = _identical_rows(fp, np.nonzero(single & ~probe)[0])
     probe_first, copy_row, copy_media = _probe_copies(fp, np.nonzero(single & probe)[0])
     rows = np.concatenate([first, probe_first, np.nonzero(~single)[0]])
-    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t)
+    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t, rows_join)
     found = _expand_probe_copies(fp, Edges.of_rows(fp, a, b, rank, ri, rj), ri, rj, copy_row, copy_media)
     return Edges.join([found, Edges.plain(chain_a, chain_b)]), _for_copies(details, chain_a, chain_b)
 
@@ -387,9 +388,10 @@ def matching_edges(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndar
     return a, b, rank
 
 
-def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray, t: Thresholds):
+def _edges(fp: Fingerprints, rows: np.ndarray, frame: np.ndarray, frame_count: np.ndarray, t: Thresholds,
+           rows_join=None):
     """Media pairs among ``rows`` under the whole rule, with frame details for videos (see media_edges)."""
-    i, j = matching_rows(fp.take(rows), t)
+    i, j = (rows_join or matching_rows)(fp.take(rows), t)
     return media_edges(fp, rows[i], rows[j], frame, frame_count, t)
 
 
@@ -582,7 +584,8 @@ def find_clusters(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Th
 
 
 def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresholds: Thresholds,
-                         pictures=None, verified_out: list | None = None) -> tuple[list[Assignment], list[FrameMatch]]:
+                         pictures=None, verified_out: list | None = None,
+                         rows_join=None) -> tuple[list[Assignment], list[FrameMatch]]:
     """Cluster assignments, and which frames joined each video or animation.
 
     Byte-identical copies (same SHA-256) have identical fingerprints and are
@@ -598,7 +601,8 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresho
     """
     from hashtrail.pipeline.index import verification
     keep, same_a, same_b = same_frames(fp)
-    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds)
+    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds,
+                                   rows_join)
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media)), Edges.plain(same_a, same_b)])
     checked = verification.apply(edges, pictures, thresholds)
     edges = checked.edges
