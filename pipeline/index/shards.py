@@ -19,14 +19,12 @@ into bytes for a broker; nothing here knows about Celery or Redis
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import io
 import zlib
 
 import numpy as np
 
-from hashtrail.pipeline.index import multi_index
-from hashtrail.pipeline.index.cluster import PRIMARY, PROBE, Fingerprints, Thresholds, admitted, matching_rows
+from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_rows
 
 # columns whose values repeat (ids, times, variant codes): worth a fast zlib; hashes are random bits
 _SQUEEZED = ("media_id", "secondary", "time_s", "variant", "aspect")
@@ -46,58 +44,7 @@ def check_shard(shard: tuple[int, int]) -> tuple[int, int]:
 
 def shard_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Admitted row pairs (i, j) of shard k of n: disjoint shards whose union is ``matching_rows(fp, t)``."""
-    k, n = check_shard(shard)
-    if n == 1:
-        return matching_rows(fp, t)
-    if "shard" in inspect.signature(matching_rows).parameters:  # the local join's own split (join-api.md)
-        return matching_rows(fp, t, shard=(k, n))
-    return _bridge_rows(fp, t, k, n)
-
-
-# -- until cluster.matching_rows takes ``shard`` itself: the same split over today's multi_index --------------
-def _bridge_rows(fp: Fingerprints, t: Thresholds, k: int, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """``matching_rows`` restricted to shard k of n of its work items (see the module docstring)."""
-    codes = fp.codes()
-    probe = PROBE[codes]
-    base = np.nonzero(~probe)[0]
-    index = multi_index.BlockIndex(fp.phash[base], fp.dhash[base])
-    i, j = _join_share(index, index, t.phash, t.dhash, k, n, 0)
-    i, j = base[i], base[j]
-    queries, table = np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0]
-    pi = pj = np.zeros(0, np.int64)
-    if len(queries) and len(table):
-        q = multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries)
-        tab = multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table)
-        pi, pj = _join_share(q, tab, t.hard_phash, t.hard_dhash, k, n, multi_index.BLOCKS)
-    return admitted(fp, np.concatenate([i, pi]), np.concatenate([j, pj]), t)
-
-
-def _join_share(queries, table, rp: int, rd: int, k: int, n: int, first_block: int):
-    """``multi_index.join`` over the chunks numbered k modulo n (numbering goes on across sub-joins)."""
-    self_join = queries is table
-    radii = np.array(multi_index.block_radii(rp), dtype=np.int64)
-    per_block = multi_index.KEYS // multi_index.CHUNK_KEYS
-    found_a, found_b = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-    for block in range(multi_index.BLOCKS):
-        if radii[block] < 0:
-            continue
-        masks = multi_index.ball(int(radii[block]))
-        every = np.arange(per_block, dtype=np.int64)
-        chunks = every[((first_block + block) * per_block + every) % n == k]
-        capacity = max(1024, 4 * (len(queries) // 256 + 1))
-        while len(chunks):
-            a, b, counts = multi_index._join_block(block, radii, masks, *queries.tables[block], *table.tables[block],
-                                                   np.uint64(rp), np.uint64(rd), self_join, chunks, capacity)
-            overflow = counts > capacity
-            for slot in np.nonzero((counts > 0) & ~overflow)[0]:
-                found_a.append(a[slot, :counts[slot]])
-                found_b.append(b[slot, :counts[slot]])
-            chunks, capacity = chunks[overflow], int(counts.max(initial=0))
-    a, b = np.concatenate(found_a), np.concatenate(found_b)
-    if not self_join:  # a pair of two codes on both sides is met from both sides
-        keep = ~np.isin(b, queries.ids) | (a < b)
-        a, b = a[keep], b[keep]
-    return np.minimum(a, b), np.maximum(a, b)
+    return matching_rows(fp, t, shard=check_shard(shard))
 
 
 # -- bytes ---------------------------------------------------------------------------------------------------
