@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import save
+from jobs import clean_env, photo_tree
 from processes import REPO, wait_until
 
 FILES = 500
@@ -47,16 +47,12 @@ def descendants(pid: int) -> set[int]:
 
 @pytest.fixture(scope="module")
 def big_tree(tmp_path_factory):
-    from hashtrail.pipeline.demo import synthetic_photo
-
     root = tmp_path_factory.mktemp("interrupt") / "media"
-    for i in range(FILES):
-        save(os.path.join(str(root), f"user{i % 9}", "images", f"{1000 + i}-k.jpg"), synthetic_photo(i, (320, 240)))
+    photo_tree(root, FILES, (320, 240), accounts=9)
     return root
 
 
-def env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HASHTRAIL_")}
+env = clean_env
 
 
 def count(db: str, status: str) -> int:

@@ -15,6 +15,7 @@ import zipfile
 import pytest
 
 from conftest import save
+from jobs import assert_every_file_once as _every_file_once, clean_env, photo_tree
 from processes import REPO
 
 FILES = 300
@@ -22,16 +23,12 @@ FILES = 300
 
 @pytest.fixture(scope="module")
 def tree(tmp_path_factory):
-    from hashtrail.pipeline.demo import synthetic_photo
-
     root = tmp_path_factory.mktemp("scanfaults") / "media"
-    for i in range(FILES):
-        save(os.path.join(str(root), f"user{i % 9}", "images", f"{1000 + i}-k.jpg"), synthetic_photo(i, (96, 72)))
+    photo_tree(root, FILES, (96, 72), accounts=9)
     return root
 
 
-def env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("HASHTRAIL_")}
+env = clean_env
 
 
 def hashtrail(*args, limit_bytes: int | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -49,15 +46,7 @@ def rows(db: str) -> dict[str, int]:
 
 
 def assert_every_file_once(db: str, files: int = FILES) -> None:
-    with sqlite3.connect(db) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        total, distinct, ok = conn.execute(
-            "SELECT COUNT(*), COUNT(DISTINCT path), SUM(status = 'ok') FROM media").fetchone()
-        without = conn.execute("SELECT COUNT(*) FROM media m WHERE NOT EXISTS "
-                               "(SELECT 1 FROM fingerprints f WHERE f.media_id = m.id)").fetchone()[0]
-        doubled = conn.execute("SELECT COUNT(*) FROM (SELECT 1 FROM fingerprints GROUP BY media_id, variant, "
-                               "time_s HAVING COUNT(*) > 1)").fetchone()[0]
-    assert (total, distinct, ok, without, doubled) == (files, files, files, 0, 0)
+    _every_file_once(db, files)
 
 
 def test_disk_full_while_writing_is_a_clear_error_and_the_rerun_completes(tree, tmp_path):
