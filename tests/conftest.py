@@ -9,6 +9,15 @@ from PIL import Image
 
 from hashtrail import config
 from hashtrail.pipeline.demo import synthetic_photo, userid
+from processes import RedisServer
+
+
+@pytest.fixture(scope="module")
+def redis_server(tmp_path_factory):
+    """A real redis-server on a free port for one test module (the distributed tests flush it per test)."""
+    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
+    yield server
+    server.stop()
 
 
 @pytest.fixture

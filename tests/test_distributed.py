@@ -14,18 +14,11 @@ from hashtrail.workers.app import make_app
 
 from conftest import save
 from hostile import many_frame_gif
-from processes import CeleryProcess, RedisServer, broker_idle, run_cli, wait_until
+from processes import CeleryProcess, broker_idle, run_cli, wait_until
 from test_archives import clusters_by_tail, release  # noqa: F401  (release: a fixture)
 from test_scan import tree  # noqa: F401  (the fixture)
 
 HOST = socket.gethostname()
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -117,10 +110,7 @@ def test_worker_killed_mid_job_then_enqueue_again_loses_nothing(cluster, photo, 
     first = run_cli(["enqueue", str(root)], {**cluster.env, "HASHTRAIL_CELERY_BATCH_SIZE": "1"})
     assert first.returncode == 0, first.stderr
     store = Store(cluster.db, create=False)
-    deadline = time.monotonic() + 60
-    while store.pending_count() > 200:
-        assert time.monotonic() < deadline, "the worker made no progress"
-        time.sleep(0.02)
+    wait_until(lambda: store.pending_count() <= 200, "the worker to make progress", timeout=60, poll=0.02)
     victim.kill()
     assert store.pending_count() > 0, "the worker finished before it could be killed mid-job"
     cluster.start("worker", "rescuer")
@@ -201,10 +191,7 @@ def test_worker_on_another_host_reads_through_a_path_map(cluster, photo, tmp_pat
     os.remove(alias)  # this "host" cannot see the recorded paths
     cluster.start("worker", "remote", HASHTRAIL_PATH_MAP=f"{alias}={media}")
     store = Store(cluster.db, create=False)
-    deadline = time.monotonic() + 60
-    while store.pending_count() > 0:
-        assert time.monotonic() < deadline, "the mapped worker did not finish"
-        time.sleep(0.1)
+    wait_until(lambda: store.pending_count() == 0, "the mapped worker to finish", timeout=60)
     statuses = {p: s for p, s in store.db.execute("SELECT path, status FROM media")}
     assert len(statuses) == 6 and set(statuses.values()) == {"ok"}
     assert all(p.startswith(str(alias)) for p in statuses)

@@ -25,7 +25,7 @@ from hashtrail.pipeline.scan import scan
 from hashtrail.pipeline.store import Store
 from hashtrail.workers.app import make_app
 
-from processes import REPO, CeleryProcess, RedisServer, run_cli, wait_until
+from processes import REPO, CeleryProcess, run_cli, wait_until
 
 
 def archive_columns(n: int, seed: int = 5) -> Fingerprints:
@@ -90,13 +90,6 @@ def scanned(tmp_path_factory):
     scan([archive], config.load({}).replace(db=db, workers=2), store)
     store.close()  # its WAL checkpointed: copying the one file copies the database
     return db
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(str(tmp_path_factory.mktemp("redis")))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
