@@ -19,7 +19,7 @@ import pytest
 
 from conftest import save
 from processes import REPO, free_port
-from test_distributed import cluster, redis_server  # noqa: F401  (fixtures)
+from test_distributed import cluster  # noqa: F401  (fixture; redis_server comes from conftest)
 
 pytest.importorskip("flower", reason="pip install -e '.[flower]'")
 
