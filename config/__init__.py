@@ -64,6 +64,7 @@ class Settings:
     frame_share: float
     clip_run_frames: int
     clip_run_tolerance_s: float
+    still_also_bits: int
 
     def replace(self, **changes) -> "Settings":
         """A copy with some settings changed (e.g. from CLI options)."""
@@ -105,6 +106,8 @@ def _validate(s: Settings) -> None:
         raise ConfigError("frames_per_hour and file_timeout_per_hour_s must be >= 0 (0: no per-hour allowance)")
     if s.clip_run_frames < 2 or not s.clip_run_tolerance_s >= 0:
         raise ConfigError("clip_run_frames must be >= 2 and clip_run_tolerance_s >= 0")
+    if s.still_also_bits < 0:
+        raise ConfigError("still_also_bits must be >= 0")
     if not 0 < s.frame_share <= 1:
         raise ConfigError("frame_share must be > 0 and <= 1")
     if s.dense_decode_pixels < 0:

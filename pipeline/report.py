@@ -76,6 +76,9 @@ def with_frames(store: Store, cluster: dict) -> dict:
     matched to a long video by an ordered run also has ``offset_s`` (their
     time - its time) and ``cut``: where the shorter lies in the longer
     (``{"clip", "of", "start_s", "end_s"}``, pipeline/index/clip_runs.py).
+    A still matched to a long video has them too (its closest frame's time,
+    start_s = end_s), and ``also_at``: the other times in the video it fits
+    nearly as well (pipeline/index/still_time.py), else None.
     """
     ids = {m["media_id"] for m in cluster["members"]}
     duration = {m["media_id"]: m.get("duration_s") for m in cluster["members"]}
@@ -92,7 +95,8 @@ def with_frames(store: Store, cluster: dict) -> dict:
                 "media_id": fm[other], "frames_matched": fm[mine], "frames": fm[of_mine],
                 "their_frames_matched": fm[theirs], "their_frames": fm[of_theirs],
                 "times": [[b, a] for a, b in fm["times"]] if flip else fm["times"],
-                "offset_s": None if offset is None else (-offset if flip else offset), "cut": cut})
+                "offset_s": None if offset is None else (-offset if flip else offset), "cut": cut,
+                "also_at": fm.get("also_at")})
     kinds: dict[str, int] = {}
     for m in cluster["members"]:
         kinds[m.get("kind") or "unknown"] = kinds.get(m.get("kind") or "unknown", 0) + 1
@@ -110,20 +114,35 @@ def clock(seconds: float | None) -> str:
 
 
 def span(start_s: float, end_s: float) -> str:
-    """17:01-17:31 / 1:02:03-1:02:33: a stretch of a video, to the second."""
-    def whole(seconds: float) -> str:
-        minutes, rest = divmod(int(round(max(seconds, 0.0))), 60)
-        hours, minutes = divmod(minutes, 60)
-        return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
-    return f"{whole(start_s)}-{whole(end_s)}"
+    """17:01-17:31 / 1:02:03-1:02:33: a stretch of a video, to the second (17:01 when it has no length)."""
+    return whole_clock(start_s) if start_s == end_s else f"{whole_clock(start_s)}-{whole_clock(end_s)}"
 
 
-def cut_text(cut: dict | None, me) -> str:
-    """'clip = 17:01-17:31 of #12' (from the clip's side) or '#13 = its 17:01-17:31' (from the long one's)."""
+def whole_clock(seconds: float) -> str:
+    """17:01 / 1:02:03: an instant of a video, to the second."""
+    minutes, rest = divmod(int(round(max(seconds, 0.0))), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{rest:02d}" if hours else f"{minutes}:{rest:02d}"
+
+
+def cut_text(cut: dict | None, me, also_at: list | None = None) -> str:
+    """'clip = 17:01-17:31 of #12' (from the clip's side) or '#13 = its 17:01-17:31' (from the long one's).
+
+    A still's cut has no length: 'still = 17:01 of #12', and with ``also_at``
+    the other times it fits as well: 'still = 17:01 of #12, also fits 12:05, 41:10'.
+    """
     if not cut:
         return ""
+    still = cut["start_s"] == cut["end_s"]
     where = span(cut["start_s"], cut["end_s"])
-    return f"clip = {where} of #{cut['of']}" if cut["clip"] == me else f"#{cut['clip']} = its {where}"
+    text = f"{'still' if still else 'clip'} = {where} of #{cut['of']}" if cut["clip"] == me \
+        else f"#{cut['clip']} = its {where}"
+    return text + (f", {also_text(also_at)}" if also_at else "")
+
+
+def also_text(also_at: list | None) -> str:
+    """'also fits 12:05, 41:10': other times a still fits as well as the one given ('' if none)."""
+    return "also fits " + ", ".join(whole_clock(x) for x in also_at) if also_at else ""
 
 
 def matches_text(member: dict, at_most: int | None = None) -> str:
@@ -135,7 +154,7 @@ def matches_text(member: dict, at_most: int | None = None) -> str:
     matches = sorted(member.get("matches") or (), key=lambda m: (-m["frames_matched"], m["media_id"]))
     for m in matches[:at_most]:
         times = ", ".join(f"{clock(a)}={clock(b)}" for a, b in m["times"][:3])
-        where = cut_text(m.get("cut"), member.get("media_id"))
+        where = cut_text(m.get("cut"), member.get("media_id"), m.get("also_at"))
         parts.append(f"{m['frames_matched']}/{m['frames']} frames ~ #{m['media_id']} ({times})"
                      + (f", {where}" if where else ""))
     if at_most is not None and len(matches) > at_most:
@@ -390,9 +409,10 @@ def matches_table(matches: list[dict], query: str, thresholds) -> str:
                          f"{m['their_frames_matched']}/{m['their_frames']} of that one "
                          f"(this file's time = that one's: {pairs}{more})")
             if m.get("cut"):
-                where = span(m["cut"]["start_s"], m["cut"]["end_s"])
-                lines.append(f"{'':>11}" + (f"this file = {where} of that one" if m["cut"]["clip"] == "query"
-                                             else f"that one = {where} of this file"))
+                where = span(m["cut"]["start_s"], m["cut"]["end_s"])  # a still: the time of its frame
+                also = f", {also_text(m.get('also_at'))}" if m.get("also_at") else ""
+                lines.append(f"{'':>11}" + (f"this file = {where} of that one{also}" if m["cut"]["clip"] == "query"
+                                             else f"that one = {where} of this file{also}"))
     return "\n".join(lines) + "\n"
 
 

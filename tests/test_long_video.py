@@ -6,6 +6,10 @@ a 144 s "broadcast" of 70 pictures held 2 s each after a 4 s title card
 one of other pictures sharing only the title card, a 20 s clip cut from the
 first and rescaled, the same pictures taken from other places and shuffled,
 a clip of the second one's opening (its title card), and a still frame.
+The first broadcast also shows a lookalike of the still's picture (the same
+photo shifted by 3 px, as another shot of one scene is) earlier, at 44 s,
+and shows one picture twice (at 24 s and again at 134 s, a studio view that
+comes back), with a still of it.
 """
 from __future__ import annotations
 
@@ -28,7 +32,19 @@ from hashtrail.pipeline.video.keyframes import frame_cap, time_limit
 
 CUT_AT, CUT_S = 47.3, 20.0
 FRAME_AT = 100.9  # in picture 48, shown from 4 + 2 x 48 = 100 s
+LOOKALIKE, LOOKALIKE_AT = 20, 44.0  # picture 20 (from 44 s) is picture 48 shifted by 3 px
+REPEAT, AGAIN = 10, 65  # picture 10 (from 24 s) is shown again as picture 65 (from 134 s)
+REPEAT_FRAME_AT = 24.9
 PICTURE_S, TITLE_S = 2.0, 4.0
+
+
+def shifted(path: str, out: str, pixels: int) -> str:
+    """The picture moved ``pixels`` to the left (its left edge cut, the rest stretched back): a lookalike."""
+    from PIL import Image
+    with Image.open(path) as im:
+        w, h = im.size
+        im.convert("RGB").crop((pixels, 0, w, h)).resize((w, h), Image.BILINEAR).save(out)
+    return out
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +55,13 @@ def broadcasts(tmp_path_factory):
     card = videos.title_card(str(folder / "title.png"))
     root = folder / "tree"
     os.makedirs(root)
-    files = {name: str(root / f"{name}.{'jpg' if name == 'frame' else 'mp4'}")
-             for name in ("long", "other_long", "clip", "shuffled", "title_clip", "frame")}
+    files = {name: str(root / f"{name}.{'jpg' if name.endswith('frame') else 'mp4'}")
+             for name in ("long", "other_long", "clip", "shuffled", "title_clip", "frame", "repeat_frame")}
     durations = [TITLE_S] + [PICTURE_S] * 70
-    videos.still_slideshow(files["long"], [card] + photos, durations)
+    pictures = list(photos)
+    pictures[LOOKALIKE] = shifted(photos[48], str(folder / "a" / "lookalike.png"), 3)
+    pictures[AGAIN] = photos[REPEAT]
+    videos.still_slideshow(files["long"], [card] + pictures, durations)
     videos.still_slideshow(files["other_long"], [card] + others, durations)
     videos.ffmpeg("-ss", f"{CUT_AT:g}", "-t", f"{CUT_S:g}", "-i", files["long"], "-vf", "scale=120:90",
                   "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", files["clip"])
@@ -51,6 +70,7 @@ def broadcasts(tmp_path_factory):
     videos.ffmpeg("-t", "5.5", "-i", files["other_long"], "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
                   files["title_clip"])
     videos.frame_at(files["long"], files["frame"], FRAME_AT)
+    videos.frame_at(files["long"], files["repeat_frame"], REPEAT_FRAME_AT)
     db = str(folder / "long.db")
     summary = scan([str(root)], config.load({}).replace(db=db, workers=2), Store(db))
     assert summary.failed == 0
@@ -107,16 +127,51 @@ def test_a_clip_cut_from_a_long_video_matches_it_and_says_where(broadcasts):
     assert best["cut"]["clip"] == "query" and abs(best["cut"]["start_s"] - CUT_AT) <= 2.0
 
 
-def test_a_still_frame_of_a_broadcast_finds_it_and_the_time(broadcasts):
-    db, files = broadcasts
-    found = [json.loads(line) for line in run_cli(["match", files["frame"], "--db", db, "--format", "json"]).split("\n")
+def still_matches(db: str, files: dict, still: str) -> tuple[dict, dict, str, str]:
+    """The still's match to the long video from ``match`` (JSON), and from ``show`` (JSON), and both as text."""
+    found = [json.loads(line) for line in run_cli(["match", files[still], "--db", db, "--format", "json"]).split("\n")
              if line]
     long = [m for m in found if m["path"] == files["long"]]
     assert long and files["other_long"] not in {m["path"] for m in found}
-    _, clusters = ids_and_clusters(db)
-    assert clusters[files["frame"]] == clusters[files["long"]] is not None
-    (still, at), = long[0]["times"]
-    assert still is None and 100.0 - 0.5 <= at <= FRAME_AT  # the picture it shows starts at 100 s
+    ids, clusters = ids_and_clusters(db)
+    assert clusters[files[still]] == clusters[files["long"]] is not None
+    shown = json.loads(run_cli(["show", str(clusters[files["long"]]), "--db", db, "--format", "json"]))
+    member = {m["path"]: m for m in shown["members"]}
+    (in_show,) = [m for m in member[files[still]]["matches"] if m["media_id"] == ids[files["long"]]]
+    return long[0], in_show, run_cli(["match", files[still], "--db", db]), \
+        run_cli(["show", str(clusters[files["long"]]), "--db", db])
+
+
+def test_a_still_frame_of_a_broadcast_finds_it_and_the_time_not_a_lookalikes(broadcasts):
+    # the broadcast shows the still's picture at 100 s and a 3 px shifted copy of it at 44 s: both
+    # within the hard thresholds, equally close in pHash64; the closest frame over all hashes is the right one
+    db, files = broadcasts
+    ids, _ = ids_and_clusters(db)
+    matched, shown, matched_text, shown_text = still_matches(db, files, "frame")
+    for m in (shown, matched):
+        still, at = m["times"][0]  # the time reported first: before, show's was the lookalike's (44 s)
+        assert still is None and 100.0 - 0.5 <= at <= FRAME_AT, m  # the picture it shows starts at 100 s
+    for m in (shown, matched):
+        (_, at), = m["times"]
+        assert m["offset_s"] == at and m["cut"]["start_s"] == m["cut"]["end_s"] == round(at, 1)
+        assert not m["also_at"], m  # the lookalike is farther by more than still_also_bits
+    assert matched["cut"]["clip"] == "query" and shown["cut"]["clip"] == ids[files["frame"]]
+    assert re.search(r"this file = 1:40 of that one\n", matched_text), matched_text
+    assert f"still = 1:40 of #{ids[files['long']]}" in shown_text, shown_text
+
+
+def test_a_still_of_a_picture_shown_twice_says_both_times(broadcasts):
+    db, files = broadcasts
+    shown_at = (TITLE_S + PICTURE_S * REPEAT, TITLE_S + PICTURE_S * AGAIN)  # 24 s and 134 s
+    matched, shown, matched_text, shown_text = still_matches(db, files, "repeat_frame")
+    for m in (matched, shown):
+        (_, at), = m["times"]
+        assert m["also_at"] and len(m["also_at"]) == 1, m
+        found = sorted([at, m["also_at"][0]])
+        assert all(start - 0.5 <= t <= start + PICTURE_S for t, start in zip(found, shown_at)), m
+    assert re.search(r"this file = (0:24 of that one, also fits 2:14|2:14 of that one, also fits 0:24)\n",
+                     matched_text), matched_text
+    assert re.search(r"still = (0:24 of #\d+, also fits 2:14|2:14 of #\d+, also fits 0:24)", shown_text), shown_text
 
 
 def test_shuffled_frames_and_a_shared_title_card_do_not_match(broadcasts):

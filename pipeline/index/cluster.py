@@ -34,7 +34,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from hashtrail.pipeline.index import clip_runs, multi_index
+from hashtrail.pipeline.index import clip_runs, multi_index, still_time
 from hashtrail.pipeline.index.hamming import distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
     PRIMARY,
@@ -121,6 +121,7 @@ class Thresholds:
     long_frames: int = 64
     run_frames: int = 3  # distinct pictures of each side in the run (or all of the shorter side's frames)
     run_tolerance_s: float = 1.0  # slack on the frames' time stretches when their offsets are compared
+    still_also_bits: int = 6  # a still in a long video: other shots this close to the best are listed (still_time.py)
     # pixel check (pipeline/index/verification.py) of pairs only a hard edit explains; ``verify_plain``:
     # also of plain pairs beyond the hard thresholds (the grey zone)
     verify: bool = False
@@ -134,6 +135,7 @@ class Thresholds:
                    min(settings.hard_phash256_threshold, settings.phash256_threshold),
                    crop_windows=settings.cluster_crop_windows, long_frames=settings.max_frames,
                    run_frames=settings.clip_run_frames, run_tolerance_s=settings.clip_run_tolerance_s,
+                   still_also_bits=settings.still_also_bits,
                    verify=settings.verify_hard, verify_plain=settings.verify_hard and settings.verify_plain)
 
     def admits(self, phash: np.ndarray, dhash: np.ndarray, phash256: np.ndarray,
@@ -195,7 +197,10 @@ class FrameMatch:
     frames_b: int
     of_b: int
     times: list  # up to MAX_EXAMPLE_TIMES [time in a, time in b] pairs (None for a still), best first
-    offset_s: float | None = None  # an ordered run's time in b - time in a (clip_runs.py); None: share rule
+    # an ordered run's time in b - time in a (clip_runs.py), or for a still in a long video the time of
+    # its closest frame (signed the same way: the still is at 0; still_time.py); None: share rule
+    offset_s: float | None = None
+    also_at: list | None = None  # a still in a long video: other times it fits nearly as well (still_time.py)
 
 
 MAX_EXAMPLE_TIMES = 5
@@ -335,11 +340,14 @@ def _for_copies(details: list[FrameMatch], chain_a: np.ndarray, chain_b: np.ndar
                 times = d.times if side == d.media_a else [[b, a] for a, b in d.times]
                 frames = (d.frames_a, d.of_a, d.frames_b, d.of_b) if side == d.media_a else \
                     (d.frames_b, d.of_b, d.frames_a, d.of_a)
+                # time in other - time in side (a still's place in a long video)
+                offset = None if d.offset_s is None else (d.offset_s if side == d.media_a else -d.offset_s)
                 if copy < other:
-                    out.append(FrameMatch(copy, other, *frames, times))
+                    out.append(FrameMatch(copy, other, *frames, times, offset, d.also_at))
                 else:
                     out.append(FrameMatch(other, copy, frames[2], frames[3], frames[0], frames[1],
-                                          [[b, a] for a, b in times]))
+                                          [[b, a] for a, b in times], None if offset is None else -offset,
+                                          d.also_at))
     return out
 
 
@@ -440,7 +448,7 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
         matched_a, matched_b = np.where(run_pairs, run_a, matched_a), np.where(run_pairs, run_b, matched_b)
         in_run = ~run_pairs[pair_of] | member
     details = _details(fp, vi[in_run], vj[in_run], pair_of[in_run], pair_ids, accepted, matched_a, of_a,
-                       matched_b, of_b, offset)
+                       matched_b, of_b, offset, t.still_in_long(of_a, of_b), frame, t.still_also_bits)
     video_rank = np.full(len(pair_ids), np.iinfo(np.int8).max, dtype=np.int8)
     np.minimum.at(video_rank, pair_of, rank[~stills_only])
     none = np.full(int(accepted.sum()), -1, dtype=np.int64)
@@ -483,14 +491,23 @@ def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
 
 
 def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b,
-             offset: np.ndarray) -> list[FrameMatch]:
+             offset: np.ndarray, still_long: np.ndarray | None = None, frame: np.ndarray | None = None,
+             margin: int = 0) -> list[FrameMatch]:
     """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
 
-    Vectorised: a video reposted many times gives millions of row pairs.
+    A still in a long video (``still_long``, per pair) gets one: its closest
+    frame's (still_time.py), which is also its ``offset_s``, and the other
+    times it fits within ``margin`` bits as ``also_at``. Vectorised: a video
+    reposted many times gives millions of row pairs.
     """
     keep = accepted[pair_of]
     vi, vj, pair_of = vi[keep], vj[keep], pair_of[keep]
     times = fp.times()
+    placed: dict[int, tuple] = {}
+    if still_long is not None and still_long.any():
+        placed = still_time.places(fp, vi, vj, pair_of, still_long, frame, len(pair_ids), margin)
+        rest = ~still_long[pair_of]
+        vi, vj, pair_of = vi[rest], vj[rest], pair_of[rest]
     ta = np.where(np.isnan(times[vi]), -1, np.round(times[vi] * 1000)).astype(np.int64)
     tb = np.where(np.isnan(times[vj]), -1, np.round(times[vj] * 1000)).astype(np.int64)
     closeness = distances(fp.phash[vi], fp.phash[vj])
@@ -505,10 +522,14 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     examples: dict[int, list] = {}
     for k in chosen.tolist():
         examples.setdefault(int(pair_of[k]), []).append([frame_time(times[vi[k]]), frame_time(times[vj[k]])])
-    return [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                       int(matched_b[p]), int(of_b[p]), example,
-                       None if np.isnan(offset[p]) else round(float(offset[p]), 3))
-            for p, example in examples.items()]
+    out = [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
+                      int(matched_b[p]), int(of_b[p]), example,
+                      None if np.isnan(offset[p]) else round(float(offset[p]), 3))
+           for p, example in examples.items()]
+    for p, (example, at, also) in placed.items():
+        out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
+                              int(matched_b[p]), int(of_b[p]), example, at, also))
+    return out
 
 
 def frame_time(value: float) -> float | None:

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from hashtrail.pipeline.errors import NotMatchable
-from hashtrail.pipeline.index import clip_runs
+from hashtrail.pipeline.index import clip_runs, still_time
 from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, VIA_NAMES, Fingerprints, Thresholds, frame_time,
                                               transform_text)
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
@@ -71,7 +71,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         matched_stored = len(np.unique(stored_frame[rows[hits]]))
         matched_query = len(np.unique(query_frame[qrows[hits]]))
         of_stored, of_query = int(stored_count[rows[hits[0]]]), int(query_count[0])
-        offset = None
+        offset, also_at, placed = None, None, None
         if t.still_in_long(np.array([of_query]), np.array([of_stored]))[0]:  # as clustering: hard thresholds
             hard = t.admits(score[hits, 1], score[hits, 2], score[hits, 3], np.zeros(len(hits), bool), True)
             if not hard.any():
@@ -79,6 +79,16 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
             hits = hits[hard]
             matched_stored = len(np.unique(stored_frame[rows[hits]]))
             matched_query = len(np.unique(query_frame[qrows[hits]]))
+            # where in the video: its closest frame, and the other shots that fit as well (still_time.py)
+            s_, q_ = rows[hits], qrows[hits]
+            query_long = of_query > of_stored  # the query is the broadcast, the stored media the still
+            long_frame, long_time = (query_frame[q_], qtimes[q_]) if query_long else (stored_frame[s_], times[s_])
+            chosen, also = still_time.place(
+                np.zeros(len(hits), np.int64), 1, long_frame, long_time, score[hits, 0],
+                stored.secondary[s_] != query.secondary[q_], score[hits, 1:].sum(axis=1), t.still_also_bits)
+            placed = hits[chosen[0]]
+            at = round(float(long_time[chosen[0]]), 3)
+            offset, also_at = -at if query_long else at, also[0]  # time in the stored media - in the query
         if t.needs_run(np.array([of_query]), np.array([of_stored]))[0]:
             if ends is None:
                 ends = (clip_runs.frame_ends(query_frame, query.media_id, qtimes),
@@ -96,6 +106,8 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                           np.array([of_stored]))[0]:
             continue
         best = hits[np.lexsort((score[hits, 3], score[hits, 2], score[hits, 1], score[hits, 0]))]
+        if placed is not None:  # a still's frame is the one it was placed at
+            best = np.concatenate([[placed], best[best != placed]])
         # one pair per matched frame of the query (its closest stored frame), in the query's time order
         example, seen = [], set()
         for n in best.tolist():
@@ -104,6 +116,8 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                 seen.add(frame)
                 example.append([frame_time(qtimes[qrows[n]]), frame_time(times[rows[n]])])
         example.sort(key=lambda pair: (pair[0] is None, pair[0] or 0.0))
+        if placed is not None:
+            example = [[frame_time(qtimes[qrows[placed]]), frame_time(times[rows[placed]])]]
         rank, p, d, q = (int(x) for x in score[best[0]])
         transform = None if rank == 0 else transform_text(
             -1, int(query_codes[qrows[best[0]]]), media, int(stored_codes[rows[best[0]]])).replace("#-1", "query")
@@ -116,7 +130,7 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
                     "phash_distance": p, "dhash_distance": d, "phash256_distance": q,
                     "frames_matched": matched_query, "frames": of_query,
                     "their_frames_matched": matched_stored, "their_frames": of_stored, "times": example,
-                    "offset_s": offset})
+                    "offset_s": offset, "also_at": also_at})
     return sorted(out, key=lambda m: (-(m["frames_matched"] / m["frames"]), VIA_RANK[m["via"]], m["phash_distance"],
                                       m["dhash_distance"], m["phash256_distance"], m["media_id"]))
 

@@ -226,10 +226,10 @@ class ClustersMixin:
             "via_transform = excluded.via_transform",
             [(a.media_id, a.cluster_id, a.distance, a.via, a.via_media, a.via_transform) for a in assignments])
         self.db.conn.executemany(
-            "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times, offset_s) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times), m.offset_s)
-             for m in frame_matches])
+            "INSERT OR REPLACE INTO frame_matches (media_a, media_b, frames_a, of_a, frames_b, of_b, times, offset_s, "
+            "also_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(m.media_a, m.media_b, m.frames_a, m.of_a, m.frames_b, m.of_b, json.dumps(m.times), m.offset_s,
+              None if m.also_at is None else json.dumps(m.also_at)) for m in frame_matches])
 
     def frame_matches(self, media_ids: list[int]) -> list[dict]:
         """Frame-level reasons (which frames matched) involving some media."""
@@ -243,6 +243,7 @@ class ClustersMixin:
                     continue  # its two ends fell in different chunks
                 seen.add((row["media_a"], row["media_b"]))
                 row["times"] = json.loads(row["times"])
+                row["also_at"] = json.loads(row["also_at"]) if row.get("also_at") else None
                 out.append(row)
         return out
 

@@ -39,13 +39,14 @@ from hashtrail.pipeline.store.listing import ListingMixin
 from hashtrail.pipeline.store.partners import PartnersMixin
 from hashtrail.pipeline.store.summaries import SummariesMixin
 
-SCHEMA_VERSION = 13  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
+SCHEMA_VERSION = 14  # 2: posts, users, manifest, media.posted_at; 3: attempts, scans.recorded_at;
 # 4: video columns (duration_s, fps, codec, frames), frame_matches; 5: media.clustered;
 # 6: attribution (path_account, path_rule, account_source, is_retweet, retweet_of), name, media_key,
 #    identity, listed_files; 7: cluster_summary, summary_dirty and their triggers, the cached overview;
 # 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
 # 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by;
-# 12: clusters.via, .via_media, .via_transform, fingerprints.aspect; 13: frame_matches.offset_s
+# 12: clusters.via, .via_media, .via_transform, fingerprints.aspect; 13: frame_matches.offset_s;
+# 14: frame_matches.also_at
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -67,9 +68,11 @@ CLUSTER_COLUMNS = {"media_id": int, "cluster_id": int, "distance": int, "via": s
                    "via_transform": str}
 
 # offset_s: for a clip matched to a long video by an ordered run, time in media_b - time in media_a
-# (pipeline/index/clip_runs.py); NULL for pairs matched by their share of frames
+# (pipeline/index/clip_runs.py), and for a still in a long video its closest frame's time, signed the
+# same way (pipeline/index/still_time.py); NULL for pairs matched by their share of frames.
+# also_at: a still in a long video: JSON list of the other times in the video it fits nearly as well
 FRAME_MATCH_COLUMNS = {"media_a": int, "media_b": int, "frames_a": int, "of_a": int, "frames_b": int, "of_b": int,
-                       "times": str, "offset_s": float}
+                       "times": str, "offset_s": float, "also_at": str}
 
 
 class Known(NamedTuple):
