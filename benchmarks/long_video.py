@@ -273,7 +273,7 @@ def score(results: list[dict], fp: Fingerprints, t: Thresholds) -> dict:
     long_of = {r["source"]: m for m, r in enumerate(results) if r["kind"] == "source"}
     frame_times = {m: np.array(sorted({f["time_s"] for f in results[m]["result"]["fingerprints"]}) + [np.inf])
                    for m in long_of.values()}
-    out = {"by_kind": {}, "by_source": {}, "false": [], "errors": {}, "misses": []}
+    out = {"by_kind": {}, "by_source": {}, "false": [], "errors": {}, "misses": [], "also": [], "among": []}
     for m, r in enumerate(results):
         if r["kind"] == "source":
             continue
@@ -284,12 +284,20 @@ def score(results: list[dict], fp: Fingerprints, t: Thresholds) -> dict:
             d = detail.get((min(m, src), max(m, src)))
             if r["kind"] == "frame":
                 # a still matches the long video's frame that shows its picture: the error is how far
-                # its true time lies outside that frame's stretch (until the source's next hashed frame)
+                # its true time lies outside that frame's stretch (until the source's next hashed frame).
+                # Scored: the time reported (the first); and whether the true time is that one or one of
+                # the other times listed as fitting as well (also_at)
                 times = [b if m == d.media_a else a for a, b in d.times] if d else []
                 own = frame_times[src]
-                error = min((max(0.0, x - r["start"], r["start"] - own[min(np.searchsorted(own, x, "right"),
-                                                                          len(own) - 1)])
-                             for x in times if x is not None), default=None)
+
+                def outside(x):
+                    return max(0.0, x - r["start"], r["start"] - own[min(np.searchsorted(own, x, "right"),
+                                                                         len(own) - 1)])
+                times = [x for x in times if x is not None]
+                error = outside(times[0]) if times else None
+                also = list(getattr(d, "also_at", None) or []) if d else []
+                out["also"].append(len(also))
+                out["among"].append(min((outside(x) for x in times[:1] + also), default=np.inf) <= TARGET_CUT_S)
             elif d is not None and d.offset_s is not None:
                 offset = d.offset_s if m == d.media_a else -d.offset_s
                 error = abs(offset - r["start"])
@@ -363,6 +371,11 @@ def run(args) -> dict:
         within = np.mean([e <= TARGET_CUT_S for e in errors]) if errors else float("nan")
         print(f"| {kind} | {len(found)} | {recall[kind]:.3f} | {statistics.median(errors) if errors else float('nan'):.2f} "
               f"| {max(errors, default=float('nan')):.2f} | {within:.3f} |")
+    if s["also"]:
+        also = np.array(s["also"])
+        print(f"\nstills found: {len(also)}; with other times listed as fitting as well (also_at): "
+              f"{int((also > 0).sum())} (mean {also[also > 0].mean() if (also > 0).any() else 0:.1f} times); "
+              f"the true time reported or listed: {int(np.sum(s['among']))}/{len(also)}")
     print("\nrecall by source: " + ", ".join(f"{p} {k} {np.mean(v):.3f} ({len(v)})"
                                            for (p, k), v in sorted(s["by_source"].items())))
     true_pairs = s["pairs"] - len(s["false"])
