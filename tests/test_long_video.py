@@ -56,7 +56,8 @@ def broadcasts(tmp_path_factory):
     root = folder / "tree"
     os.makedirs(root)
     files = {name: str(root / f"{name}.{'jpg' if name.endswith('frame') else 'mp4'}")
-             for name in ("long", "other_long", "clip", "shuffled", "title_clip", "frame", "repeat_frame")}
+             for name in ("long", "other_long", "clip", "shuffled", "title_clip", "title_clip_a", "frame",
+                          "repeat_frame")}
     durations = [TITLE_S] + [PICTURE_S] * 70
     pictures = list(photos)
     pictures[LOOKALIKE] = shifted(photos[48], str(folder / "a" / "lookalike.png"), 3)
@@ -67,8 +68,9 @@ def broadcasts(tmp_path_factory):
                   "-c:v", "libx264", "-preset", "ultrafast", "-g", "10", files["clip"])
     # the long one's pictures, each from another place, in another order: no stretch of it
     videos.still_slideshow(files["shuffled"], [photos[k] for k in (60, 5, 33, 18, 49, 11, 27)], 1.5)
-    videos.ffmpeg("-t", "5.5", "-i", files["other_long"], "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
-                  files["title_clip"])
+    for name, source in (("title_clip", "other_long"), ("title_clip_a", "long")):  # each one's opening
+        videos.ffmpeg("-t", "5.5", "-i", files[source], "-c:v", "libx264", "-preset", "ultrafast", "-g", "10",
+                      files[name])
     videos.frame_at(files["long"], files["frame"], FRAME_AT)
     videos.frame_at(files["long"], files["repeat_frame"], REPEAT_FRAME_AT)
     db = str(folder / "long.db")
@@ -189,6 +191,19 @@ def test_shuffled_frames_and_a_shared_title_card_do_not_match(broadcasts):
         found = {json.loads(line)["path"] for line in
                  run_cli(["match", files[query], "--db", db, "--format", "json"]).split("\n") if line}
         assert files["long"] not in found
+
+
+def test_two_short_clips_that_share_only_their_opening_card_do_not_match(broadcasts):
+    # each broadcast's first 5.5 s: the card for 4 s (several keyframes, one picture), then a picture
+    # of its own. The card is half their frames, so the share rule alone took them as one video, and
+    # through them the two broadcasts fell into one cluster; two pictures (or all of one) are needed now
+    db, files = broadcasts
+    ids, clusters = ids_and_clusters(db)
+    assert clusters[files["title_clip_a"]] == clusters[files["long"]] is not None
+    assert clusters[files["title_clip"]] == clusters[files["other_long"]] != clusters[files["long"]]
+    found = {json.loads(line)["path"] for line in
+             run_cli(["match", files["title_clip_a"], "--db", db, "--format", "json"]).split("\n") if line}
+    assert files["long"] in found and files["title_clip"] not in found and files["other_long"] not in found
 
 
 def fake_broadcast_ffmpeg(folder: str, hours: int, runs_s: float) -> str:

@@ -230,3 +230,21 @@ def cut(offset_s: float | None, a, duration_a: float | None, b, duration_b: floa
     else:
         clip, of, start, length = b, a, -offset_s, duration_b
     return {"clip": clip, "of": of, "start_s": round(start, 1), "end_s": round(start + (length or 0.0), 1)}
+
+
+def more_than_one_picture(pair_of: np.ndarray, frame_a: np.ndarray, frame_b: np.ndarray, n_pairs: int,
+                          matched_a: np.ndarray, of_a: np.ndarray, matched_b: np.ndarray,
+                          of_b: np.ndarray) -> np.ndarray:
+    """Per pair of two short videos: what they share is more than one picture, or all of one of them.
+
+    The share rule (``Thresholds.shares``) counts frames, and a channel's
+    title card held for seconds is several frames: two different short
+    clips that both open with it share half the frames of a three-frame GIF.
+    Counted as pictures (``_distinct_pictures``: frames that match different
+    frames of the other side), the card is one. So a short pair must share
+    at least two pictures on each side, or every frame of one side (a GIF of
+    one shot, a clip that is only the card: that side *is* what the other shows).
+    """
+    in_a = _distinct_pictures(pair_of, frame_a, frame_b, n_pairs)
+    in_b = _distinct_pictures(pair_of, frame_b, frame_a, n_pairs)
+    return ((in_a >= 2) & (in_b >= 2)) | (matched_a >= of_a) | (matched_b >= of_b)

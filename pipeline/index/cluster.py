@@ -121,6 +121,7 @@ class Thresholds:
     long_frames: int = 64
     run_frames: int = 3  # distinct pictures of each side in the run (or all of the shorter side's frames)
     run_tolerance_s: float = 1.0  # slack on the frames' time stretches when their offsets are compared
+    short_pictures: bool = True  # two short videos must share two pictures or all of one (clip_runs.py)
     still_also_bits: int = 6  # a still in a long video: other shots this close to the best are listed (still_time.py)
     # pixel check (pipeline/index/verification.py) of pairs only a hard edit explains; ``verify_plain``:
     # also of plain pairs beyond the hard thresholds (the grey zone)
@@ -438,6 +439,9 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     first_row_b[pair_of] = vj
     of_a, of_b = frame_count[first_row_a], frame_count[first_row_b]
     accepted = t.shares(matched_a, of_a, matched_b, of_b)
+    if t.short_pictures:  # two short videos: more than one shared picture, or all of one (clip_runs.py)
+        accepted &= clip_runs.more_than_one_picture(pair_of, frame[vi], frame[vj], len(pair_ids), matched_a, of_a,
+                                                    matched_b, of_b)
     offset, in_run = np.full(len(pair_ids), np.nan), np.ones(len(vi), dtype=bool)
     run_pairs = t.needs_run(of_a, of_b)
     if run_pairs.any():

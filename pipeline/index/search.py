@@ -105,6 +105,10 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         elif not t.shares(np.array([matched_query]), np.array([of_query]), np.array([matched_stored]),
                           np.array([of_stored]))[0]:
             continue
+        elif t.short_pictures and not clip_runs.more_than_one_picture(
+                np.zeros(len(hits), np.int64), query_frame[qrows[hits]], stored_frame[rows[hits]], 1,
+                np.array([matched_query]), np.array([of_query]), np.array([matched_stored]), np.array([of_stored]))[0]:
+            continue  # as clustering: two short videos sharing only one picture (a title card)
         best = hits[np.lexsort((score[hits, 3], score[hits, 2], score[hits, 1], score[hits, 0]))]
         if placed is not None:  # a still's frame is the one it was placed at
             best = np.concatenate([[placed], best[best != placed]])
