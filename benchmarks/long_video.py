@@ -388,6 +388,15 @@ def run(args) -> dict:
     print(f"\nstills of the title card matching other sources (not counted): {s['card_stills']}; "
           f"false pairs between two items both cut over the title card: {s['title_false']}; "
           f"the other false pairs: {[f for f in s['false'] if not (f[2] < TITLE_S and f[5] < TITLE_S)] or 'none'}")
+    # the same items under the share rule alone between two short videos (before: one shared picture,
+    # a title card held for seconds, could be half the frames)
+    import dataclasses
+    share_only = score(results, fp, dataclasses.replace(t, short_pictures=False))
+    recall_share = {k: float(np.mean(v)) for k, v in share_only["by_kind"].items()}
+    print(f"item-item pairs: {s['kinds']['item-item'][0]} matched, {s['kinds']['item-item'][1]} false; "
+          f"with the share rule alone between short videos (before): {share_only['kinds']['item-item'][0]} matched, "
+          f"{share_only['kinds']['item-item'][1]} false (recall then "
+          + ", ".join(f"{k} {v:.3f}" for k, v in recall_share.items()) + ")")
     item_long = s["kinds"]["item-long"]
     precision_long = (item_long[0] - item_long[1]) / item_long[0] if item_long[0] else 1.0
     print(f"misses: {s['misses'][:20] or 'none'}; failed: {failed or 'none'}; join {join_s:.1f} s "

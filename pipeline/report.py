@@ -13,6 +13,7 @@ import os
 import shlex
 
 from hashtrail.pipeline.index import clip_runs
+from hashtrail.pipeline.index.still_time import MAX_ALSO
 from hashtrail.pipeline.store import Store
 
 # ``paths``: every path the media was seen at (a moved folder, a zip and its unpacked copy), ``path`` first;
@@ -140,9 +141,17 @@ def cut_text(cut: dict | None, me, also_at: list | None = None) -> str:
     return text + (f", {also_text(also_at)}" if also_at else "")
 
 
-def also_text(also_at: list | None) -> str:
-    """'also fits 12:05, 41:10': other times a still fits as well as the one given ('' if none)."""
-    return "also fits " + ", ".join(whole_clock(x) for x in also_at) if also_at else ""
+def also_text(also_at: list | None, at_most: int = 3) -> str:
+    """'also fits 12:05, 41:10': other times a still fits as well as the one given ('' if none).
+
+    A picture shown at many places (a studio shot) lists the first few:
+    'also fits 12:05, 41:10, 43:00 and 97 more' (JSON's ``also_at`` has up to 100).
+    """
+    if not also_at:
+        return ""
+    more = f" and {len(also_at) - at_most}{'+' if len(also_at) >= MAX_ALSO else ''} more" \
+        if len(also_at) > at_most else ""
+    return "also fits " + ", ".join(whole_clock(x) for x in also_at[:at_most]) + more
 
 
 def matches_text(member: dict, at_most: int | None = None) -> str:

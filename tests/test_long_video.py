@@ -258,17 +258,17 @@ def test_videos_hashed_with_the_old_per_file_cap_are_read_again(broadcasts, tmp_
 def test_a_still_is_placed_at_its_closest_shot_and_lists_the_ones_as_close():
     import numpy as np
     from hashtrail.pipeline.index.still_time import place
-    # one still against one long video; per matched row pair: frame id, time, rank, cross, bits
+    # one still against one long video; per matched row pair: frame id, time, rank, bits as a whole, bits
     frame = np.array([3, 4, 10, 20, 20, 30, 40])
     time_s = np.array([6.0, 8.0, 20.0, 40.0, 40.0, 60.0, 80.0])
     rank = np.array([0, 0, 0, 0, 0, 0, 4])  # frame 40 only through a crop window: another shot
-    cross = np.array([0, 0, 0, 1, 0, 0, 0])  # frame 20's closest pair is a centre crop on a whole frame
-    bits = np.array([14, 12, 9, 2, 15, 40, 0])
-    best, also = place(np.zeros(len(frame), np.int64), 1, frame, time_s, rank, cross, bits, margin=6)
-    assert time_s[best[0]] == 20.0  # plain, whole to whole, 9 bits
-    # frames 3 and 4 are one shot (next to each other), listed once at its closest (8 s, 12 bits);
-    # 20 s (15 bits whole to whole) is within 6 bits too; 60 s (40 bits) and the crop window are not
-    assert also[0] == [8.0, 40.0]
+    whole = np.array([30, 28, 20, 25, 25, 60, 0])
+    bits = np.array([14, 12, 9, 2, 15, 40, 0])  # frame 20's best single pair is closer than frame 10's
+    best, also = place(np.zeros(len(frame), np.int64), 1, frame, time_s, rank, whole, bits, margin=6)
+    assert time_s[best[0]] == 20.0  # plain, and the closest as a whole (20 bits)
+    # frames 3 and 4 are one shot (next to each other): listed once, at its closest (8 s, 28 bits, not
+    # within 6); 40 s (25 bits) is; 60 s (60 bits) and the crop window are not
+    assert also[0] == [40.0]
     best, also = place(np.zeros(2, np.int64), 1, np.array([5, 9]), np.array([30.0, 10.0]), np.zeros(2, np.int64),
-                       np.zeros(2, bool), np.array([7, 7]), margin=0)
+                       np.array([7, 7]), np.array([7, 7]), margin=0)
     assert best[0] == 1 and also[0] == [30.0]  # a tie: the earlier time (10 s) is the answer, the other is listed

@@ -83,9 +83,13 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
             s_, q_ = rows[hits], qrows[hits]
             query_long = of_query > of_stored  # the query is the broadcast, the stored media the still
             long_frame, long_time = (query_frame[q_], qtimes[q_]) if query_long else (stored_frame[s_], times[s_])
-            chosen, also = still_time.place(
-                np.zeros(len(hits), np.int64), 1, long_frame, long_time, score[hits, 0],
-                stored.secondary[s_] != query.secondary[q_], score[hits, 1:].sum(axis=1), t.still_also_bits)
+            frames_q, at_q = np.unique(query_frame[q_], return_inverse=True)
+            frames_s, at_s = np.unique(stored_frame[s_], return_inverse=True)
+            whole = still_time.whole_bits(
+                query, still_time.whole_rows(query_frame, query_codes, frames_q)[at_q.reshape(-1)],
+                stored, still_time.whole_rows(stored_frame, stored_codes, frames_s)[at_s.reshape(-1)])
+            chosen, also = still_time.place(np.zeros(len(hits), np.int64), 1, long_frame, long_time, score[hits, 0],
+                                            whole, score[hits, 1:].sum(axis=1), t.still_also_bits)
             placed = hits[chosen[0]]
             at = round(float(long_time[chosen[0]]), 3)
             offset, also_at = -at if query_long else at, also[0]  # time in the stored media - in the query
