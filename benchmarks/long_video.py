@@ -391,7 +391,8 @@ def run(args) -> dict:
     # the same items under the share rule alone between two short videos (before: one shared picture,
     # a title card held for seconds, could be half the frames)
     import dataclasses
-    share_only = score(results, fp, dataclasses.replace(t, short_pictures=False))
+    share_only = score(results, fp, dataclasses.replace(t, short_pictures=False)) \
+        if hasattr(t, "short_pictures") else s  # (an older hashtrail has only the share rule)
     recall_share = {k: float(np.mean(v)) for k, v in share_only["by_kind"].items()}
     print(f"item-item pairs: {s['kinds']['item-item'][0]} matched, {s['kinds']['item-item'][1]} false; "
           f"with the share rule alone between short videos (before): {share_only['kinds']['item-item'][0]} matched, "
