@@ -94,7 +94,7 @@ def test_workers_fingerprint_videos_and_gifs_as_the_embedded_scan_does(cluster, 
     assert distributed == snapshot(embedded)
     kinds = {row[4] for row in distributed[0]}
     assert kinds == {"video", "animation", "image"} and all(row[2] == "ok" for row in distributed[0])
-    assert any(isinstance(row, tuple) and len(row) == 8 for row in distributed[2])  # frame matches (with offset_s) stored
+    assert any(isinstance(row, tuple) and len(row) == 9 for row in distributed[2])  # frame matches (offset_s, also_at) stored
 
 
 def many_files(root, photo, n):
