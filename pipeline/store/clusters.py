@@ -44,6 +44,11 @@ from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK
 from hashtrail.pipeline.store.column_cache import ColumnCache
 
 
+# New media through their partial index, whatever the planner's statistics: by ``status = 'ok'`` (nearly
+# every media) each of these statements was a pass over all media at every update
+UNCLUSTERED = "media INDEXED BY idx_media_unclustered"
+
+
 class ClustersMixin:
     # -- clustering input -------------------------------------------------------------
     def fingerprints(self) -> Fingerprints:
@@ -92,8 +97,8 @@ class ClustersMixin:
         centre = ", ".join("?" * len(SECONDARY))
         rows = self.db.execute(
             f"SELECT f.id, f.media_id, f.phash || f.dhash || f.phash256, f.variant IN ({centre}), "
-            "f.time_s, m.clustered IS NULL, f.variant, f.aspect FROM fingerprints f JOIN media m ON m.id = f.media_id "
-            "WHERE m.status = 'ok' AND f.id > ? ORDER BY f.id", [*SECONDARY, after]).fetchall()
+            "f.time_s, m.clustered IS NULL, f.variant, f.aspect FROM fingerprints f CROSS JOIN media m "
+            "ON m.id = f.media_id WHERE m.status = 'ok' AND f.id > ? ORDER BY f.id", [*SECONDARY, after]).fetchall()
         if not rows:
             return Fingerprints.empty(), np.zeros(0, bool), np.zeros(0, np.int64)
         ids, media_ids, hashes, secondary, times, new, names, aspect = zip(*rows)
@@ -167,11 +172,11 @@ class ClustersMixin:
         (2M rows) would cost more than the update itself.
         """
         return dict(self.db.execute(
-            "SELECT id, sha256 FROM media WHERE status = 'ok' AND sha256 IN "
-            "(SELECT sha256 FROM media WHERE clustered IS NULL AND status = 'ok' AND sha256 IS NOT NULL)"))
+            "SELECT id, sha256 FROM media INDEXED BY idx_media_sha256 WHERE status = 'ok' AND sha256 IN "
+            f"(SELECT sha256 FROM {UNCLUSTERED} WHERE clustered IS NULL AND status = 'ok' AND sha256 IS NOT NULL)"))
 
     def unclustered_media(self) -> set[int]:
-        return {m for (m,) in self.db.execute("SELECT id FROM media WHERE clustered IS NULL AND status = 'ok'")}
+        return {m for (m,) in self.db.execute(f"SELECT id FROM {UNCLUSTERED} WHERE clustered IS NULL AND status = 'ok'")}
 
     def cluster_state(self) -> tuple[dict[int, int], dict[int, list[int]]]:
         """media -> cluster id, and cluster id -> members, as stored."""
@@ -246,9 +251,10 @@ class ClustersMixin:
 
         ``max_id``: the largest fingerprint row id the clustering read (the column cache's last row).
         """
-        new_rows = self.db.execute("SELECT COUNT(*) FROM media m JOIN fingerprints f ON f.media_id = m.id "
-                                   "WHERE m.clustered IS NULL AND m.status = 'ok'").fetchone()[0]
-        marked = self.db.execute("UPDATE media SET clustered = 1 WHERE clustered IS NULL AND status = 'ok'").rowcount
+        new_rows = self.db.execute("SELECT COUNT(*) FROM media m INDEXED BY idx_media_unclustered CROSS JOIN fingerprints f "
+                                   "ON f.media_id = m.id WHERE m.clustered IS NULL AND m.status = 'ok'").fetchone()[0]
+        marked = self.db.execute(f"UPDATE {UNCLUSTERED} SET clustered = 1 WHERE clustered IS NULL AND status = 'ok'"
+                                 ).rowcount
         if added_to is not None and "epoch" in added_to:  # counting 10M rows again costs seconds
             media, rows, epoch = added_to["media"] + marked, added_to["rows"] + new_rows, added_to["epoch"]
         else:
