@@ -73,7 +73,7 @@ class ClustersMixin:
         """
         self._staged = None
         cache, stamp, valid = self._valid_cache() if cached else (None, None, None)
-        after = int(stamp["max_id"]) if valid is not None else -1
+        after = stamp["max_id"] if valid is not None and stamp["max_id"] is not None else -1  # None: no rows yet
         fp, new, ids = self._fingerprint_rows(after)
         if valid is None:
             return fp, new, ids
