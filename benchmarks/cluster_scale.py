@@ -283,7 +283,8 @@ def media_run(args) -> None:
         update = add_to_clusters(everything, new_rows, clusters, members, sha_of_new, new_media, t)
         incremental_s, incremental_cpu = time.perf_counter() - started, time.process_time() - cpu
     after = {**clusters, **{a.media_id: a.cluster_id for a in update.assignments}}
-    print(f"incremental +{more.media:,} media ({len(new_rows):,} rows): {incremental_s:.2f} s ({incremental_cpu:.1f} CPU s; "
+    print(f"incremental +{more.media:,} media ({len(new_rows):,} rows): {incremental_s:.2f} s "
+          f"({incremental_cpu:.1f} CPU s; "
           f"the join of new rows with all rows {join_clock.wall:.2f} s, {join_clock.cpu:.1f} CPU s; the rest "
           f"{incremental_s - join_clock.wall:.2f} s, {incremental_cpu - join_clock.cpu:.1f} CPU s), "
           f"{update.changed_clusters:,} clusters created, grown or merged", flush=True)

@@ -176,7 +176,8 @@ class ClustersMixin:
             f"(SELECT sha256 FROM {UNCLUSTERED} WHERE clustered IS NULL AND status = 'ok' AND sha256 IS NOT NULL)"))
 
     def unclustered_media(self) -> set[int]:
-        return {m for (m,) in self.db.execute(f"SELECT id FROM {UNCLUSTERED} WHERE clustered IS NULL AND status = 'ok'")}
+        return {m for (m,) in self.db.execute(
+            f"SELECT id FROM {UNCLUSTERED} WHERE clustered IS NULL AND status = 'ok'")}
 
     def cluster_state(self) -> tuple[dict[int, int], dict[int, list[int]]]:
         """media -> cluster id, and cluster id -> members, as stored."""
@@ -251,8 +252,9 @@ class ClustersMixin:
 
         ``max_id``: the largest fingerprint row id the clustering read (the column cache's last row).
         """
-        new_rows = self.db.execute("SELECT COUNT(*) FROM media m INDEXED BY idx_media_unclustered CROSS JOIN fingerprints f "
-                                   "ON f.media_id = m.id WHERE m.clustered IS NULL AND m.status = 'ok'").fetchone()[0]
+        new_rows = self.db.execute(
+            "SELECT COUNT(*) FROM media m INDEXED BY idx_media_unclustered CROSS JOIN fingerprints f "
+            "ON f.media_id = m.id WHERE m.clustered IS NULL AND m.status = 'ok'").fetchone()[0]
         marked = self.db.execute(f"UPDATE {UNCLUSTERED} SET clustered = 1 WHERE clustered IS NULL AND status = 'ok'"
                                  ).rowcount
         if added_to is not None and "epoch" in added_to:  # counting 10M rows again costs seconds
