@@ -93,8 +93,9 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous, members: d
     from hashtrail.pipeline.index import verification
     known = previous if members is None else KnownClusters(previous, members, old_vias or {})
     rows_of = _row_finder(fp)
-    # a byte-identical copy of a media joins through its SHA-256 alone
-    new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
+    # a byte-identical copy of a media joins through its SHA-256 alone (asked of the new rows only: a
+    # membership test of every row's media sorts the whole table)
+    new_rows = new_rows[first_copies(fp.take(new_rows), sha_by_media)]
     found, details = _new_edges(fp, new_rows, t, rows_of)
     # a map of new media and their twins: chains through them
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
