@@ -218,10 +218,9 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False, row
         if not new.any() and not new_media:
             store.refresh_summaries()  # attribution may have changed (a rescan, an import) without new media
             return Reclustered(False, 0, 0, time.perf_counter() - started)
-        previous, members = store.cluster_state()
-        update = add_to_clusters(fp, np.nonzero(new)[0], previous, members, store.sha_of_new(), new_media, t,
-                                 store.hard_vias(), _pictures(store, settings), checks)
-        store.update_clusters(update.assignments, update.frame_matches, t)
+        update = add_to_clusters(fp, np.nonzero(new)[0], store.stored_clusters(), None, store.sha_of_new(),
+                                 new_media, t, None, _pictures(store, settings), checks)
+        store.update_clusters(update.assignments, update.frame_matches, t, _max_id(ids))
         store.record_verification(checks, rebuilt=False)
         store.save_fingerprint_cache(fp, ids)
         store.refresh_summaries()
@@ -230,12 +229,17 @@ def update_clusters(store: Store, settings: Settings, rebuild: bool = False, row
     fp, _, ids = store.fingerprints_and_new()
     assignments, frame_matches = cluster_with_details(fp, store.sha_by_media(), t, _pictures(store, settings), checks,
                                                       rows_join)
-    store.replace_clusters(assignments, frame_matches, t)
+    store.replace_clusters(assignments, frame_matches, t, _max_id(ids))
     store.record_verification(checks, rebuilt=True)
     store.save_fingerprint_cache(fp, ids)
     store.refresh_summaries()
     return Reclustered(True, len(fp.media_id), len({a.cluster_id for a in assignments}),
                        time.perf_counter() - started, sum(c.unavailable for c in checks))
+
+
+def _max_id(ids: np.ndarray) -> int | None:
+    """The largest fingerprint row id a clustering read (rows come in id order: the last)."""
+    return int(ids[-1]) if len(ids) else None
 
 
 def _pictures(store: Store, settings: Settings):

@@ -125,6 +125,8 @@ def test_a_database_of_an_older_schema_is_upgraded_by_a_reading_command(tmp_path
     store = Store(settings.db)
     scan([str(root)], settings, store)
     store.db.execute("DROP INDEX idx_media_unclustered")
+    for (trigger,) in store.db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'cluster_input_%'").fetchall():
+        store.db.execute(f"DROP TRIGGER {trigger}")  # a schema-3 database has none of them
     store.db.execute("ALTER TABLE media DROP COLUMN clustered")
     store.db.execute("DROP TABLE frame_matches")
     store.db.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
@@ -142,22 +144,14 @@ def test_the_column_cache_gives_the_rows_sqlite_gives_and_a_bad_one_is_ignored(t
         save(twitter_path(root, k, 100 + k), photo(k))
     store = Store(settings.db)
     scan([str(root)], settings, store)
-    cache = settings.db + "-fingerprints.npz"
-    assert os.path.exists(cache)
+    manifest = settings.db + "-columns/manifest.json"
+    assert os.path.exists(manifest)
     save(twitter_path(root, 9, 900), photo(1))  # a new copy: its rows come from SQLite, the rest from the cache
     assert not scan([str(root)], settings, store).clusters_rebuilt
-    cached = store.fingerprints_and_new(cached=True)
-    plain = store.fingerprints_and_new(cached=False)
-    for got, want in zip(cached, plain):
-        if isinstance(got, Fingerprints):
-            for field in ("media_id", "phash", "dhash", "phash256", "secondary"):
-                assert np.array_equal(getattr(got, field), getattr(want, field)), field
-            assert np.array_equal(got.times(), want.times(), equal_nan=True)
-        else:
-            assert np.array_equal(got, want)
-    with open(cache, "wb") as fh:
-        fh.write(b"not a cache")
-    assert store._fingerprint_cache() is None  # unreadable: SQLite is read instead
+    assert_cache_equals_sqlite(store)
+    with open(manifest, "w") as fh:
+        fh.write("not a manifest")
+    assert store._valid_cache()[2] is None  # unreadable: SQLite is read instead
     save(twitter_path(root, 10, 1000), photo(2))
     assert not scan([str(root)], settings, store).clusters_rebuilt
     copy = str(tmp_path / "copy.db")
@@ -165,3 +159,19 @@ def test_the_column_cache_gives_the_rows_sqlite_gives_and_a_bad_one_is_ignored(t
         store.db.conn.backup(target)
     update_clusters(Store(copy), settings.replace(db=copy), rebuild=True)
     assert sorted(Store(copy).db.execute("SELECT * FROM clusters")) == sorted(store.db.execute("SELECT * FROM clusters"))
+
+
+def assert_cache_equals_sqlite(store):
+    """The rows an update takes from the column cache (and SQLite after it) are SQLite's rows."""
+    assert store._valid_cache()[2] is not None
+    cached = store.fingerprints_and_new(cached=True)
+    plain = store.fingerprints_and_new(cached=False)
+    for got, want in zip(cached, plain):
+        if isinstance(got, Fingerprints):
+            for field in ("media_id", "phash", "dhash", "phash256", "secondary"):
+                assert np.array_equal(getattr(got, field), getattr(want, field)), field
+            assert np.array_equal(got.times(), want.times(), equal_nan=True)
+            assert np.array_equal(got.codes(), want.codes())
+            assert np.array_equal(got.aspects(), want.aspects(), equal_nan=True)
+        else:
+            assert np.array_equal(got, want)

@@ -669,13 +669,25 @@ class _row_finder:
     """
 
     def __init__(self, fp: Fingerprints):
-        self.order = np.argsort(fp.media_id, kind="stable")
-        self.sorted_ids = fp.media_id[self.order]
+        ids = fp.media_id
+        if len(ids) < 2 or bool((ids[1:] >= ids[:-1]).all()):  # rows in media order (as stored): no sort
+            self.order, self.sorted_ids = None, ids
+        else:
+            self.order = np.argsort(ids, kind="stable")
+            self.sorted_ids = ids[self.order]
         self.probe = PROBE[fp.codes()]
 
     def __call__(self, media: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.sorted_ids, [media, media + 1])
-        return self.order[lo:hi]
+        return np.arange(lo, hi) if self.order is None else self.order[lo:hi]
+
+    def many(self, media: np.ndarray) -> np.ndarray:
+        """The rows of all of ``media`` (distinct ids), in no particular order."""
+        lo = np.searchsorted(self.sorted_ids, media)
+        hi = np.searchsorted(self.sorted_ids, media + 1)
+        counts = hi - lo
+        at = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts) + np.arange(counts.sum())
+        return at if self.order is None else self.order[at]
 
 
 def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> int:

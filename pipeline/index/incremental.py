@@ -39,7 +39,6 @@ from hashtrail.pipeline.index.cluster import (
     first_copies,
     media_edges,
     member_vias,
-    probe_pairs,
 )
 
 
@@ -51,14 +50,39 @@ class Update:
     changed_clusters: int
 
 
-def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, int],
-                    members: dict[int, list[int]], sha_by_media: dict[int, str], new_media: set[int],
+@dataclasses.dataclass
+class KnownClusters:
+    """Existing clusters held in memory (tests, benchmarks); the store's ``StoredClusters`` reads them on demand.
+
+    Both answer only for the media and clusters asked about: an update
+    touches a few hundred of hundreds of thousands of clusters, so nothing
+    here may need all of them.
+    """
+
+    previous: dict[int, int]  # media -> cluster id
+    members: dict[int, list[int]]  # cluster id -> media
+    vias: dict[int, Via]  # members linked only through a hard edit
+
+    def clusters_of(self, media) -> dict[int, int]:
+        return {m: self.previous[m] for m in media if m in self.previous}
+
+    def members_of(self, clusters) -> dict[int, list[int]]:
+        return {c: self.members[c] for c in clusters if c in self.members}
+
+    def vias_of(self, media) -> dict[int, Via]:
+        return {m: self.vias[m] for m in media if m in self.vias}
+
+
+def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous, members: dict[int, list[int]] | None,
+                    sha_by_media: dict[int, str], new_media: set[int],
                     t: Thresholds, old_vias: dict[int, Via] | None = None, pictures=None,
                     verified_out: list | None = None) -> Update:
     """Clusters after adding ``new_rows`` (row indices of ``fp``) and ``new_media``.
 
     ``previous`` maps media in clusters to their cluster id, ``members`` the
-    reverse; ``new_media`` are media ids without a cluster yet that came with
+    reverse; or ``previous`` answers ``clusters_of``, ``members_of`` and
+    ``vias_of`` itself (``KnownClusters``, the store's ``StoredClusters``)
+    and ``members`` is None. ``new_media`` are media ids without a cluster yet that came with
     the new rows or have no hashable row (flat pictures join by SHA-256 only).
     ``sha_by_media`` needs only the new media and those sharing a hash with them.
     ``old_vias``: the stored links of members matched only through a hard edit
@@ -67,20 +91,23 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     and not those whose media are already in one cluster.
     """
     from hashtrail.pipeline.index import verification
-    # a byte-identical copy of a media joins through its SHA-256 alone
-    new_rows = new_rows[first_copies(fp, sha_by_media)[new_rows]]
-    found, details = _new_edges(fp, new_rows, t)
+    known = previous if members is None else KnownClusters(previous, members, old_vias or {})
+    rows_of = _row_finder(fp)
+    # a byte-identical copy of a media joins through its SHA-256 alone (asked of the new rows only: a
+    # membership test of every row's media sorts the whole table)
+    new_rows = new_rows[first_copies(fp.take(new_rows), sha_by_media)]
+    found, details = _new_edges(fp, new_rows, t, rows_of)
     # a map of new media and their twins: chains through them
     edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
-    checked = verification.apply(edges, pictures, t, node=lambda m: previous.get(m, m))  # old clusters: one node
+    cluster_of = known.clusters_of(np.unique(np.concatenate([edges.a, edges.b])).tolist())
+    checked = verification.apply(edges, pictures, t, node=lambda m: cluster_of.get(m, m))  # old clusters: one node
     edges = checked.edges
     if verified_out is not None:
         verified_out.append(checked)
     a, b = edges.a, edges.b
     if len(a) == 0:
         return Update([], [], len(new_rows), 0)
-    vias = _merged_vias(edges, old_vias or {}, checked)
-    label = np.vectorize(lambda m: previous.get(int(m), int(m)), otypes=[np.int64])
+    label = np.vectorize(lambda m: cluster_of.get(int(m), int(m)), otypes=[np.int64])
     la, lb = label(a), label(b)
     nodes, inverse = np.unique(np.concatenate([la, lb]), return_inverse=True)
     graph = coo_matrix((np.ones(len(la), dtype=np.int8), (inverse[:len(la)], inverse[len(la):])),
@@ -89,17 +116,18 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous: dict[int, 
     joined: dict[int, list[int]] = defaultdict(list)
     for node, c in zip(nodes.tolist(), component.tolist()):
         joined[c].append(node)
-    rows_of = _row_finder(fp)
-    out, changed = [], 0
+    old_members = known.members_of(set(cluster_of.values()))
+    changed_groups = []
     for labels in joined.values():
-        if len(labels) == 1 and labels[0] in members and all(m not in new_media for m in members[labels[0]]):
+        if len(labels) == 1 and labels[0] in old_members and all(m not in new_media for m in old_members[labels[0]]):
             continue  # an old cluster met only itself
-        representative = min(labels)
-        everyone = sorted({m for lab in labels for m in members.get(lab, [lab])})
-        changed += 1
+        changed_groups.append((min(labels), sorted({m for lab in labels for m in old_members.get(lab, [lab])})))
+    vias = _merged_vias(edges, known.vias_of([m for _, everyone in changed_groups for m in everyone]), checked)
+    out = []
+    for representative, everyone in changed_groups:
         for media in everyone:
             out.append(assign(fp, rows_of, sha_by_media, representative, media, vias.get(media)))
-    return Update(out, details, len(new_rows), changed)
+    return Update(out, details, len(new_rows), len(changed_groups))
 
 
 def _merged_vias(edges: Edges, old: dict[int, Via], checked=None) -> dict[int, Via]:
@@ -114,7 +142,7 @@ def _merged_vias(edges: Edges, old: dict[int, Via], checked=None) -> dict[int, V
     return merged
 
 
-def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds) -> tuple[Edges, list[FrameMatch]]:
+def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds, rows_of=None) -> tuple[Edges, list[FrameMatch]]:
     """Media pairs under the whole rule among pairs that involve a new row.
 
     As a rebuild's joins (cluster.matching_rows), restricted to pairs with a new
@@ -122,31 +150,70 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds) -> tuple[E
     rows with all whole ones, new whole rows with the old centre rows (each
     pair of a new row met once); new probes with all primary rows, new primary
     rows with the old probes.
+
+    Nothing here may cost more than a vectorised pass over the table besides
+    the join itself (new rows x table): the old/new split is a mask (a set
+    difference sorted millions of rows: seconds at 2M media), each table
+    index is built once and shared by the joins that use it, and frame ids
+    are counted only on the media the candidate pairs involve.
     """
     if len(new_rows) == 0:
         return Edges.plain(np.zeros(0, np.int64), np.zeros(0, np.int64)), []
     codes = fp.codes()
+    is_new = np.zeros(len(codes), dtype=bool)
+    is_new[new_rows] = True
     probe, primary = PROBE[codes] & t.probes()[codes], PRIMARY[codes]
     whole, centre = ~PROBE[codes] & ~fp.secondary, ~PROBE[codes] & fp.secondary
-    new_whole, new_centre, new_probe, new_primary = (new_rows[mask[new_rows]]
+    new_whole, new_centre, new_probe, new_primary = (np.nonzero(mask & is_new)[0]
                                                      for mask in (whole, centre, probe, primary))
-    all_whole = np.nonzero(whole)[0]
-    old_centre = np.setdiff1d(np.nonzero(centre)[0], new_centre)
-    pairs = [_join(fp, new_whole, all_whole, t.phash, t.dhash), _join(fp, new_centre, all_whole, t.phash, t.dhash),
-             _join(fp, new_whole, old_centre, t.phash, t.dhash)]
-    pairs.append(probe_pairs(fp, new_probe, np.nonzero(primary)[0], t))
-    old_probe = np.setdiff1d(np.nonzero(probe)[0], new_probe)
-    pairs.append(probe_pairs(fp, new_primary, old_probe, t))
+    tables = _Tables(fp)
+    all_whole, old_centre = (np.nonzero(whole)[0], np.nonzero(centre & ~is_new)[0])
+    all_primary, old_probe = np.nonzero(primary)[0], np.nonzero(probe & ~is_new)[0]
+    pairs = [tables.join(new_whole, all_whole, t.phash, t.dhash), tables.join(new_centre, all_whole, t.phash, t.dhash),
+             tables.join(new_whole, old_centre, t.phash, t.dhash),
+             tables.join(new_probe, all_primary, t.hard_phash, t.hard_dhash),
+             tables.join(new_primary, old_probe, t.hard_phash, t.hard_dhash)]
     i, j = np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
     i, j = admitted(fp, i, j, t)
-    frame, frame_count = fp.frames()
-    a, b, details, rank, ri, rj = media_edges(fp, i, j, frame, frame_count, t)
-    return Edges.of_rows(fp, a, b, rank, ri, rj), details
+    return _media_edges_near(fp, i, j, t, rows_of)
 
 
-def _join(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, rp: int, rd: int) -> tuple[np.ndarray, np.ndarray]:
-    """Row pairs (query row, table row) within the pHash64 and dHash64 radii, by the multi-index join."""
-    if len(queries) == 0 or len(table) == 0:
-        return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    return multi_index.join(multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries),
-                            multi_index.BlockIndex(fp.phash[table], fp.dhash[table], table), rp, rd)
+def _media_edges_near(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds,
+                      rows_of=None) -> tuple[Edges, list[FrameMatch]]:
+    """``media_edges`` on the rows of the media that the row pairs involve, not on the whole table.
+
+    A media's frame count needs all of its rows, and only those: counting
+    frames over millions of rows (a unique of the whole table) was the
+    largest cost after the join. Row numbers go back to ``fp``'s.
+    """
+    rows_of = rows_of or _row_finder(fp)
+    near = np.sort(rows_of.many(np.unique(np.concatenate([fp.media_id[i], fp.media_id[j]]))))
+    sub = fp.take(near)
+    frame, frame_count = sub.frames()
+    a, b, details, rank, ri, rj = media_edges(sub, np.searchsorted(near, i), np.searchsorted(near, j),
+                                              frame, frame_count, t)
+    back = lambda r: np.where(r >= 0, near[np.maximum(r, 0)], -1)  # noqa: E731 (-1: a video pair)
+    return Edges.of_rows(fp, a, b, rank, back(ri), back(rj)), details
+
+
+class _Tables:
+    """Block indexes of row sets of ``fp``, each built once (the whole rows serve two joins, and the primary rows
+    are the same set)."""
+
+    def __init__(self, fp: Fingerprints):
+        self.fp, self.built = fp, []
+
+    def index(self, rows: np.ndarray) -> multi_index.BlockIndex:
+        for known, index in self.built:
+            if known is rows or (len(known) == len(rows) and np.array_equal(known, rows)):
+                return index
+        index = multi_index.BlockIndex(self.fp.phash[rows], self.fp.dhash[rows], rows)
+        self.built.append((rows, index))
+        return index
+
+    def join(self, queries: np.ndarray, table: np.ndarray, rp: int, rd: int) -> tuple[np.ndarray, np.ndarray]:
+        """Row pairs (query row, table row) within the pHash64 and dHash64 radii, by the multi-index join."""
+        if len(queries) == 0 or len(table) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        q = multi_index.BlockIndex(self.fp.phash[queries], self.fp.dhash[queries], queries)
+        return multi_index.join(q, self.index(table), rp, rd)

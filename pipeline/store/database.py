@@ -46,7 +46,7 @@ SCHEMA_VERSION = 14  # 2: posts, users, manifest, media.posted_at; 3: attempts, 
 # 8: ignored_clusters; 9: cluster_summary.strip and .retweets, account_pairs, cluster_accounts;
 # 10: media.release, cluster_summary.releases; 11: scans.interrupted_at, scans.interrupted_by;
 # 12: clusters.via, .via_media, .via_transform, fingerprints.aspect; 13: frame_matches.offset_s;
-# 14: frame_matches.also_at
+# 14: frame_matches.also_at; meta.cluster_input_changes and its triggers (store/clusters.py)
 
 MEDIA_COLUMNS = {
     "id": int, "path": str, "root": str, "status": str, "reason": str, "kind": str, "format": str,
@@ -256,6 +256,7 @@ class Store(ClustersMixin, HistoryMixin, CopiesMixin, ListingMixin, SummariesMix
             self._create_summary_schema()
             self._create_partner_schema()
             self._create_coordination_schema()
+            self._create_cluster_input_schema()
             db.execute("CREATE INDEX IF NOT EXISTS idx_media_unclustered ON media (id) WHERE clustered IS NULL")
             db["meta"].upsert({"key": "schema_version", "value": str(SCHEMA_VERSION)}, pk="key")
             if not db.execute("SELECT 1 FROM meta WHERE key = 'database_id'").fetchone():
