@@ -34,7 +34,7 @@ import numpy as np
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from hashtrail.pipeline.index import clip_runs, multi_index
+from hashtrail.pipeline.index import clip_runs, multi_index, spanning
 from hashtrail.pipeline.index.hamming import distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
     PRIMARY,
@@ -219,18 +219,55 @@ def matching_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int] = (0, 
     space; the n parts together give exactly the unsharded pairs (the
     distributed join runs them in separate tasks).
     """
-    codes = fp.codes()
-    probe = PROBE[codes]
-    whole = np.nonzero(~probe & ~fp.secondary)[0]
-    centre = np.nonzero(~probe & fp.secondary)[0]
-    table = multi_index.BlockIndex(fp.phash[whole], fp.dhash[whole], whole)
-    i, j = multi_index.join(table, table, t.phash, t.dhash, shard)
-    if len(centre):
-        queries = multi_index.BlockIndex(fp.phash[centre], fp.dhash[centre], centre)
-        ci, cj = multi_index.join(queries, table, t.phash, t.dhash, shard)
-        i, j = np.concatenate([i, ci]), np.concatenate([j, cj])
-    pi, pj = probe_pairs(fp, np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0], t, shard)
-    return admitted(fp, np.concatenate([i, pi]), np.concatenate([j, pj]), t)
+    return _RowJoin(fp, t).shard(shard)
+
+
+class _RowJoin:
+    """The indexes of ``matching_rows``' three joins, built once, and its pairs shard by shard."""
+
+    def __init__(self, fp: Fingerprints, t: Thresholds):
+        self.fp, self.t = fp, t
+        codes = fp.codes()
+        probe = PROBE[codes]
+        whole = np.nonzero(~probe & ~fp.secondary)[0]
+        centre = np.nonzero(~probe & fp.secondary)[0]
+        self.table = multi_index.BlockIndex(fp.phash[whole], fp.dhash[whole], whole)
+        self.centre = multi_index.BlockIndex(fp.phash[centre], fp.dhash[centre], centre) if len(centre) else None
+        queries, primary = np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0]
+        self.probes = None
+        if len(queries) and len(primary):
+            # the primary rows are the whole rows: the probes' table is the same index
+            same = np.array_equal(primary, whole)
+            self.probes = (multi_index.BlockIndex(fp.phash[queries], fp.dhash[queries], queries),
+                           self.table if same else multi_index.BlockIndex(fp.phash[primary], fp.dhash[primary],
+                                                                          primary))
+
+    def shard(self, shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+        t = self.t
+        found = [multi_index.join(self.table, self.table, t.phash, t.dhash, shard)]
+        if self.centre is not None:
+            found.append(multi_index.join(self.centre, self.table, t.phash, t.dhash, shard))
+        if self.probes is not None:
+            found.append(multi_index.join(*self.probes, t.hard_phash, t.hard_dhash, shard))
+        i, j = np.concatenate([a for a, _ in found]), np.concatenate([b for _, b in found])
+        del found
+        return admitted(self.fp, i, j, t)
+
+
+JOIN_SHARD_ROWS = 1 << 19  # rows per shard of a streamed join (see streamed_rows): its candidates stay small
+
+
+def streamed_rows(fp: Fingerprints, t: Thresholds, take) -> None:
+    """``matching_rows`` shard by shard, each shard's admitted row pairs handed to ``take`` as they come.
+
+    One shard per JOIN_SHARD_ROWS rows: a shard's candidates are about
+    1/n of the whole, so a reducer (spanning.Forest) that drops most of them
+    keeps the peak far below the join's full output.
+    """
+    join = _RowJoin(fp, t)
+    parts = max(1, -(-len(fp.media_id) // JOIN_SHARD_ROWS))
+    for k in range(parts):
+        take(*join.shard((k, parts)))
 
 
 def probe_pairs(fp: Fingerprints, queries: np.ndarray, table: np.ndarray, t: Thresholds,
@@ -289,8 +326,9 @@ def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edge
     crop windows do not make two pictures the same): each copy gets the
     matches its row's first copy found. Video and animation rows are never
     collapsed: their matches are counted frame by frame. The components are
-    those of the matching rule; the pair list is not, so measure with
-    ``matching_pairs``. ``rows_join``: what finds the admitted row pairs
+    those of the matching rule; the pair list is not (of the pairs that
+    cannot change a cluster or a ``via``, only a spanning forest is kept:
+    pipeline/index/spanning.py), so measure with ``matching_pairs``. ``rows_join``: what finds the admitted row pairs
     (default ``matching_rows``; the distributed join, workers/join.py, spreads it over workers).
     """
     frame, frame_count = fp.frames()
@@ -299,7 +337,19 @@ def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edge
     first, chain_a, chain_b = _identical_rows(fp, np.nonzero(single & ~probe)[0])
     probe_first, copy_row, copy_media = _probe_copies(fp, np.nonzero(single & probe)[0])
     rows = np.concatenate([first, probe_first, np.nonzero(~single)[0]])
-    a, b, details, rank, ri, rj = _edges(fp, rows, frame, frame_count, t, rows_join)
+    copied = np.zeros(len(fp.media_id), dtype=bool)
+    copied[copy_row] = True
+    forest = spanning.Forest(fp, frame_count, copied, t)
+    sub = fp.take(rows)
+    if rows_join is None:  # shard by shard: the big families' row pairs never all exist at once
+        streamed_rows(sub, t, lambda i, j: forest.add(rows[i], rows[j]))
+    else:
+        i, j = rows_join(sub, t)
+        forest.add(rows[i], rows[j])
+        del i, j
+    del sub
+    a, b, details, rank, ri, rj = media_edges(fp, *forest.pairs(), frame, frame_count, t)
+    del forest
     found = _expand_probe_copies(fp, Edges.of_rows(fp, a, b, rank, ri, rj), ri, rj, copy_row, copy_media)
     return Edges.join([found, Edges.plain(chain_a, chain_b)]), _for_copies(details, chain_a, chain_b)
 
