@@ -201,3 +201,13 @@ def test_streamed_shards_add_up_to_the_whole_join(monkeypatch):
     assert len(got) > 5
     pairs = sorted(zip(np.concatenate([i for i, _ in got]).tolist(), np.concatenate([j for _, j in got]).tolist()))
     assert pairs == sorted(zip(*(x.tolist() for x in cluster.matching_rows(fp, T))))
+
+
+@pytest.mark.parametrize("seed", [1, 9])
+def test_distances_of_all_members_at_once_equal_those_one_member_at_a_time(seed):
+    fp, sha = archive(seed)
+    found = cluster.find_clusters(fp, sha, T)
+    rows_of = cluster._row_finder(fp)
+    want = [cluster._distance(fp, rows_of, sha, a.cluster_id, a.media_id) for a in found]
+    assert [a.distance for a in found] == want
+    assert len(set(want)) > 3 and 0 in want  # copies, near and far members

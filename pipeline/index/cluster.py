@@ -28,7 +28,6 @@ the representative.
 from __future__ import annotations
 
 import dataclasses
-from collections import defaultdict
 
 import numpy as np
 from scipy.sparse import coo_matrix
@@ -666,16 +665,17 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresho
     n = len(ids)
     graph = coo_matrix((np.ones(len(a), dtype=np.int8), (inverse[: len(a)], inverse[len(a):])), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
-    by_label: dict[int, list[int]] = defaultdict(list)
-    for media_id, label in zip(ids.tolist(), labels.tolist()):
-        by_label[label].append(media_id)
     rows_of = _row_finder(fp)
+    first = np.full(labels.max() + 1, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, labels, ids)  # a cluster's id: its smallest media id, its representative
+    order = np.lexsort((ids, first[labels]))  # cluster by cluster, members in id order
+    media, representative = ids[order], first[labels][order]
+    distance = distances_to(fp, rows_of, sha_by_media, representative, media)
     out = []
-    for members in by_label.values():
-        members.sort()
-        representative = members[0]
-        for media_id in members:
-            out.append(assign(fp, rows_of, sha_by_media, representative, media_id, vias.get(media_id)))
+    for media_id, rep, d in zip(media.tolist(), representative.tolist(), distance):
+        via = vias.get(media_id)
+        out.append(Assignment(media_id, rep, d) if via is None else
+                   Assignment(media_id, rep, d, via.name, via.media, via.transform))
     return out, details
 
 
@@ -701,6 +701,44 @@ class _row_finder:
     def __call__(self, media: int) -> np.ndarray:
         lo, hi = np.searchsorted(self.sorted_ids, [media, media + 1])
         return self.order[lo:hi]
+
+
+def distances_to(fp, rows_of, sha_by_media, representative: np.ndarray, media: np.ndarray) -> list:
+    """``_distance`` of each media to its representative, for all members at once.
+
+    One member at a time cost ~20 us of numpy calls: 11 s for the 573,872
+    members at 2M media. Here every (representative row, member row) pair is
+    laid out in one array and reduced per member.
+    """
+    out: list = [None] * len(media)
+    sha = [sha_by_media.get(m) for m in media.tolist()]
+    sha_rep = [sha_by_media.get(r) for r in representative.tolist()]
+    todo = []
+    for k, (m, r, a, b) in enumerate(zip(media.tolist(), representative.tolist(), sha, sha_rep)):
+        if m == r or (a and a == b):
+            out[k] = 0
+        else:
+            todo.append(k)
+    todo = np.asarray(todo, dtype=np.int64)
+    if len(todo) == 0:
+        return out
+    lo_r, hi_r = np.searchsorted(rows_of.sorted_ids, representative[todo]), \
+        np.searchsorted(rows_of.sorted_ids, representative[todo] + 1)
+    lo_m, hi_m = np.searchsorted(rows_of.sorted_ids, media[todo]), np.searchsorted(rows_of.sorted_ids, media[todo] + 1)
+    cr, cm = hi_r - lo_r, hi_m - lo_m
+    size = cr * cm
+    has = size > 0  # no hashable variant (flat image) on one side: joined by a chain, no distance
+    step = np.repeat(np.arange(len(todo)), size)
+    within = np.arange(int(size.sum())) - np.repeat(np.cumsum(size) - size, size)
+    ri = rows_of.order[lo_r[step] + within // cm[step]]
+    mi = rows_of.order[lo_m[step] + within % cm[step]]
+    d = distances(fp.phash[ri], fp.phash[mi])
+    d = np.where(rows_of.probe[ri] & rows_of.probe[mi], 64, d)  # two probes are no distance between pictures
+    best = np.full(len(todo), 64, dtype=np.int64)
+    np.minimum.at(best, step, d)
+    for k, h, b in zip(todo.tolist(), has.tolist(), best.tolist()):
+        out[k] = int(b) if h else None
+    return out
 
 
 def _distance(fp, rows_of, sha_by_media, representative: int, media_id: int) -> int:
