@@ -3,13 +3,16 @@
 Plain pHash fails exactly where reposting changes an image most: an added
 border, letterboxing or a small crop moves every pixel of the 32x32 thumbnail
 pHash looks at (benchmarks/quality.py measures recall near 0 for borders).
-Instead of one hash, each image gets up to four variants:
+Instead of one hash, each image gets up to five variants:
 
 - ``full``: the whole picture;
 - ``center``: the central 90% (a repost cropped by a few percent per side
   lines up with this one);
 - ``trim``: the picture with uniform borders and letterbox bars removed;
-- ``trim_center``: the central 90% of the trimmed picture.
+- ``trim_center``: the central 90% of the trimmed picture (a primary row, unlike
+  ``center``: see SECONDARY);
+- ``zoom`` (stills): the central 95%, a probe (queried against other media's
+  primary rows, never indexed) for copies cropped by 2-4% a side (ZOOM_KEEP).
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
 ``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
