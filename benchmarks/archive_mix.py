@@ -5,10 +5,10 @@ and they are not independent: a centre crop's hash is near its full
 picture's. The mix, per media:
 
 - stills (97%), each with the variants today's default settings store:
-  plain pictures ``full, center`` (54%), pictures with borders also
-  ``trim, trim_center`` (30%), captioned ones ``uncaptioned, banded,
+  plain pictures ``full, center`` and the ``zoom`` probe (54%), pictures with
+  borders also ``trim, trim_center`` (30%), captioned ones ``uncaptioned, banded,
   banded_center`` (16%), and every still the two de-rotated probes
-  ``rotate_m4, rotate_p4``: 4.76 rows a still, as README "Quality" counts;
+  ``rotate_m4, rotate_p4``: 5.6 rows a still (4.76 before the zoom probe);
 - videos and GIFs (3%): 5-60 frames (a truncated power law, mean ~6.5, so
   ~13 rows a video), each frame ``full`` and ``center``; frames of one scene
   are near each other (a scene cut with probability 0.3 a frame), and one
@@ -40,9 +40,9 @@ from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE
 # mean pHash64 bits between each variant and the full picture (uncaptioned for banded ones),
 # measured with hash_variants on quality.py's photos and crops (skimage.data): 270 pictures
 VARIANT_BITS = {"full": 0, "uncaptioned": 0, "center": 12, "trim": 12, "trim_center": 17, "rotate_m4": 12,
-                "rotate_p4": 12, "banded": 14, "banded_center": 18}
-STILLS = ((0.54, ("full", "center", "rotate_m4", "rotate_p4")),
-          (0.30, ("full", "center", "trim", "trim_center", "rotate_m4", "rotate_p4")),
+                "rotate_p4": 12, "banded": 14, "banded_center": 18, "zoom": 7}
+STILLS = ((0.54, ("full", "center", "zoom", "rotate_m4", "rotate_p4")),
+          (0.30, ("full", "center", "zoom", "trim", "trim_center", "rotate_m4", "rotate_p4")),
           (0.16, ("uncaptioned", "banded", "banded_center", "rotate_m4", "rotate_p4")))
 VIDEO_SHARE = 0.03
 FAMILY_SHARE, COPY_SHARE, BLANK_SHARE = 0.14, 0.08, 0.003

@@ -82,6 +82,15 @@ PHOTOS = {
     "motorcycle_right": "motorcycle_right.png",
 }
 STEREO = {"motorcycle_left": 0, "motorcycle_right": 1}  # index in skimage.data.stereo_motorcycle()
+# ``--photos held-out``: real photos this benchmark's default set does not use, shipped in other wheels (no
+# download), to check that a rule chosen on the default set holds elsewhere: scikit-learn's two sample
+# photos, PyWavelets' aerial view and staircase, matplotlib's portrait, scikit-image's two photos of text.
+HELD_OUT = {
+    "china": ("sklearn", "datasets/images/china.jpg"), "flower": ("sklearn", "datasets/images/flower.jpg"),
+    "aero": ("pywt", "data/aero.npz"), "ascent": ("pywt", "data/ascent.npz"),
+    "grace_hopper": ("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
+    "page": ("skimage", "data/page.png"), "text": ("skimage", "data/text.png"),
+}
 EDITS = {**transforms.MILD, **transforms.HARD}
 GRID = [(x, y) for y in (0, 0.5, 1) for x in (0, 0.5, 1)]  # relative positions
 SHOTS = [(0.60, GRID)]  # (side share, positions): the default, a panned camera
@@ -93,6 +102,8 @@ TARGET_PRECISION, TARGET_RECALL, TARGET_HARD = 0.995, 0.98, 0.8
 
 
 def load_photo(name: str) -> Image.Image:
+    if name in HELD_OUT:
+        return load_held_out(name)
     import skimage.data
     if not (Path(skimage.data.data_dir) / PHOTOS[name]).exists():
         raise FileNotFoundError("not in the wheel, would need a download")
@@ -100,6 +111,17 @@ def load_photo(name: str) -> Image.Image:
     if array.dtype == bool:  # horse: a black-on-white silhouette, True is white
         array = array.astype(np.uint8) * 255
     return Image.fromarray(array).convert("RGB")
+
+
+def load_held_out(name: str) -> Image.Image:
+    """A photo of the held-out set, read from the installed package that ships it."""
+    import importlib
+    package, member = HELD_OUT[name]
+    path = Path(importlib.import_module(package).__file__).parent / member
+    if path.suffix == ".npz":
+        with np.load(path) as data:
+            return Image.fromarray(data[data.files[0]].astype(np.uint8)).convert("RGB")
+    return Image.open(path).convert("RGB")
 
 
 def distinct_pictures(photo: Image.Image, crops) -> list[Image.Image]:
@@ -139,11 +161,11 @@ def copies(picture: Image.Image, settings) -> list[tuple[str, list, str, Picture
     return [(name, *fingerprint(data, settings)) for name, data in files]
 
 
-def build_set(settings, crops) -> tuple[list[str], dict[str, np.ndarray], Fingerprints, list[Picture]]:
+def build_set(settings, crops, photos=PHOTOS) -> tuple[list[str], dict[str, np.ndarray], Fingerprints, list[Picture]]:
     """Hash every item (in parallel); return photo names, item columns, variant fingerprints and each
     item's verification picture."""
     names, pictures, photo_of = [], [], []
-    for name in PHOTOS:
+    for name in photos:
         try:
             photo = load_photo(name)
         except Exception as exc:
@@ -491,6 +513,9 @@ def main() -> None:
     parser.add_argument("--search-reach", action="store_true",
                         help="only: how many non-screenshots the screenshot search looks at and fires on")
     parser.add_argument("--quick", action="store_true", help="skip the threshold sweeps (the configured cell only)")
+    parser.add_argument("--photos", choices=("default", "held-out"), default="default",
+                        help="held-out: photos from other wheels (scikit-learn, PyWavelets, matplotlib), to check "
+                             "a rule chosen on the default set")
     args = parser.parse_args()
     if args.search_reach:
         search_reach(NESTED if args.nested else SHOTS)
@@ -498,7 +523,8 @@ def main() -> None:
     started = time.perf_counter()
     settings = config.load()
     t = Thresholds.from_settings(settings)
-    names, items, fp, pictures = build_set(settings, NESTED if args.nested else SHOTS)
+    names, items, fp, pictures = build_set(settings, NESTED if args.nested else SHOTS,
+                                           HELD_OUT if args.photos == "held-out" else PHOTOS)
     hashed = time.perf_counter()
     cells = {(p, d, t.phash256) for p in {*SWEEP_PD, t.phash} for d in {*SWEEP_PD, t.dhash}}
     cells |= {(t.phash, t.dhash, q) for q in {*SWEEP_Q, t.phash256}}

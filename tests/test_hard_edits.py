@@ -223,4 +223,4 @@ def test_hard_edits_switched_off_are_neither_computed_nor_stored(tmp_path, photo
     store = Store(settings.db)
     scan([str(root)], settings, store)
     stored = {r["variant"] for r in store.db.query("SELECT variant FROM fingerprints")}
-    assert stored == {"full", "center", "rotate_m4", "rotate_p4"}
+    assert stored == {"full", "center", "zoom", "rotate_m4", "rotate_p4"}  # zoom: a mild edit, always on

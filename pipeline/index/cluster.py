@@ -39,6 +39,7 @@ from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for sear
     PRIMARY,
     PROBE,
     RANK,
+    STRICT,
     VIA_NAMES,
     Edges,
     Via,
@@ -143,8 +144,8 @@ class Thresholds:
                aspect_a: np.ndarray | float = np.nan, aspect_b: np.ndarray | float = np.nan) -> np.ndarray:
         """The matching rule on distances of variant pairs: the one place it is written.
 
-        ``hard``: the pair involves a hard-edit variant (``rank`` > 0), held to the
-        hard thresholds. Clustering (``matching_pairs``) and query by example
+        ``hard``: the pair involves a hard-edit variant (``rank`` > 0) or a probe
+        (edges.STRICT), held to the hard thresholds. Clustering (``matching_pairs``) and query by example
         (search.py) both ask it.
         """
         plain = (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256)
@@ -312,7 +313,7 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
     codes, aspects = fp.codes(), fp.aspects()
     for s in range(0, len(i), ADMIT_CHUNK):
         a, b = i[s:s + ADMIT_CHUNK], j[s:s + ADMIT_CHUNK]
-        hard = np.maximum(RANK[codes[a]], RANK[codes[b]]) > 0  # pair_rank, on the chunk
+        hard = STRICT[codes[a]] | STRICT[codes[b]]  # a hard-edit variant or a probe
         keep[s:s + ADMIT_CHUNK] = t.admits(
             distances(fp.phash[a], fp.phash[b]), distances(fp.dhash[a], fp.dhash[b]),
             distances(fp.phash256[a], fp.phash256[b]).sum(axis=1), fp.secondary[a] & fp.secondary[b],

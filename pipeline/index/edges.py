@@ -23,6 +23,9 @@ from hashtrail.pipeline.media.hashing import VARIANTS, VIA_RANK, is_probe, is_se
 PROBE = np.array([is_probe(n) for n in VARIANTS])
 PRIMARY = np.array([not is_probe(n) and not is_secondary(n) for n in VARIANTS])
 RANK = np.array([VIA_RANK[via_of(n)] for n in VARIANTS], dtype=np.int8)
+# per variant code: a pair with such a row is held to the hard thresholds: the hard-edit variants, and every
+# probe (the ``zoom`` probe is a plain match, but like the others one more chance of a false match per image)
+STRICT = PROBE | (RANK > 0)
 VIA_NAMES = {rank: name for name, rank in VIA_RANK.items()}
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from hashtrail.pipeline.errors import NotMatchable
 from hashtrail.pipeline.index import clip_runs, still_time
-from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, VIA_NAMES, Fingerprints, Thresholds, frame_time,
+from hashtrail.pipeline.index.cluster import (PRIMARY, PROBE, RANK, STRICT, VIA_NAMES, Fingerprints, Thresholds, frame_time,
                                               transform_text)
 from hashtrail.pipeline.index.hamming import distances, hex_to_u64
 from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VARIANTS, VIA_RANK
@@ -53,7 +53,8 @@ def nearest(stored: Fingerprints, query: Fingerprints, t: Thresholds) -> list[di
         d = distances(stored.dhash[near], query.dhash[k])
         q = distances(stored.phash256[near], query.phash256[k][None, :]).sum(axis=1)
         rank = np.maximum(RANK[stored_codes[near]], RANK[query_codes[k]])
-        ok = t.admits(p, d, q, stored.secondary[near] & query.secondary[k], rank > 0,
+        ok = t.admits(p, d, q, stored.secondary[near] & query.secondary[k],
+                      STRICT[stored_codes[near]] | STRICT[query_codes[k]],
                       stored.aspects()[near], query.aspects()[k])
         hits_stored.append(near[ok])
         hits_query.append(np.full(int(ok.sum()), k))

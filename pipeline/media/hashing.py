@@ -3,13 +3,16 @@
 Plain pHash fails exactly where reposting changes an image most: an added
 border, letterboxing or a small crop moves every pixel of the 32x32 thumbnail
 pHash looks at (benchmarks/quality.py measures recall near 0 for borders).
-Instead of one hash, each image gets up to four variants:
+Instead of one hash, each image gets up to five variants:
 
 - ``full``: the whole picture;
 - ``center``: the central 90% (a repost cropped by a few percent per side
   lines up with this one);
 - ``trim``: the picture with uniform borders and letterbox bars removed;
-- ``trim_center``: the central 90% of the trimmed picture.
+- ``trim_center``: the central 90% of the trimmed picture (a primary row, unlike
+  ``center``: see SECONDARY);
+- ``zoom`` (stills): the central 95%, a probe (queried against other media's
+  primary rows, never indexed) for copies cropped by 2-4% a side (ZOOM_KEEP).
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
 ``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
@@ -46,10 +49,18 @@ from hashtrail.pipeline.media import probes as probes_module
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
-HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
+# v4: stills get the ``zoom`` probe (the central 95%). Video frames get no probes, so they hash as under v3:
+# FRAME_HASHER keeps v3's id, and videos are not read again for the change (pipeline/video/keyframes.py).
+FRAME_HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
+                f"imagehash-{imagehash.__version__}")
+HASHER = ("variants-v4:phash64+dhash64+phash256+zoom+mirror+windows+caption+rotation+screenshot:"
           f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
+# Share of each side the ``zoom`` probe keeps. ``full`` and ``center`` line up with copies cropped by 0 and 5%
+# a side; a copy cropped by 2-4% is ~5% off both, too far for fine textures (benchmarks/quality.py: a brick
+# wall cropped 3% a side matched 0.56 of the time). The central 95% halves that worst gap to 2.5%.
+ZOOM_KEEP = 0.95
 TRIM_TOLERANCE = 12  # grey levels a border line may vary (JPEG noise)
 TRIM_MIN_KEEP = 0.30  # never trim an image down below this share of a side
 BLEND_LINES = 2  # lines after a border where its colour blends into the picture
@@ -61,13 +72,17 @@ HASH_SIDE = 8  # 8x8 = 64-bit hashes
 LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's hash_size=16)
 
 
-SECONDARY = ("center", "trim_center", "banded", "banded_center")  # never matched with each other
+# Never matched with each other: two guesses at a crop of the picture (two centres match pictures that
+# only share their middle). ``trim_center`` is not one: it is the centre of the picture once its added
+# border is gone, the same region as a borderless copy's ``center``, and the centres drop the trim's
+# uncertain edge (a pixel either way at the decode size, which moves the hashes of fine textures).
+SECONDARY = ("center", "banded", "banded_center")
 
 # How a variant sees through an edit, as ``via`` reports it; the rank orders
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
 BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
-PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_")  # compared with other media's primary variants only
+PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_", "zoom")  # compared with other media's primary variants only
 
 
 def via_of(name: str) -> str:
@@ -101,6 +116,7 @@ def _vocabulary() -> tuple[str, ...]:
     names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
     names += [f"square_{w}" for w in "lcrtb"]
     names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
+    names += ["zoom"]  # last: codes are positions here, and the column cache beside a database stores them
     return tuple(names)
 
 
@@ -185,9 +201,9 @@ def trim_box(gray: Image.Image, tolerance: int = TRIM_TOLERANCE) -> tuple[int, i
     return box
 
 
-def _center(gray: Image.Image) -> Image.Image:
+def _center(gray: Image.Image, keep: float = CENTER_KEEP) -> Image.Image:
     w, h = gray.size
-    dx, dy = round(w * (1 - CENTER_KEEP) / 2), round(h * (1 - CENTER_KEEP) / 2)
+    dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
     return gray.crop((dx, dy, w - dx, h - dy))
 
 
@@ -308,7 +324,9 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     (``mirrored_dct``), its dHash is recomputed from the reversed 9x8 pixels
     (bit tricks on the stored dHash fail on flat regions, where neighbours tie).
     Probes (crop windows, rotations, mirrors) are cut from the picture itself:
-    without its caption band or borders (``probe_source``).
+    without its caption band or borders (``probe_source``). Every still also
+    gets the ``zoom`` probe, its central 95% (``ZOOM_KEEP``): a mild edit, so
+    it is on whatever ``hard`` says, and reported as a plain match.
     ``probes=False`` leaves them out (video frames); ``hard`` says which hard
     edits are seen through (the scan passes ``HardEdits.from_settings``).
     Screenshots are searched in stills only (``probes``), in ``fine`` if given (``variant_images``).
@@ -322,7 +340,9 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     strip = pictures[source].resize((4 * LARGE_SIDE, pictures[source].height), THUMBNAIL_FILTER) \
         if probing and hard.crop_windows and min(pictures[source].size) >= 2 * MIN_SIDE else None
     names, large, thumbs, smalls, aspects = [], [], [], [], []
-    for name, picture in variants:
+    # stills only: the picture's central 95%, queried against other media's primary rows (ZOOM_KEEP)
+    zoom = [("zoom", _center(pictures["full"], ZOOM_KEEP))] if probes and "full" in pictures else []
+    for name, picture in variants + zoom:
         if min(picture.size) < MIN_SIDE:
             continue
         if name == source and strip is not None:
@@ -343,7 +363,8 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
     if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
         # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
-        base = [k for k, name in enumerate(names) if not name.startswith("banded")] if hard.mirror else []
+        base = [k for k, name in enumerate(names) if not name.startswith("banded") and not is_probe(name)] \
+            if hard.mirror else []
         extra_names, blocks = [], []
         if strip is not None:
             window_names, windows = probes_module.window_blocks(pictures[source], np.asarray(strip))

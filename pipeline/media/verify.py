@@ -33,7 +33,7 @@ import numpy as np
 from PIL import Image
 
 from hashtrail.pipeline.media import edits
-from hashtrail.pipeline.media.hashing import CENTER_KEEP, trim_box
+from hashtrail.pipeline.media.hashing import CENTER_KEEP, ZOOM_KEEP, trim_box
 
 # Recorded in the clustering rule (store: meta 'clustered'): a new rule here re-clusters old databases.
 VERIFIER = "tiles-v1:side96:grid6:min0.7:contained0.97:ecc-affine"
@@ -84,10 +84,10 @@ def _box_frame(box: Box) -> np.ndarray:
     return np.array([[x1 - x0, 0, x0], [0, y1 - y0, y0]], dtype=np.float64)
 
 
-def _center_box(box: Box) -> Box:
+def _center_box(box: Box, keep: float = CENTER_KEEP) -> Box:
     x0, y0, x1, y1 = box
     w, h = x1 - x0, y1 - y0
-    dx, dy = round(w * (1 - CENTER_KEEP) / 2), round(h * (1 - CENTER_KEEP) / 2)
+    dx, dy = round(w * (1 - keep) / 2), round(h * (1 - keep) / 2)
     return x0 + dx, y0 + dy, x1 - dx, y1 - dy
 
 
@@ -102,7 +102,8 @@ def variant_frame(picture: Picture, name: str) -> np.ndarray | None:
         flip = np.array([[-1, 0, 1], [0, 1, 0], [0, 0, 1]], dtype=np.float64)
         return inner @ flip
     source = picture.caption or whole  # probes are cut from the picture without its caption band
-    boxes = {"full": whole, "banded": whole, "center": _center_box(whole), "banded_center": _center_box(whole)}
+    boxes = {"full": whole, "banded": whole, "center": _center_box(whole), "banded_center": _center_box(whole),
+             "zoom": _center_box(whole, ZOOM_KEEP)}
     if picture.trim is not None:
         boxes |= {"trim": picture.trim, "trim_center": _center_box(picture.trim)}
     if picture.caption is not None:

@@ -40,7 +40,7 @@ from PIL import Image
 
 from hashtrail.config import Settings
 from hashtrail.pipeline.errors import MediaError
-from hashtrail.pipeline.media.hashing import HASHER, hash_variants
+from hashtrail.pipeline.media.hashing import FRAME_HASHER, hash_variants
 from hashtrail.pipeline.video.ffmpeg_process import (
     Budget,
     Frames,
@@ -50,8 +50,9 @@ from hashtrail.pipeline.video.ffmpeg_process import (
 )
 
 # Recorded on video rows: videos hashed before frames were kept per hour (at most 64 over
-# any length) are read again by the next scan; stills and animations keep HASHER.
-VIDEO_HASHER = HASHER + "+frames-per-hour-v1"
+# any length) are read again by the next scan; stills and animations keep HASHER. Frames hash as
+# FRAME_HASHER says (no probes): the stills' zoom probe (hasher v4) did not change them.
+VIDEO_HASHER = FRAME_HASHER + "+frames-per-hour-v1"
 FRAME_SIDE = 128  # as a 1/8-scale JPEG decode of a 1024 px picture: enough to trim borders
 SCENE_CHANGE = 0.3  # ffmpeg's scene score (0-1) that counts as a cut
 
