@@ -250,44 +250,16 @@ def shots(seed: int) -> dict[str, Image.Image]:
     return {"left": shot(0, 260), "right": shot(6, 210), "moved": shot(0, 380)}
 
 
-def test_other_shots_of_a_scene_are_rejected_as_plain_pairs_and_checked_by_default(settings):
+def test_other_shots_of_a_scene_are_rejected_as_plain_pairs(settings):
     """Parallax and a moved object disagree beyond one strip, or on both sides: rejected, while text on the
-    same shot is forgiven; and with the defaults, grey-zone plain pairs are checked at all (verify_plain)."""
+    same shot is forgiven; with verify_plain, grey-zone plain pairs are checked at all."""
     scene_shots = shots(44)
     left = picture(scene_shots["left"])
     for other in ("right", "moved"):
         assert not check(left, "full", picture(scene_shots[other]), "full").verified, other
     assert check(left, "full", picture(transforms.caption(scene_shots["left"])), "full").verified
-    rule = Rule.from_thresholds(Thresholds.from_settings(settings))
-    assert rule.plain_phash is not None  # the grey zone is checked by default
+    rule = Rule.from_thresholds(Thresholds.from_settings(settings.replace(verify_plain=True)))
+    assert rule.plain_phash is not None
     e = edges([1], [2], [0], pdist=13, qdist=50)
     assert needs_check(e, rule).tolist() == [True]
 
-
-def test_a_default_cli_scan_finds_mirrors_and_crop_windows_and_says_via(tmp_path, photo, monkeypatch):
-    """Mirrors and crop windows are on by default: a CLI scan with no settings joins them, checked."""
-    import json
-
-    from click.testing import CliRunner
-
-    from hashtrail.cli import main
-    for setting in ("HASHTRAIL_HARD_MIRROR", "HASHTRAIL_HARD_CROP_WINDOWS", "HASHTRAIL_VERIFY_PLAIN",
-                    "HASHTRAIL_VERIFY_HARD", "HASHTRAIL_DB"):
-        monkeypatch.delenv(setting, raising=False)
-    root = tmp_path / "archive"
-    original = photo(45)
-    save(twitter_path(root, 1, 101), original)
-    save(twitter_path(root, 2, 102), transforms.mirror(original))
-    save(twitter_path(root, 3, 103), transforms.crop_side(original, 0.15, "l"))
-    save(twitter_path(root, 4, 104), transforms.caption(original))
-    save(twitter_path(root, 5, 105), photo(46))
-    db = str(tmp_path / "default.db")
-    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "2"])
-    assert result.exit_code == 0, result.output
-    clusters = [json.loads(line) for line in
-                CliRunner().invoke(main, ["clusters", "--db", db, "--format", "json"]).output.splitlines()]
-    assert len(clusters) == 1 and clusters[0]["size"] == 4
-    by_post = {m["post_id"]: m for m in clusters[0]["members"]}
-    assert by_post["102"]["via"] == "mirror" and ", verified " in by_post["102"]["via_transform"]
-    assert by_post["103"]["via"] == "crop window" and "crop_l" in by_post["103"]["via_transform"]
-    assert by_post["104"]["via"] == "plain"
