@@ -22,8 +22,8 @@ checked with two allowances for what mild reposting does, which hard pairs
 do not get (on benchmarks/quality.py they let other shots of a scene
 through a crop window's guessed geometry). First, what reposting writes ON
 a picture (a line of text, a watermark, a logo): the tiles that disagree
-may be forgiven when they lie
-in one strip of at most ``OVERLAY_ROWS`` adjacent tile rows, are at most
+may be forgiven when they lie in one strip of at most ``OVERLAY_ROWS``
+adjacent tile rows, are at most
 ``GRID`` tiles (a sixth of the picture), and in every one of them the SAME
 picture has clearly more fine detail than the other (``OVERLAY_DETAIL``
 times as much Laplacian energy, relative to the ratio the agreeing tiles
