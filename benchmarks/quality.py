@@ -316,15 +316,17 @@ def compare(items, fp: Fingerprints, t: Thresholds) -> None:
 PLAIN = HardEdits(mirror=False, caption=False, rotation=False, crop_windows=False, screenshot=False)
 
 
-def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list, list]]:
+def same_chrome(picture: Image.Image, settings) -> list[tuple[str, list, list, Picture]]:
     """Each screenshot template around ``picture`` with the same chrome for all (seed 0: same texts):
-    its variants under the settings, and its plain variants (the whole screenshot, as matched before)."""
+    its variants under the settings, its plain variants (the whole screenshot, as matched before) and
+    its verification picture."""
     out = []
     for name, template in transforms.SCREENSHOTS.items():
         decoded = decode_still(encode(template(picture, seed=0), "JPEG", 85), settings.max_pixels)
         out.append((name, hash_variants(decoded.image, settings.min_detail, hard=HardEdits.from_settings(settings),
                                         fine=decoded.fine),
-                    hash_variants(decoded.image, settings.min_detail, hard=PLAIN)))
+                    hash_variants(decoded.image, settings.min_detail, hard=PLAIN),
+                    Picture.of(decoded.image, settings.hard_caption)))
     return out
 
 
@@ -376,9 +378,10 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
                        if x in set(originals.tolist()) and y in set(originals.tolist())}
     print("\nsame chrome (identical texts), every distinct picture in each template: matching pairs of different "
           "pictures (of them, pairs whose originals match each other already)\n")
+    from hashtrail.pipeline.index.verification import Rule, matching_edge_list, verify_edges
     print("| template | pictures | detected | matching pairs, screenshot variant | (originals match) "
-          "| matching pairs, whole screenshot only |")
-    print("|---|---|---|---|---|---|")
+          "| of them after the pixel check (settings' rule) | matching pairs, whole screenshot only |")
+    print("|---|---|---|---|---|---|---|")
     group_original = {int(group[o]): int(o) for o in originals}
     for k, name in enumerate(transforms.SCREENSHOTS):
         variants = [vs[k][1] for vs in rendered]
@@ -387,7 +390,12 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
         explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
         detected = np.isin(np.arange(len(variants)), sub.media_id[sub.codes() == VARIANT_CODE["screen"]]).mean()
         whole = media_pairs(columns([vs[k][2] for vs in rendered]), t)
-        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {len(whole)} |")
+        shown = [vs[k][3] for vs in rendered]
+        checked = verify_edges(matching_edge_list(sub, t), lambda ids: {i: shown[i] for i in ids},
+                               Rule.from_thresholds(t), skip_connected=False) if t.verify else None
+        after = len({(int(p), int(q)) for p, q in zip(checked.edges.a, checked.edges.b) if p != q}) if checked \
+            else len(pairs)
+        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {after} | {len(whole)} |")
 
 
 def search_reach(crops) -> None:

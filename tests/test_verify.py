@@ -219,3 +219,47 @@ def test_an_update_checks_only_new_pairs_that_could_change_a_cluster(tmp_path, p
     assert update_clusters(Store(copy), settings.replace(db=copy), rebuild=True).rebuilt
     assert sorted(Store(copy).db.execute("SELECT media_id, cluster_id, via, via_media, via_transform FROM clusters")) \
         == incremental
+
+
+def test_text_written_on_a_copy_is_verified(photo):
+    """A plain copy with a line of text on it: the strip of tiles the text spoils is forgiven (README)."""
+    original = photo(44, (400, 300))
+    result = check(picture(original), "full", picture(transforms.caption(original)), "full")
+    assert result.verified and result.overlay > 0, result
+    # the strip is forgiven only to a plain pair: a crop window's guessed geometry gets no allowance
+    assert not check(picture(original), "crop_l6", picture(transforms.caption(transforms.crop_side(original, 0.06, "l"))),
+                     "full").overlay
+
+
+def shots(seed: int) -> dict[str, Image.Image]:
+    """Shots of one generated scene: a textured object in front of a textured background.
+
+    "left" and "right" are the two cameras of a stereo pair (the near object shifts 8% of the width,
+    the far background 1%); "moved" is the left camera after the object was moved sideways.
+    """
+    from hashtrail.pipeline.demo import synthetic_photo
+    background = synthetic_photo(seed, (800, 480))
+    thing = synthetic_photo(seed + 1, (220, 220))
+    mask = Image.new("L", thing.size, 0)
+    ImageDraw.Draw(mask).ellipse((0, 0, *thing.size), fill=255)
+
+    def shot(far: int, near: int) -> Image.Image:
+        im = background.crop((far, 0, far + 640, 480))
+        im.paste(thing, (near, 140), mask)
+        return im
+    return {"left": shot(0, 260), "right": shot(6, 210), "moved": shot(0, 380)}
+
+
+def test_other_shots_of_a_scene_are_rejected_as_plain_pairs(settings):
+    """Parallax and a moved object disagree beyond one strip, or on both sides: rejected, while text on the
+    same shot is forgiven; with verify_plain, grey-zone plain pairs are checked at all."""
+    scene_shots = shots(44)
+    left = picture(scene_shots["left"])
+    for other in ("right", "moved"):
+        assert not check(left, "full", picture(scene_shots[other]), "full").verified, other
+    assert check(left, "full", picture(transforms.caption(scene_shots["left"])), "full").verified
+    rule = Rule.from_thresholds(Thresholds.from_settings(settings.replace(verify_plain=True)))
+    assert rule.plain_phash is not None
+    e = edges([1], [2], [0], pdist=13, qdist=50)
+    assert needs_check(e, rule).tolist() == [True]
+
