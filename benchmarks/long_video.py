@@ -334,7 +334,10 @@ def score(results: list[dict], fp: Fingerprints, t: Thresholds) -> dict:
         if r["kind"] == "source":
             continue
         src = long_of[r["source"]]
-        found = (min(m, src), max(m, src)) in pairs
+        # cluster_edges collapses stills with identical hashes (two stills of one smooth picture from
+        # overlapping clips): only the first copy's pair with the source is in the pair list, the others
+        # are chained to it and get its frame details (what ``show`` prints), so a detail counts too
+        found = (min(m, src), max(m, src)) in pairs or (r["kind"] == "frame" and (min(m, src), max(m, src)) in detail)
         error = None
         if found:
             d = detail.get((min(m, src), max(m, src)))
