@@ -272,3 +272,20 @@ def test_a_still_is_placed_at_its_closest_shot_and_lists_the_ones_as_close():
     best, also = place(np.zeros(2, np.int64), 1, np.array([5, 9]), np.array([30.0, 10.0]), np.zeros(2, np.int64),
                        np.array([7, 7]), np.array([7, 7]), margin=0)
     assert best[0] == 1 and also[0] == [30.0]  # a tie: the earlier time (10 s) is the answer, the other is listed
+
+
+def test_the_long_benchmark_life_pictures_all_differ(tmp_path):
+    """benchmarks/long_video.py: a still of a picture shown in many places has no single right time.
+
+    Its first version took one life board for all of a source's life pictures, and the board settled into
+    a still life: in patterns-3h from picture ~121 on (40 generations apart) every one was the same image.
+    A small board settles sooner (one board of this seed at 96x64 repeats from picture 68): 80 pictures
+    now repeat none, and the check that guards the sources finds a repeat.
+    """
+    import sys
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(__file__)), "benchmarks"))
+    import long_video
+    files = long_video.life_pictures(str(tmp_path), 80, (96, 64), sum(map(ord, "patterns-3h")))
+    assert len(files) == 80 and all(os.path.getsize(f) > 0 for f in files)
+    assert long_video.duplicates(files) == 0
+    assert long_video.duplicates(files + files[:2]) == 2
