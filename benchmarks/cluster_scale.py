@@ -66,6 +66,7 @@ from hashtrail.pipeline.index.cluster import (
     matching_rows,
 )
 from hashtrail.pipeline.index.incremental import add_to_clusters
+from join_clock import JoinClock  # benchmarks/ is the script's folder, first on sys.path
 
 
 def flips(rng, codes: np.ndarray, most: int, bits: int = 64) -> np.ndarray:
@@ -183,27 +184,6 @@ class PeakMemory:
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, rss_mb())
-
-
-class JoinClock:
-    """Wall and CPU seconds spent inside ``multi_index.join`` while the block runs (the rest is everything else)."""
-
-    def __enter__(self):
-        self.wall = self.cpu = 0.0
-        self._join = multi_index.join
-
-        def timed(*args, **kwargs):
-            started, cpu = time.perf_counter(), time.process_time()
-            try:
-                return self._join(*args, **kwargs)
-            finally:
-                self.wall += time.perf_counter() - started
-                self.cpu += time.process_time() - cpu
-        multi_index.join = timed
-        return self
-
-    def __exit__(self, *exc):
-        multi_index.join = self._join
 
 
 def rss_mb() -> float:

@@ -36,31 +36,11 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import archive_mix  # noqa: E402
+from join_clock import JoinClock  # noqa: E402
 
 from hashtrail import config  # noqa: E402
-from hashtrail.pipeline.index import incremental, multi_index  # noqa: E402
+from hashtrail.pipeline.index import incremental  # noqa: E402
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details  # noqa: E402
-
-
-class Clock:
-    """Wall and CPU seconds inside ``multi_index.join`` while the block runs."""
-
-    def __enter__(self):
-        self.wall = self.cpu = 0.0
-        self._join = multi_index.join
-
-        def timed(*args, **kwargs):
-            started, cpu = time.perf_counter(), time.process_time()
-            try:
-                return self._join(*args, **kwargs)
-            finally:
-                self.wall += time.perf_counter() - started
-                self.cpu += time.process_time() - cpu
-        multi_index.join = timed
-        return self
-
-    def __exit__(self, *exc):
-        multi_index.join = self._join
 
 
 def in_memory(args, made, more) -> None:
@@ -72,7 +52,7 @@ def in_memory(args, made, more) -> None:
     sha_of_new = {m: s for m, s in {**made.sha, **more.sha}.items() if s in new_sha}
     new_rows = np.arange(rows, len(everything.media_id))
     for run in range(args.runs):
-        with Clock() as join:
+        with JoinClock() as join:
             started, cpu = time.perf_counter(), time.process_time()
             update = incremental.add_to_clusters(everything, new_rows, {}, {}, sha_of_new, new_media, t)
             wall, cpu = time.perf_counter() - started, time.process_time() - cpu
