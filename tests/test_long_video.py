@@ -289,3 +289,21 @@ def test_the_long_benchmark_life_pictures_all_differ(tmp_path):
     assert len(files) == 80 and all(os.path.getsize(f) > 0 for f in files)
     assert long_video.duplicates(files) == 0
     assert long_video.duplicates(files + files[:2]) == 2
+
+
+def test_distinct_pictures_counts_frames_with_different_first_partners_whatever_the_ids():
+    """The two-picture rule's count, against its definition in plain Python, on negative ids too (a query's frames)."""
+    import numpy as np
+
+    from hashtrail.pipeline.index.clip_runs import _distinct_pictures
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n, m, low = int(rng.integers(1, 12)), int(rng.integers(1, 80)), int(rng.integers(-40, 5))
+        group = rng.integers(0, n, m)
+        frame = rng.integers(low, low + 15, m)
+        partner = np.full(m, -1) if rng.random() < 0.2 else rng.integers(low, low + 15, m)
+        first: dict = {}
+        for g, f, p in zip(group.tolist(), frame.tolist(), partner.tolist()):
+            first[g, f] = min(p, first.get((g, f), p))
+        expected = [len({p for (g, _), p in first.items() if g == k}) for k in range(n)]
+        assert _distinct_pictures(group, frame, partner, n).tolist() == expected

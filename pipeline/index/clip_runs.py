@@ -167,6 +167,7 @@ def _distinct_pictures(group: np.ndarray, frame: np.ndarray, partner: np.ndarray
     if len(group) == 0:
         return np.zeros(n, dtype=np.int64)
     group, frame, partner = (np.asarray(c, dtype=np.int64) for c in (group, frame, partner))
+    frame, partner = frame - frame.min(), partner - partner.min()  # from 0 (a query's frames are negative ids)
     frames, parts = int(frame.max()) + 1, int(partner.max()) + 1
     if float(n) * max(frames, parts) >= 2.0 ** 62:  # beyond any real archive: rows as records
         key = np.unique(np.column_stack([group, frame, partner]), axis=0)  # sorted: first partner first
