@@ -11,14 +11,13 @@ import json
 import os
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 
 import pytest
 
 from conftest import save
-from processes import REPO, free_port
+from processes import REPO, free_port, wait_until
 from test_distributed import cluster  # noqa: F401  (fixture; redis_server comes from conftest)
 
 pytest.importorskip("flower", reason="pip install -e '.[flower]'")
@@ -30,17 +29,19 @@ def _get(url: str):
 
 
 def _until(fetch, test, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
+    """``wait_until`` on a Flower answer: connection errors while it starts count as not yet."""
+    last = []
+
+    def answered():
         try:
-            last = fetch()
-            if test(last):
-                return last
+            last[:] = [fetch()]
         except (urllib.error.URLError, ConnectionError, json.JSONDecodeError):
-            pass
-        time.sleep(0.3)
-    raise AssertionError(f"{what}: last answer {last!r}")
+            return None
+        return last[0] if test(last[0]) else None
+    try:
+        return wait_until(answered, what, timeout=timeout, poll=0.3)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}: last answer {last[0] if last else None!r}") from None
 
 
 def test_flower_shows_the_workers_and_the_fingerprint_and_store_tasks(cluster, photo, tmp_path):

@@ -44,13 +44,18 @@ def test_self_join_equals_brute_force(rp, rd):
     assert set(found) == brute(p, rp, d, rd)
 
 
-def test_new_codes_against_all_equals_brute_force_on_pairs_with_a_new_code():
-    p, d = archive_like(3000, seed=7)
-    new = np.arange(2700, 3000)
+def assert_new_against_all_is_brute_force(first_new: int, seed: int):
+    """The codes from ``first_new`` on joined against all: each pair once, and every pair with a new code."""
+    p, d = archive_like(3000, seed=seed)
+    new = np.arange(first_new, 3000)
     a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), multi_index.BlockIndex(p, d), 16, 16)
     found = list(zip(a.tolist(), b.tolist()))
     assert len(found) == len(set(found))
-    assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= 2700}
+    assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= first_new}
+
+
+def test_new_codes_against_all_equals_brute_force_on_pairs_with_a_new_code():
+    assert_new_against_all_is_brute_force(2700, seed=7)
 
 
 def test_block_radii_follow_the_refined_pigeonhole():
@@ -98,9 +103,4 @@ def test_shards_are_disjoint_and_together_the_whole_join(parts):
 def test_either_side_walked_gives_the_same_pairs(monkeypatch, walk_large_from):
     """A few new codes against many: the large side walked and the new codes gathered, or the other way."""
     monkeypatch.setattr(multi_index, "WALK_LARGE_FROM", walk_large_from)
-    p, d = archive_like(3000, seed=13)
-    new = np.arange(2800, 3000)
-    a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), multi_index.BlockIndex(p, d), 16, 16)
-    found = list(zip(a.tolist(), b.tolist()))
-    assert len(found) == len(set(found))
-    assert set(found) == {(i, j) for i, j in brute(p, 16, d, 16) if j >= 2800}
+    assert_new_against_all_is_brute_force(2800, seed=13)
