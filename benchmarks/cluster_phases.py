@@ -4,6 +4,8 @@ Wraps the phases' functions (the join, the 256-bit check, media edges,
 copies, vias, components) with timers and runs ``cluster_with_details`` once,
 so a change can be judged by the phase it touches. CPU seconds beside wall
 seconds: on a shared machine wall time says more about the neighbours.
+Each phase also gets the largest resident set seen while it ran, and how
+far above its entry a single call took it: where the peak memory is made.
 ``--save FILE`` pickles the assignments, to compare two versions' results.
 
     python benchmarks/cluster_phases.py --media 500000 --seed 3
@@ -18,7 +20,7 @@ import time
 import numpy as np
 
 import archive_mix
-from cluster_scale import PeakMemory
+from cluster_scale import PeakMemory, rss_mb
 from hashtrail import config
 from hashtrail.pipeline.index import cluster, multi_index
 from hashtrail.pipeline.index.cluster import Thresholds, cluster_with_details
@@ -33,14 +35,18 @@ def timed(spent: dict, module, name: str) -> None:
 
     @functools.wraps(inner)
     def wrapper(*args, **kwargs):
-        wall, cpu = time.perf_counter(), time.process_time()
+        wall, cpu, before = time.perf_counter(), time.process_time(), rss_mb()
+        memory = PeakMemory()
         try:
-            return inner(*args, **kwargs)
+            with memory:
+                return inner(*args, **kwargs)
         finally:
-            row = spent.setdefault(name, [0.0, 0.0, 0])
+            row = spent.setdefault(name, [0.0, 0.0, 0, 0.0, 0.0])
             row[0] += time.perf_counter() - wall
             row[1] += time.process_time() - cpu
             row[2] += 1
+            row[3] = max(row[3], memory.peak)  # the largest resident set while a call ran (MB)
+            row[4] = max(row[4], memory.peak - before)  # ... above what was resident when it was called
     setattr(module, name, wrapper)
 
 
@@ -66,8 +72,8 @@ def main() -> None:
     print(f"media={args.media} seed={args.seed} rows={len(made.fp.media_id)} full_s={wall:.1f} cpu_s={cpu:.1f} "
           f"peak_rss_mb={memory.peak:.0f} clusters={len({a.cluster_id for a in assignments})} "
           f"members={len(assignments)}")
-    for name, (w, c, calls) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
-        print(f"  {name:22s} {w:8.2f} s {c:8.2f} CPU s  x{calls}")
+    for name, (w, c, calls, peak, grew) in sorted(spent.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {name:22s} {w:8.2f} s {c:8.2f} CPU s  x{calls:<3d} peak {peak:7,.0f} MB (+{grew:,.0f} MB in a call)")
     if args.save:
         with open(args.save, "wb") as f:
             pickle.dump(sorted((a.media_id, a.cluster_id, a.distance, a.via, a.via_media, a.via_transform)

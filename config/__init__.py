@@ -38,6 +38,7 @@ class Settings:
     cluster_crop_windows: bool
     verify_hard: bool
     verify_plain: bool
+    join_exact: bool
     hard_mirror: bool
     hard_caption: bool
     hard_rotation: bool

@@ -238,3 +238,17 @@ def test_a_missing_path_refuses_the_scan_before_the_database_exists(tmp_path, ph
     assert not db.exists()  # nothing created: the corrected command starts clean
     fixed = invoke("scan", str(tmp_path / "real"), "--db", str(db))
     assert fixed.exit_code == 0 and "1 fingerprinted" in fixed.output
+
+
+def test_cluster_exact_is_part_of_the_rule(scanned):
+    """--exact rebuilds under the exact join; the next update without it rebuilds again: the rule changed."""
+    db, _ = scanned
+    before = json.loads(invoke("clusters", "--db", db, "--format", "json").output.splitlines()[0])
+    assert "up to date" in invoke("cluster", "--db", db).output
+    exact = invoke("cluster", "--exact", "--db", db)
+    assert exact.exit_code == 0 and "rebuilt" in exact.output, exact.output
+    assert "up to date" in invoke("cluster", "--exact", "--db", db).output
+    assert "rebuilt" in invoke("cluster", "--db", db).output
+    after = json.loads(invoke("clusters", "--db", db, "--format", "json").output.splitlines()[0])
+    assert {m["path"] for m in after["members"]} == {m["path"] for m in before["members"]}
+    assert "--exact" in invoke("cluster", "--help").output

@@ -104,3 +104,53 @@ def test_either_side_walked_gives_the_same_pairs(monkeypatch, walk_large_from):
     """A few new codes against many: the large side walked and the new codes gathered, or the other way."""
     monkeypatch.setattr(multi_index, "WALK_LARGE_FROM", walk_large_from)
     assert_new_against_all_is_brute_force(2800, seed=13)
+
+
+def evenly_split(p, pairs, radius: int) -> set[tuple[int, int]]:
+    """The pairs at exactly ``radius`` bits whose every 16-bit block differs by more than the one-bit-short radii."""
+    radii = multi_index.searched_radii(radius, exact=False)
+    out = set()
+    for i, j in pairs:
+        diff = int(p[i] ^ p[j])
+        blocks = [bin((diff >> (16 * k)) & 0xFFFF).count("1") for k in range(4)]
+        if sum(blocks) == radius and all(b > r for b, r in zip(blocks, radii)):
+            out.add((i, j))
+    return out
+
+
+def test_one_bit_short_misses_only_the_evenly_split_pairs_at_the_radius():
+    """exact=False adds no pair, finds all within 15 bits, and misses at 16 exactly the 4/4/4/4 splits."""
+    rng = np.random.default_rng(11)
+    p, d = archive_like(2500, seed=5)
+    # pairs at exactly 16 bits, split 4/4/4/4 (missed) and 5/4/4/3 (found): the two sides of the rule
+    for k in range(0, 400, 2):
+        masks = [rng.choice(16, 4, replace=False) + 16 * blk for blk in range(4)] if k % 4 == 0 else \
+            [rng.choice(16, n, replace=False) + 16 * blk for blk, n in enumerate((5, 4, 4, 3))]
+        code = int(p[k + 1])
+        for bit in np.concatenate(masks):
+            code ^= 1 << int(bit)
+        p[k], d[k] = np.uint64(code), d[k + 1]
+    index = multi_index.BlockIndex(p, d)
+    exact = set(zip(*(x.tolist() for x in multi_index.join(index, index, 16, 16))))
+    short = set(zip(*(x.tolist() for x in multi_index.join(index, index, 16, 16, exact=False))))
+    assert exact == brute(p, 16, d, 16)
+    missed = evenly_split(p, exact, 16)
+    assert len(missed) >= 100  # the planted 4/4/4/4 pairs, at least
+    assert short == exact - missed
+    new = np.arange(2000, 2500)  # the incremental join misses the same pairs, no others
+    a, b = multi_index.join(multi_index.BlockIndex(p[new], d[new], new), index, 16, 16, exact=False)
+    assert set(zip(a.tolist(), b.tolist())) == {(i, j) for i, j in short if j >= 2000}
+
+
+def test_the_share_missed_at_the_radius_is_the_even_splits_of_random_bits():
+    rng = np.random.default_rng(3)
+    radii = multi_index.searched_radii(16, exact=False)
+    assert radii == (3, 3, 3, 3) and multi_index.block_radii(16) == (4, 3, 3, 3)
+    even = 0
+    for _ in range(20000):
+        blocks = np.bincount(rng.choice(64, 16, replace=False) // 16, minlength=4)
+        even += all(blocks > radii)
+    assert abs(even / 20000 - multi_index.missed_at_radius(16)) < 0.004
+    assert 0.02 < multi_index.missed_at_radius(16) < 0.025
+    assert abs(multi_index.approximate_cost(16) - 4 * 697 / (2517 + 3 * 697)) < 1e-9
+    assert multi_index.searched_radii(4, exact=False) == multi_index.block_radii(4)  # small radii stay exact

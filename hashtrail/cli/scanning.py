@@ -165,7 +165,10 @@ def writer(loglevel):
               help="with --distributed: tasks to split the join into [default: one per worker process]")
 @click.option("--timeout", type=click.FloatRange(min=0), default=None,
               help="with --distributed: give up (exit 1, clusters unchanged) after this many seconds")
-def cluster(db, rebuild, distributed, shards, timeout):
+@click.option("--exact", is_flag=True, default=None,
+              help="find every pair within the thresholds (1.6x the join's time); by default the join "
+                   "misses ~2% of the pairs at exactly the pHash threshold (HASHTRAIL_JOIN_EXACT=1 keeps it on)")
+def cluster(db, rebuild, distributed, shards, timeout, exact):
     """Bring the clusters up to date with the fingerprints.
 
     scan, and the writer at the end of each job, do this themselves; run it
@@ -174,6 +177,11 @@ def cluster(db, rebuild, distributed, shards, timeout):
     the older id); clusters they do not touch keep their ids, so notes kept
     about a cluster stay valid. When files went missing, were re-read, or
     the thresholds changed, the update is a rebuild by itself.
+
+    The join searches its index one bit short of exact: every pair within
+    15 bits of pHash is found, and 97.8% of those at exactly 16 (README
+    "Clustering at scale" gives the measured recall). --exact finds them
+    all; as it changes the rule, the next update without it rebuilds again.
 
     With --distributed, a rebuild's join (the part that grows with the
     square of the archive) runs as tasks on the fingerprint workers of every
@@ -190,7 +198,7 @@ def cluster(db, rebuild, distributed, shards, timeout):
 
     if not distributed and (shards is not None or timeout is not None):
         raise click.UsageError("--shards and --timeout go with --distributed")
-    settings = _settings(db=db)
+    settings = _settings(db=db, join_exact=exact or None)
     store = _open(db)
     if distributed:
         from hashtrail.workers.join import cluster_distributed

@@ -169,8 +169,9 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds, rows_of=No
     tables = _Tables(fp)
     all_whole, old_centre = (np.nonzero(whole)[0], np.nonzero(centre & ~is_new)[0])
     all_primary, old_probe = np.nonzero(primary)[0], np.nonzero(probe & ~is_new)[0]
-    pairs = [tables.join(new_whole, all_whole, t.phash, t.dhash), tables.join(new_centre, all_whole, t.phash, t.dhash),
-             tables.join(new_whole, old_centre, t.phash, t.dhash),
+    pairs = [tables.join(new_whole, all_whole, t.phash, t.dhash, t.exact_join),
+             tables.join(new_centre, all_whole, t.phash, t.dhash, t.exact_join),
+             tables.join(new_whole, old_centre, t.phash, t.dhash, t.exact_join),
              tables.join(new_probe, all_primary, t.hard_phash, t.hard_dhash),
              tables.join(new_primary, old_probe, t.hard_phash, t.hard_dhash)]
     i, j = np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
@@ -211,9 +212,11 @@ class _Tables:
         self.built.append((rows, index))
         return index
 
-    def join(self, queries: np.ndarray, table: np.ndarray, rp: int, rd: int) -> tuple[np.ndarray, np.ndarray]:
-        """Row pairs (query row, table row) within the pHash64 and dHash64 radii, by the multi-index join."""
+    def join(self, queries: np.ndarray, table: np.ndarray, rp: int, rd: int,
+             exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Row pairs (query row, table row) within the pHash64 and dHash64 radii, by the multi-index join
+        (``exact=False``: one bit short, as the full clustering's plain joins with Thresholds.exact_join off)."""
         if len(queries) == 0 or len(table) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         q = multi_index.BlockIndex(self.fp.phash[queries], self.fp.dhash[queries], queries)
-        return multi_index.join(q, self.index(table), rp, rd)
+        return multi_index.join(q, self.index(table), rp, rd, exact=exact)

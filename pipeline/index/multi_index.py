@@ -28,6 +28,15 @@ of (block, bucket chunk) work items whose results add up to the whole.
 
 The result is exact: ``tests/test_multi_index.py`` compares it with brute force,
 and ``benchmarks/cluster_scale.py`` with FAISS's exhaustive index.
+
+``join(..., exact=False)`` searches the blocks one bit short of the
+pigeonhole: the radii of ``rp - 1`` (3, 3, 3, 3 for 16), so every pair up
+to rp - 1 bits is still found, and a pair at exactly rp bits only when its
+differing bits do not split evenly, one more than each block's radius (for
+bits that fall at random, 2.25% of the pairs at exactly 16 bits are
+missed). At rp = 16 that probes 2,788 buckets a block key instead of 4,608:
+0.61x the comparisons (``approximate_cost``). Pairs are never added, only
+missed; the candidates are still checked at rp.
 """
 from __future__ import annotations
 
@@ -50,6 +59,34 @@ def block_radii(radius: int) -> tuple[int, ...]:
     """
     total = radius + 1  # sum of (r_i + 1)
     return tuple(total // BLOCKS + (1 if i < total % BLOCKS else 0) - 1 for i in range(BLOCKS))
+
+
+APPROXIMATE_FROM = 2 * BLOCKS  # below this radius a bit short misses too much (rp = 1: 3 pairs in 4) to pay
+
+
+def searched_radii(radius: int, exact: bool = True) -> tuple[int, ...]:
+    """The block radii a join searches: the pigeonhole's, or with ``exact=False`` those of one bit less."""
+    return block_radii(radius if exact or radius < APPROXIMATE_FROM else radius - 1)
+
+
+def missed_at_radius(radius: int) -> float:
+    """Share of pairs at exactly ``radius`` bits that ``exact=False`` misses, if the bits fall at random."""
+    from math import comb
+    radii = searched_radii(radius, exact=False)
+
+    def ways(block: int, left: int) -> int:  # placements of ``left`` bits in blocks >= block, each above its radius
+        if block == BLOCKS:
+            return 1 if left == 0 else 0
+        return sum(comb(BLOCK_BITS, k) * ways(block + 1, left - k)
+                   for k in range(radii[block] + 1, min(BLOCK_BITS, left) + 1))
+    return ways(0, radius) / comb(BLOCKS * BLOCK_BITS, radius)
+
+
+def approximate_cost(radius: int) -> float:
+    """Buckets probed per block key with ``exact=False``, as a share of the exact join's."""
+    def probed(radii):
+        return sum(len(ball(r)) for r in radii)
+    return probed(searched_radii(radius, exact=False)) / probed(block_radii(radius))
 
 
 @functools.lru_cache(maxsize=None)
@@ -252,8 +289,11 @@ def _reruns(chunks: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, in
 
 
 def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
-         shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
+         shard: tuple[int, int] = (0, 1), exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
     """Id pairs (a, b) with Hamming(p) <= rp and Hamming(d) <= rd, each unordered pair once.
+
+    ``exact=False``: the blocks are searched one bit short (see the module's
+    docstring): all pairs within rp - 1, most at rp, none beyond.
 
     ``queries is table`` is the self join (all pairs of one set, a < b);
     otherwise every query meets every table code (the incremental case:
@@ -274,7 +314,7 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
     outer, inner = (large, small) if len(large) >= WALK_LARGE_FROM else (small, large)
     if self_join:
         outer = inner = queries
-    radii = np.array(block_radii(rp), dtype=np.int64)
+    radii = np.array(searched_radii(rp, exact), dtype=np.int64)
     found_a, found_b = [], []
     chunks_per_block = KEYS // CHUNK_KEYS
     for block in range(BLOCKS):

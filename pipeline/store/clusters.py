@@ -342,7 +342,7 @@ def _rule(t: Thresholds) -> list:
     from hashtrail.pipeline.media.verify import VERIFIER
     return [t.phash, t.dhash, t.phash256, t.frame_share, t.hard_phash, t.hard_dhash, t.hard_phash256, t.aspect_tolerance,
             t.crop_windows, t.long_frames, t.run_frames, t.run_tolerance_s, VERIFIER if t.verify else None,
-            t.verify_plain, t.short_pictures, t.still_also_bits]
+            t.verify_plain, t.short_pictures, t.still_also_bits, t.exact_join]
 
 
 class StoredClusters:
