@@ -194,12 +194,26 @@ def rss_mb() -> float:
     return 0.0
 
 
+def evenly_split(diff: np.ndarray, radius: int) -> np.ndarray:
+    """Codes ``radius`` bits apart whose every block differs by more than the one-bit-short join searches."""
+    radii = multi_index.searched_radii(radius, exact=False)
+    out = np.bitwise_count(diff) == radius
+    for block, r in enumerate(radii):
+        part = (diff >> np.uint64(multi_index.BLOCK_BITS * block)) & np.uint64(multi_index.KEYS - 1)
+        out &= np.bitwise_count(part) > r
+    return out
+
+
 def brute_rule_pairs(fp: Fingerprints, rows: np.ndarray, t: Thresholds) -> set[tuple[int, int]]:
     """Row pairs the whole rule admits that involve a sample row, by comparing it with every row.
 
     The roles as cluster.matching_rows states them: base rows (not probes)
     with each other unless both are centre crops, probes with primary rows at
-    the hard radii; the 256-bit and hard-edit rule is ``admitted``'s.
+    the hard radii; the 256-bit and hard-edit rule is ``admitted``'s. Without
+    ``t.exact_join``, the plain pairs at exactly the radius whose bits split
+    evenly over the blocks are left out, as the one-bit-short join's
+    definition says (so ``pairs_equal`` checks that definition, not recall:
+    benchmarks/join_recall.py measures what it misses).
     """
     codes = fp.codes()
     base, used_probe, primary = ~PROBE[codes], PROBE[codes] & t.probes()[codes], PRIMARY[codes]
@@ -208,7 +222,10 @@ def brute_rule_pairs(fp: Fingerprints, rows: np.ndarray, t: Thresholds) -> set[t
         dp, dd = np.bitwise_count(fp.phash ^ fp.phash[r]), np.bitwise_count(fp.dhash ^ fp.dhash[r])
         near = np.zeros(len(dp), dtype=bool)
         if base[r]:
-            near |= base & ~(fp.secondary & fp.secondary[r]) & (dp <= t.phash) & (dd <= t.dhash)
+            plain = base & ~(fp.secondary & fp.secondary[r]) & (dp <= t.phash) & (dd <= t.dhash)
+            if not t.exact_join:  # one bit short (multi_index.join): not the pairs at the radius split evenly
+                plain &= ~evenly_split(fp.phash ^ fp.phash[r], t.phash)
+            near |= plain
         hard = (dp <= t.hard_phash) & (dd <= t.hard_dhash)
         if primary[r]:
             near |= used_probe & hard
