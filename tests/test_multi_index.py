@@ -154,3 +154,15 @@ def test_the_share_missed_at_the_radius_is_the_even_splits_of_random_bits():
     assert 0.02 < multi_index.missed_at_radius(16) < 0.025
     assert abs(multi_index.approximate_cost(16) - 4 * 697 / (2517 + 3 * 697)) < 1e-9
     assert multi_index.searched_radii(4, exact=False) == multi_index.block_radii(4)  # small radii stay exact
+
+
+def test_compiled_row_pair_distances_equal_numpy():
+    from hashtrail.pipeline.index.row_distances import pair_distances
+    rng = np.random.default_rng(9)
+    p, d = archive_like(500, seed=2)
+    q = rng.integers(0, 2**64, (500, 4), dtype=np.uint64)
+    i, j = rng.integers(0, 500, 3000), rng.integers(0, 500, 3000)
+    dp, dd, dq = pair_distances(p, d, q, i, j)
+    assert (dp == np.bitwise_count(p[i] ^ p[j])).all() and (dd == np.bitwise_count(d[i] ^ d[j])).all()
+    assert (dq == np.bitwise_count(q[i] ^ q[j]).sum(axis=1)).all() and dq.max() > 100
+    assert [len(x) for x in pair_distances(p, d, q, i[:0], j[:0])] == [0, 0, 0]

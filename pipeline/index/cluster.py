@@ -35,6 +35,7 @@ from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import clip_runs, multi_index, spanning, still_time
 from hashtrail.pipeline.index.hamming import distances
+from hashtrail.pipeline.index.row_distances import pair_distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
     PRIMARY,
     PROBE,
@@ -313,6 +314,7 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
 
     In chunks: a big family of near-duplicates gives hundreds of millions of
     candidate pairs, and their 256-bit pHashes at once would take tens of GB.
+    The distances come from one compiled pass (row_distances.py), not numpy gathers.
     """
     keep = np.zeros(len(i), dtype=bool)
     codes, aspects = fp.codes(), fp.aspects()
@@ -320,8 +322,7 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
         a, b = i[s:s + ADMIT_CHUNK], j[s:s + ADMIT_CHUNK]
         hard = STRICT[codes[a]] | STRICT[codes[b]]  # a hard-edit variant or a probe
         keep[s:s + ADMIT_CHUNK] = t.admits(
-            distances(fp.phash[a], fp.phash[b]), distances(fp.dhash[a], fp.dhash[b]),
-            distances(fp.phash256[a], fp.phash256[b]).sum(axis=1), fp.secondary[a] & fp.secondary[b],
+            *pair_distances(fp.phash, fp.dhash, fp.phash256, a, b), fp.secondary[a] & fp.secondary[b],
             hard, aspects[a], aspects[b])
     return i[keep], j[keep]
 
