@@ -211,3 +211,17 @@ def test_distances_of_all_members_at_once_equal_those_one_member_at_a_time(seed)
     want = [cluster._distance(fp, rows_of, sha, a.cluster_id, a.media_id) for a in found]
     assert [a.distance for a in found] == want
     assert len(set(want)) > 3 and 0 in want  # copies, near and far members
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_video_pairs_counted_in_parts_give_the_same_edges_and_details(monkeypatch, seed):
+    """media_edges counts video frames in parts by media (memory); the parts must not split a media pair."""
+    fp, sha = archive(seed)
+    whole = summary(*cluster_with_details(fp, sha, T))
+    monkeypatch.setattr(cluster, "VIDEO_PAIR_ROWS", 5)
+    parts = []
+    real = cluster._media_parts
+    monkeypatch.setattr(cluster, "_media_parts", lambda media, rows: parts.append(real(media, rows)) or parts[-1])
+    assert summary(*cluster_with_details(fp, sha, T)) == whole
+    assert max(len(p) for p in parts) > 5  # the video pairs really went through several parts
+    assert whole[1]  # frame details were compared

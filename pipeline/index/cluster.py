@@ -474,6 +474,7 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     ri, rj, ma, mb = ri[differ], rj[differ], ma[differ], mb[differ]
     swap = ma > mb  # one orientation per media pair
     ri, rj = np.where(swap, rj, ri), np.where(swap, ri, rj)
+    del swap, differ
     ma, mb = fp.media_id[ri], fp.media_id[rj]
     # a still meets a long video's thousands of frames: held to the hard thresholds, like a probe
     loose = np.nonzero(t.still_in_long(frame_count[ri], frame_count[rj]))[0]
@@ -485,8 +486,39 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     rank = pair_rank(fp, ri, rj)
     if not (~stills_only).any():
         return ma, mb, [], rank, ri, rj
-    vi, vj = ri[~stills_only], rj[~stills_only]
-    pair_ids, pair_of = unique_rows(ma[~stills_only], mb[~stills_only])
+    vi, vj, v_rank, v_media = ri[~stills_only], rj[~stills_only], rank[~stills_only], ma[~stills_only]
+    ri, rj, ma, mb, rank = ri[stills_only], rj[stills_only], ma[stills_only], mb[stills_only], rank[stills_only]
+    found = [_video_edges(fp, vi[part], vj[part], v_rank[part], frame, frame_count, t)
+             for part in _media_parts(v_media, VIDEO_PAIR_ROWS)]
+    none = np.full(sum(len(a) for a, _, _, _ in found), -1, dtype=np.int64)
+    return (np.concatenate([ma] + [a for a, _, _, _ in found]), np.concatenate([mb] + [b for _, b, _, _ in found]),
+            [d for _, _, details, _ in found for d in details], np.concatenate([rank] + [r for _, _, _, r in found]),
+            np.concatenate([ri, none]), np.concatenate([rj, none]))
+
+
+VIDEO_PAIR_ROWS = 1 << 23  # video row pairs whose frame counts are taken at once (~1 GB of temporaries)
+
+
+def _media_parts(media: np.ndarray, rows: int) -> list[np.ndarray]:
+    """Indexes of ``media`` in parts of about ``rows``, all of one media in the same part.
+
+    A video reposted a thousand times gives tens of millions of frame row
+    pairs; counting their frames at once took 4 GB more at 2M media. A media
+    pair's rows all have its media a, so parts by media a keep each pair whole.
+    """
+    if len(media) <= rows:
+        return [np.arange(len(media))]
+    order = np.argsort(media, kind="stable")
+    cuts = np.searchsorted(media[order], media[order][np.arange(rows, len(media), rows)], side="left")
+    return [part for part in np.split(order, np.unique(cuts)) if len(part)]
+
+
+def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndarray, frame: np.ndarray,
+                 frame_count: np.ndarray, t: Thresholds):
+    """The accepted media pairs among row pairs that involve a video (all rows of each media pair), and details."""
+    ma, mb = fp.media_id[vi], fp.media_id[vj]
+    pair_ids, pair_of = unique_rows(ma, mb)
+    del ma, mb
     matched_a = _distinct_count(pair_of, frame[vi], len(pair_ids))
     matched_b = _distinct_count(pair_of, frame[vj], len(pair_ids))
     first_row_a = np.zeros(len(pair_ids), dtype=np.int64)
@@ -510,12 +542,8 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     details = _details(fp, vi[in_run], vj[in_run], pair_of[in_run], pair_ids, accepted, matched_a, of_a,
                        matched_b, of_b, offset, t.still_in_long(of_a, of_b), frame, t.still_also_bits)
     video_rank = np.full(len(pair_ids), np.iinfo(np.int8).max, dtype=np.int8)
-    np.minimum.at(video_rank, pair_of, rank[~stills_only])
-    none = np.full(int(accepted.sum()), -1, dtype=np.int64)
-    return (np.concatenate([ma[stills_only], pair_ids[accepted, 0]]),
-            np.concatenate([mb[stills_only], pair_ids[accepted, 1]]), details,
-            np.concatenate([rank[stills_only], video_rank[accepted]]),
-            np.concatenate([ri[stills_only], none]), np.concatenate([rj[stills_only], none]))
+    np.minimum.at(video_rank, pair_of, rank)
+    return pair_ids[accepted, 0], pair_ids[accepted, 1], details, video_rank[accepted]
 
 
 def unique_rows(*columns: np.ndarray, first: bool = False):

@@ -115,10 +115,18 @@ class Forest:
         self.others.append((i[~drop], j[~drop]))
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
-        """The kept row pairs: the forest, and the other pairs still not redundant."""
-        oi = np.concatenate([x for x, _ in self.others] or [np.zeros(0, np.int64)])
-        oj = np.concatenate([y for _, y in self.others] or [np.zeros(0, np.int64)])
+        """The kept row pairs: the forest, and the other pairs still not redundant.
+
+        Once: the shards' pieces are let go as they are joined, so the pairs
+        are not held twice while the next step (media_edges) runs.
+        """
+        others, self.others = self.others, []
+        oi = np.concatenate([x for x, _ in others] or [np.zeros(0, np.int64)])
+        oj = np.concatenate([y for _, y in others] or [np.zeros(0, np.int64)])
+        del others
         drop = self._droppable(oi, oj)
-        parts = self.forest + [(oi[~drop], oj[~drop])]
-        return (np.concatenate([x for x, _ in parts]).astype(np.int64),
-                np.concatenate([y for _, y in parts]).astype(np.int64))
+        oi, oj = oi[~drop], oj[~drop]
+        parts, self.forest = self.forest + [(oi, oj)], []
+        del oi, oj
+        return (np.concatenate([x for x, _ in parts]).astype(np.int64, copy=False),
+                np.concatenate([y for _, y in parts]).astype(np.int64, copy=False))
