@@ -10,11 +10,16 @@ out matches the original's. Real photos, measured: benchmarks/quality.py.
 from __future__ import annotations
 
 import io
+import json
+from pathlib import Path
 
 import numpy as np
+from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from conftest import twitter_path
 from hashtrail import config
+from hashtrail.cli import main
 from hashtrail.pipeline import transforms
 from hashtrail.pipeline.demo import synthetic_photo
 from hashtrail.pipeline.index.cluster import Thresholds, matching_rows
@@ -130,3 +135,28 @@ def test_other_smooth_pictures_and_other_shots_stay_apart_with_captions_on_them(
 def test_textless_is_a_probe_reported_as_a_plain_match():
     assert is_probe("textless") and via_of("textless") == "plain"
     assert VARIANTS[-1] == "textless"  # appended: stored variant codes of older databases keep their meaning
+
+
+def test_scan_clusters_the_captioned_copy_with_its_picture_and_match_finds_it(tmp_path, settings):
+    """The real scan and CLI: the copy is stored with its textless row, clustered with the original as a plain
+    match, and ``match`` with another captioned copy as the query finds the original, not the other wall."""
+    root = tmp_path / "tree"
+    original, copy = captioned(wall(2))
+    for account, data in ((1, original), (2, copy), (3, jpeg(wall(3), 90))):
+        path = Path(twitter_path(root, account, 100 + account))
+        path.parent.mkdir(parents=True)
+        path.write_bytes(data)  # as published: re-encoding the copy would blur its letters
+    db = settings.db
+    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    clusters = [json.loads(line) for line in
+                CliRunner().invoke(main, ["clusters", "--db", db, "--format", "json"]).output.splitlines()]
+    assert len(clusters) == 1
+    members = {m["post_id"]: m for m in clusters[0]["members"]}
+    assert set(members) == {"101", "102"} and members["102"]["via"] == "plain"
+    query = tmp_path / "query" / "q.jpg"
+    query.parent.mkdir()
+    query.write_bytes(jpeg(transforms.caption(Image.open(io.BytesIO(original)), "share this now"), 80))
+    found = [json.loads(line) for line in
+             CliRunner().invoke(main, ["match", str(query), "--db", db, "--format", "json"]).output.splitlines()]
+    assert {f["post_id"] for f in found} >= {"101"} and "103" not in {f["post_id"] for f in found}
