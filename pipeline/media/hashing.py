@@ -87,7 +87,8 @@ SECONDARY = ("center", "banded", "banded_center")
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
 BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
-PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_", "zoom", "textless")  # compared with other media's primary variants only
+# compared with other media's primary variants only
+PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_", "zoom", "textless")
 
 
 def via_of(name: str) -> str:
