@@ -12,7 +12,10 @@ Instead of one hash, each image gets up to five variants:
 - ``trim_center``: the central 90% of the trimmed picture (a primary row, unlike
   ``center``: see SECONDARY);
 - ``zoom`` (stills): the central 95%, a probe (queried against other media's
-  primary rows, never indexed) for copies cropped by 2-4% a side (ZOOM_KEEP).
+  primary rows, never indexed) for copies cropped by 2-4% a side (ZOOM_KEEP);
+- ``textless`` (stills with a line of text written on them): the picture with
+  that text painted out (pipeline/media/overlay_text.py), a probe like ``zoom``
+  for copies with a caption written onto the picture itself.
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
 ``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
@@ -45,15 +48,17 @@ import imagehash
 import numpy as np
 from PIL import Image
 
+from hashtrail.pipeline.media import overlay_text
 from hashtrail.pipeline.media import probes as probes_module
 
 # Stored with every hash: imagehash changed pHash output between releases, so
 # hashes of different hasher ids must not be compared blindly.
 # v4: stills get the ``zoom`` probe (the central 95%). Video frames get no probes, so they hash as under v3:
 # FRAME_HASHER keeps v3's id, and videos are not read again for the change (pipeline/video/keyframes.py).
+# v5: stills with a line of text written on them get the ``textless`` probe (frames still get no probes).
 FRAME_HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
                 f"imagehash-{imagehash.__version__}")
-HASHER = ("variants-v4:phash64+dhash64+phash256+zoom+mirror+windows+caption+rotation+screenshot:"
+HASHER = ("variants-v5:phash64+dhash64+phash256+zoom+textless+mirror+windows+caption+rotation+screenshot:"
           f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
@@ -82,7 +87,8 @@ SECONDARY = ("center", "banded", "banded_center")
 # them when a pair matches several ways (the plainest explanation wins).
 VIA_RANK = {"plain": 0, "caption removed": 1, "screenshot": 2, "mirror": 3, "crop window": 4, "rotation": 5}
 BASE = ("full", "center", "trim", "trim_center", "uncaptioned", "banded", "banded_center")  # the self join
-PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_", "zoom")  # compared with other media's primary variants only
+# compared with other media's primary variants only
+PROBE_PREFIXES = ("mirror_", "crop_", "square_", "rotate_", "zoom", "textless")
 
 
 def via_of(name: str) -> str:
@@ -116,7 +122,7 @@ def _vocabulary() -> tuple[str, ...]:
     names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
     names += [f"square_{w}" for w in "lcrtb"]
     names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
-    names += ["zoom"]  # last: codes are positions here, and the column cache beside a database stores them
+    names += ["zoom", "textless"]  # last: codes are positions here, and the column cache beside a database stores them
     return tuple(names)
 
 
@@ -326,7 +332,9 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     Probes (crop windows, rotations, mirrors) are cut from the picture itself:
     without its caption band or borders (``probe_source``). Every still also
     gets the ``zoom`` probe, its central 95% (``ZOOM_KEEP``): a mild edit, so
-    it is on whatever ``hard`` says, and reported as a plain match.
+    it is on whatever ``hard`` says, and reported as a plain match; so is the
+    ``textless`` probe, the whole picture with the lines of text written on it
+    painted out (pipeline/media/overlay_text.py), made only when it has some.
     ``probes=False`` leaves them out (video frames); ``hard`` says which hard
     edits are seen through (the scan passes ``HardEdits.from_settings``).
     Screenshots are searched in stills only (``probes``), in ``fine`` if given (``variant_images``).
@@ -342,6 +350,9 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     names, large, thumbs, smalls, aspects = [], [], [], [], []
     # stills only: the picture's central 95%, queried against other media's primary rows (ZOOM_KEEP)
     zoom = [("zoom", _center(pictures["full"], ZOOM_KEEP))] if probes and "full" in pictures else []
+    # stills only: the picture with the text written on it painted out, queried like the zoom
+    textless = overlay_text.without_text(pictures["full"]) if probes and "full" in pictures else None
+    zoom += [("textless", textless)] if textless is not None else []
     for name, picture in variants + zoom:
         if min(picture.size) < MIN_SIDE:
             continue

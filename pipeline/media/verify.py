@@ -126,7 +126,7 @@ def variant_frame(picture: Picture, name: str) -> np.ndarray | None:
         return inner @ flip
     source = picture.caption or whole  # probes are cut from the picture without its caption band
     boxes = {"full": whole, "banded": whole, "center": _center_box(whole), "banded_center": _center_box(whole),
-             "zoom": _center_box(whole, ZOOM_KEEP)}
+             "zoom": _center_box(whole, ZOOM_KEEP), "textless": whole}  # textless: the whole, text painted out
     if picture.trim is not None:
         boxes |= {"trim": picture.trim, "trim_center": _center_box(picture.trim)}
     if picture.caption is not None:
