@@ -9,6 +9,8 @@ picture's. The mix, per media:
   borders also ``trim, trim_center`` (30%), captioned ones ``uncaptioned, banded,
   banded_center`` (16%), and every still the two de-rotated probes
   ``rotate_m4, rotate_p4``: 5.6 rows a still (4.76 before the zoom probe);
+  and 30% of the stills with a full picture the ``textless`` probe (lines of
+  text painted out: 6 of quality.py's 20 photos get one, 3.7 bits from full);
 - videos and GIFs (3%): 5-60 frames (a truncated power law, mean ~6.5, so
   ~13 rows a video), each frame ``full`` and ``center``; frames of one scene
   are near each other (a scene cut with probability 0.3 a frame), and one
@@ -40,9 +42,12 @@ from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE
 # mean pHash64 bits between each variant and the full picture (uncaptioned for banded ones),
 # measured with hash_variants on quality.py's photos and crops (skimage.data): 270 pictures
 VARIANT_BITS = {"full": 0, "uncaptioned": 0, "center": 12, "trim": 12, "trim_center": 17, "rotate_m4": 12,
-                "rotate_p4": 12, "banded": 14, "banded_center": 18, "zoom": 7}
-STILLS = ((0.54, ("full", "center", "zoom", "rotate_m4", "rotate_p4")),
-          (0.30, ("full", "center", "zoom", "trim", "trim_center", "rotate_m4", "rotate_p4")),
+                "rotate_p4": 12, "banded": 14, "banded_center": 18, "zoom": 7, "textless": 4}
+TEXTLESS_SHARE = 0.3  # stills with a full picture that also get the textless probe: 6 of quality.py's 20 photos
+_PLAIN = ("full", "center", "zoom", "rotate_m4", "rotate_p4")
+_BORDERED = ("full", "center", "zoom", "trim", "trim_center", "rotate_m4", "rotate_p4")
+STILLS = ((0.54 * (1 - TEXTLESS_SHARE), _PLAIN), (0.54 * TEXTLESS_SHARE, _PLAIN + ("textless",)),
+          (0.30 * (1 - TEXTLESS_SHARE), _BORDERED), (0.30 * TEXTLESS_SHARE, _BORDERED + ("textless",)),
           (0.16, ("uncaptioned", "banded", "banded_center", "rotate_m4", "rotate_p4")))
 VIDEO_SHARE = 0.03
 FAMILY_SHARE, COPY_SHARE, BLANK_SHARE = 0.14, 0.08, 0.003
