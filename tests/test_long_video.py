@@ -307,3 +307,18 @@ def test_distinct_pictures_counts_frames_with_different_first_partners_whatever_
             first[g, f] = min(p, first.get((g, f), p))
         expected = [len({p for (g, _), p in first.items() if g == k}) for k in range(n)]
         assert _distinct_pictures(group, frame, partner, n).tolist() == expected
+
+
+def test_distinct_values_per_group_whatever_the_ids():
+    """clip_runs.distinct_per_group (frames matched per media pair) against its definition in plain Python."""
+    import numpy as np
+
+    from hashtrail.pipeline.index.clip_runs import distinct_per_group
+    rng = np.random.default_rng(4)
+    for _ in range(20):
+        n = int(rng.integers(1, 30))
+        group = rng.integers(0, n, int(rng.integers(1, 200)))
+        value = rng.integers(-40, 40, len(group))  # a query's frames have negative ids
+        expected = [len({v for g, v in zip(group.tolist(), value.tolist()) if g == k}) for k in range(n)]
+        assert distinct_per_group(group, value, n).tolist() == expected
+    assert distinct_per_group(np.zeros(0, np.int64), np.zeros(0, np.int64), 3).tolist() == [0, 0, 0]

@@ -574,8 +574,7 @@ def unique_rows(*columns: np.ndarray, first: bool = False):
 
 def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
     """How many distinct values each group has."""
-    distinct, _ = unique_rows(group, value)
-    return np.bincount(distinct[:, 0], minlength=n)
+    return clip_runs.distinct_per_group(group, value, n)
 
 
 def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b,
