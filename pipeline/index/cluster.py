@@ -606,13 +606,19 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     group = pair_of[chosen]
     starts = np.searchsorted(group, group, side="left")
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
-    examples: dict[int, list] = {}
-    for k in chosen.tolist():
-        examples.setdefault(int(pair_of[k]), []).append([frame_time(times[vi[k]]), frame_time(times[vj[k]])])
+    # the examples as lists, pair by pair (``chosen`` is grouped by pair): one tolist a column, not numpy
+    # scalars a frame (a video reposted a thousand times has millions)
+    group = pair_of[chosen]
+    bounds = np.flatnonzero(np.diff(group)) + 1
+    ta_s = [None if x != x else x for x in times[vi[chosen]].tolist()]  # NaN (a still's row): None
+    tb_s = [None if x != x else x for x in times[vj[chosen]].tolist()]
+    starts = [0] + bounds.tolist()
+    ends = bounds.tolist() + [len(chosen)]
+    firsts = group[starts].tolist() if len(chosen) else []
     out = [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                      int(matched_b[p]), int(of_b[p]), example,
+                      int(matched_b[p]), int(of_b[p]), [[ta_s[k], tb_s[k]] for k in range(s0, s1)],
                       None if np.isnan(offset[p]) else round(float(offset[p]), 3))
-           for p, example in examples.items()]
+           for p, s0, s1 in zip(firsts, starts, ends)] if len(chosen) else []
     for p, (example, at, also) in placed.items():
         out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
                               int(matched_b[p]), int(of_b[p]), example, at, also))
