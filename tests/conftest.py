@@ -81,3 +81,16 @@ def video_tree(tmp_path_factory):
 def statuses(db) -> dict:
     """File name -> (status, reason) of every media row."""
     return {os.path.basename(r[0]): r[1:] for r in sqlite3.connect(db).execute("SELECT path, status, reason FROM media")}
+
+
+def scan_clusters(root, db) -> list[dict]:
+    """Scan ``root`` into ``db`` with the real CLI (one worker) and return ``clusters --format json``'s clusters."""
+    import json
+
+    from click.testing import CliRunner
+
+    from hashtrail.cli import main
+    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    return [json.loads(line) for line in
+            CliRunner().invoke(main, ["clusters", "--db", db, "--format", "json"]).output.splitlines()]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from conftest import save, twitter_path
+from conftest import save, scan_clusters, twitter_path
 from hashtrail.cli import main
 from hashtrail.pipeline import transforms
 from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_edges
@@ -105,10 +105,7 @@ def test_scan_clusters_a_screenshot_with_its_picture_via_screenshot(tmp_path, ph
     save(twitter_path(root, 3, 103), transforms.dark_app(second, seed=3), "PNG")  # same chrome, other picture
     save(twitter_path(root, 4, 104), photo(48))
     db = settings.db
-    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    clusters = [json.loads(line) for line in
-                CliRunner().invoke(main, ["clusters", "--db", db, "--format", "json"]).output.splitlines()]
+    clusters = scan_clusters(root, db)
     assert len(clusters) == 1
     members = {m["post_id"]: m for m in clusters[0]["members"]}
     assert set(members) == {"101", "102"}

@@ -17,7 +17,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
-from conftest import twitter_path
+from conftest import scan_clusters, twitter_path
 from hashtrail import config
 from hashtrail.cli import main
 from hashtrail.pipeline import transforms
@@ -147,10 +147,7 @@ def test_scan_clusters_the_captioned_copy_with_its_picture_and_match_finds_it(tm
         path.parent.mkdir(parents=True)
         path.write_bytes(data)  # as published: re-encoding the copy would blur its letters
     db = settings.db
-    result = CliRunner().invoke(main, ["scan", str(root), "--db", db, "--workers", "1"])
-    assert result.exit_code == 0, result.output
-    clusters = [json.loads(line) for line in
-                CliRunner().invoke(main, ["clusters", "--db", db, "--format", "json"]).output.splitlines()]
+    clusters = scan_clusters(root, db)
     assert len(clusters) == 1
     members = {m["post_id"]: m for m in clusters[0]["members"]}
     assert set(members) == {"101", "102"} and members["102"]["via"] == "plain"
