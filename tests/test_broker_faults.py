@@ -280,7 +280,7 @@ def test_writer_killed_mid_transaction_then_restarted_stores_every_batch_once(jo
         stored = conn.execute("SELECT COUNT(*) FROM media WHERE status = 'ok'").fetchone()[0]
     assert stored % 20 == 0, f"{stored} files stored: not whole batches of 20"
     assert stored < FILES, "the job finished before the writer could be killed"
-    assert job.redis.client.hlen("unacked") >= 1, "the killed writer's batch is not held for redelivery"
+    assert held_batches(job.redis.client, "store"), "the killed writer's batch is not held for redelivery"
 
     job.start("writer")  # restarted: the batch it held comes back after the visibility timeout
     wait_until(lambda: job.finished(1), "the job to finish with the restarted writer", timeout=90)
