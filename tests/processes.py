@@ -5,6 +5,8 @@ and to worker processes started the way users start them (the CLI).
 """
 from __future__ import annotations
 
+import base64
+import json
 import os
 import shutil
 import signal
@@ -97,6 +99,34 @@ class CeleryProcess:
         self.process.wait(10)
         self.log.close()
 
+    def freeze(self) -> None:
+        """SIGSTOP the whole group and return once every process of it is stopped.
+
+        Frozen, it can neither take nor acknowledge a message: what the broker
+        holds for it can be read without racing it, then kept (``kill``) or let
+        go on (``thaw``).
+        """
+        os.killpg(self.process.pid, signal.SIGSTOP)
+        wait_until(lambda: all(state in "TtZX" for state in self._states()), "the group to stop", timeout=30,
+                   poll=0.001)
+
+    def thaw(self) -> None:
+        os.killpg(self.process.pid, signal.SIGCONT)
+
+    def _states(self) -> list[str]:
+        """The state letter of each process of this group (from /proc: Linux)."""
+        states = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/stat") as fh:
+                    stat = fh.read()
+            except OSError:  # gone meanwhile
+                continue
+            state, _ppid, pgrp = stat[stat.rindex(")") + 2:].split()[:3]
+            if int(pgrp) == self.process.pid:
+                states.append(state)
+        return states
+
     def stop(self) -> None:
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -128,6 +158,23 @@ def broker_idle(client: redis.Redis) -> bool:
     """No message queued or delivered-but-unacknowledged on the broker (kombu's Redis layout)."""
     return (client.llen("fingerprint") == 0 and client.llen("store") == 0
             and client.hlen("unacked") == 0)
+
+
+def held_batches(client: redis.Redis, queue: str) -> dict[str, tuple[float, list]]:
+    """Messages of ``queue`` delivered and not acknowledged: delivery tag -> (delivery time, task args).
+
+    kombu's Redis layout: the ``unacked`` hash holds [message, exchange,
+    routing key] by tag, ``unacked_index`` the time of delivery (time.time()),
+    from which Redis redelivers after the visibility timeout.
+    """
+    held = {}
+    for tag, raw in client.hgetall("unacked").items():
+        message, _exchange, routing_key = json.loads(raw)
+        if routing_key != queue:
+            continue
+        args, _kwargs, _embed = json.loads(base64.b64decode(message["body"]))
+        held[tag.decode()] = (client.zscore("unacked_index", tag), args)
+    return held
 
 
 def run_cli(args: list[str], env: dict, timeout: float = 180) -> subprocess.CompletedProcess:
