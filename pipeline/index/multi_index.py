@@ -49,7 +49,9 @@ from numba.extending import intrinsic
 BLOCKS = 4
 BLOCK_BITS = 16
 KEYS = 1 << BLOCK_BITS
-CHUNK_KEYS = 256  # buckets per parallel work item
+# buckets per parallel work item: 1,024 items a block, so the threads end together (at 500k media the join
+# used 1.46 of 2 cores with 256, 1.87 with 64)
+CHUNK_KEYS = 64
 
 
 def block_radii(radius: int) -> tuple[int, ...]:
@@ -323,7 +325,7 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
         masks = ball(int(radii[block]))
         item = block * chunks_per_block + np.arange(chunks_per_block, dtype=np.int64)
         chunks = np.nonzero(item % parts == part)[0].astype(np.int64)
-        runs = [(chunks, max(1024, 4 * (len(outer) // 256 + 1)))]
+        runs = [(chunks, max(1024, 4 * (len(outer) * CHUNK_KEYS // KEYS + 1)))]  # 4x a chunk's share of codes
         while runs:
             chunks, capacity = runs.pop()
             a, b, counts = _join_block(block, radii, masks, *outer.tables[block], *inner.tables[block],
