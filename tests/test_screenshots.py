@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 from click.testing import CliRunner
 
 from conftest import save, scan_clusters, twitter_path
@@ -18,12 +19,27 @@ from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK, 
 TEMPLATES = sorted(transforms.SCREENSHOTS)
 
 
-def variants_of(image, hard=HardEdits()):
+def variants_of(image, hard=HardEdits(), min_detail=6.0):
     """The scan's path for a still: JPEG bytes, the small decode (and its finer one), the variants."""
     buf = io.BytesIO()
     image.convert("RGB").save(buf, "JPEG", quality=88)
     decoded = decode_still(buf.getvalue(), 10**8)
-    return hash_variants(decoded.image, 6.0, hard=hard, fine=decoded.fine)
+    return hash_variants(decoded.image, min_detail, hard=hard, fine=decoded.fine)
+
+
+def pale_micrograph(seed: int, size=(640, 480)) -> Image.Image:
+    """A pale, smooth picture like a micrograph: grain of a few grey levels on a light field, no edge in it.
+
+    Few of its pixels span more than screenshot.BUSY grey levels: it looks as
+    flat as a silhouette's body to a busy-pixel test, and a screenshot of it
+    hashed whole matches a screenshot of another such picture by their chrome.
+    """
+    rng = np.random.default_rng(seed)
+    width, height = size
+    grain = Image.fromarray(rng.normal(0, 1, (height // 10, width // 10)).astype(np.float32)).resize(size, Image.BICUBIC)
+    field = Image.fromarray(rng.normal(0, 1, (4, 5)).astype(np.float32)).resize(size, Image.BICUBIC)
+    pixels = 205 + 4 * np.asarray(grain) + 2 * np.asarray(field)
+    return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).convert("RGB")
 
 
 def fingerprints(per_media: list[list]) -> Fingerprints:
@@ -57,6 +73,32 @@ def test_a_screenshot_matches_its_picture_and_not_another_picture_in_the_same_ui
     pairs = media_pairs(per_media, settings)
     assert pairs.get((0, 2)) == VIA_RANK["screenshot"] and pairs.get((1, 3)) == VIA_RANK["screenshot"]
     assert (2, 3) not in pairs and (0, 3) not in pairs and (1, 2) not in pairs and (0, 1) not in pairs
+
+
+@pytest.mark.parametrize("seeds", [(1, 2), (5, 6)])
+def test_screenshots_of_two_pale_pictures_in_one_ui_match_their_pictures_not_each_other(seeds, settings):
+    """Smooth pictures are found by their grain: hashed whole, the two screenshots matched by their chrome."""
+    first, second = (pale_micrograph(seed) for seed in seeds)
+    shots = [transforms.phone_post(first, seed=0), transforms.phone_post(second, seed=0)]  # the same chrome and texts
+    per_media = [variants_of(picture, min_detail=settings.min_detail) for picture in (first, second, *shots)]
+    pairs = media_pairs(per_media, settings)
+    assert (2, 3) not in pairs
+    assert all("screen" in {v.name for v in shot} for shot in per_media[2:])
+    assert pairs.get((0, 2)) == VIA_RANK["screenshot"] and pairs.get((1, 3)) == VIA_RANK["screenshot"]
+
+
+def test_a_flat_shape_in_a_frame_is_not_a_picture():
+    """The grain rule does not take a flat shape for a photograph: a black disc inside a grey frame on a page."""
+    page = np.full((240, 150), 255, np.uint8)
+    page[8:14, 10:90] = 40  # a line of "text" above (ink outside the frame)
+    page[60:200, 10:140] = 120  # the frame, a flat panel
+    page[90:170, 40:110] = 20  # a flat shape on it
+    page[215:220, 10:80] = 40
+    panel = Image.fromarray(page)
+    assert screenshot.picture_box(panel) is None
+    grainy = page.astype(np.int16)
+    grainy[62:198, 12:138] += np.random.default_rng(0).integers(-3, 4, (136, 126))  # grain of a few levels all over
+    assert screenshot.picture_box(Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8))) is not None
 
 
 def test_a_screenshot_of_the_same_screenshot_matches(photo, settings):

@@ -58,7 +58,9 @@ from hashtrail.pipeline.media import probes as probes_module
 # v5: stills with a line of text written on them get the ``textless`` probe (frames still get no probes).
 FRAME_HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
                 f"imagehash-{imagehash.__version__}")
-HASHER = ("variants-v5:phash64+dhash64+phash256+zoom+textless+mirror+windows+caption+rotation+screenshot:"
+# v6: the screenshot search finds smoother pictures (pipeline/media/screenshot.py: grain, not only busy pixels,
+# tells a photograph from a flat shape), so screenshots of them hash differently; frames are not searched (v3's id).
+HASHER = ("variants-v6:phash64+dhash64+phash256+zoom+textless+mirror+windows+caption+rotation+screenshot:"
           f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants

@@ -22,7 +22,11 @@ rules out:
   is wider, a byline narrower); the rest of the region is at most ATTACHED
   of it (a disc or a subject on a plain background is no rectangle);
 - it covers AREA_MIN to AREA_MAX of the image and is textured inside
-  (INSIDE_BUSY: a silhouette's flat body is not a photograph);
+  (``_textured``): either busy over INSIDE_BUSY of it (texture, edges), or
+  grainy over most of it (INSIDE_GRAINY of its pixels span more than GRAIN
+  grey levels: a smooth photograph, a pale micrograph or a sky, varies from
+  pixel to pixel almost everywhere, with few strong edges). A flat shape (a
+  silhouette's body, a flat panel) is one tone but for its outline: neither;
 - it is *inside* the chrome: not touching the left or right side (a picture
   spanning the width under a text band is a caption, the caption variant's
   case), with plain page beside it on the left or the right (a margin; not
@@ -47,6 +51,8 @@ OPEN_SIDE = 9  # px: text lines, icons and rules at the working size are thinner
 AREA_MIN, AREA_MAX = 0.15, 0.85  # the picture's share of the screenshot
 SIDE_MARGIN = 0.015  # the picture keeps at least this share of the width from the left and right sides
 INSIDE_BUSY = 0.1  # share of the picture that is texture (a flat shape is not a photograph)
+GRAIN = 2  # grey levels a 3x3 neighbourhood of a smooth photograph spans (a flat fill's, JPEG noise included: 0-1)
+INSIDE_GRAINY = 0.5  # ... over most of the picture, if it is not busy (a flat shape's grain is its outline)
 PLAIN_BESIDE = 4.0  # grey-level spread of the page beside the picture, on one side at least (a margin)
 OUTSIDE_FLAT = 0.5  # share of the chrome (outside the picture) that is not busy
 OUTSIDE_INK = 0.02  # ... and that is busy: text and icons
@@ -58,9 +64,26 @@ FLAT_SHARE = 0.25  # a screenshot's small image has at least this share of equal
 _SQUARE3 = np.ones((3, 3), np.uint8)
 
 
+def spans(a: np.ndarray) -> np.ndarray:
+    """Grey levels each pixel's 3x3 neighbourhood spans (uint8 in and out)."""
+    return cv2.dilate(a, _SQUARE3) - cv2.erode(a, _SQUARE3)
+
+
 def busy_mask(a: np.ndarray) -> np.ndarray:
     """Pixels whose 3x3 neighbourhood spans more than BUSY grey levels (uint8 in, bool out)."""
-    return (cv2.dilate(a, _SQUARE3) - cv2.erode(a, _SQUARE3)) > BUSY
+    return spans(a) > BUSY
+
+
+def _textured(span: np.ndarray) -> bool:
+    """A photograph's inside (``span``: ``spans`` of it), not a flat shape: busy in places, or grainy all over.
+
+    Busy pixels alone missed smooth photographs: a pale micrograph in a phone
+    post has its outline found, but under 5% of it spans more than BUSY grey
+    levels, like a silhouette's flat body. Its grain tells them apart: over
+    most of the micrograph neighbours differ by a few levels, while a flat
+    shape is one tone (JPEG noise spans 0-1 level there) but for its outline.
+    """
+    return span.size > 0 and ((span > BUSY).mean() >= INSIDE_BUSY or (span > GRAIN).mean() >= INSIDE_GRAINY)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -97,7 +120,8 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     if min(height, width) < MIN_SIDE:
         return None
     margin = max(1, round(width * SIDE_MARGIN))
-    busy = busy_mask(a)
+    span = spans(a)
+    busy = span > BUSY
     if busy[:, :margin].mean() > 1 - OUTSIDE_FLAT or busy[:, -margin:].mean() > 1 - OUTSIDE_FLAT:
         return None  # texture at the sides: a photo
     solid = cv2.morphologyEx(_fill_holes(busy).astype(np.uint8), cv2.MORPH_OPEN,
@@ -116,7 +140,7 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
         return None  # not a rectangle: most of the region lies outside the rectangle inside it
     if left < margin or right > width - margin:
         return None  # spans the width: a caption band's case, or an ordinary photo
-    if busy[top + 2:bottom - 2, left + 2:right - 2].mean() < INSIDE_BUSY:
+    if not _textured(span[top + 2:bottom - 2, left + 2:right - 2]):
         return None  # a flat shape (a silhouette's body), not a photograph
     beside = [a[top + 1:bottom - 1, :left - 1], a[top + 1:bottom - 1, right + 1:]]
     if not any(strip.size and strip.std() <= PLAIN_BESIDE for strip in beside):
