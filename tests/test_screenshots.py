@@ -87,6 +87,25 @@ def test_screenshots_of_two_pale_pictures_in_one_ui_match_their_pictures_not_eac
     assert pairs.get((0, 2)) == VIA_RANK["screenshot"] and pairs.get((1, 3)) == VIA_RANK["screenshot"]
 
 
+def test_a_pale_picture_whose_edge_is_nearly_the_page_white_is_found(settings):
+    """No busy outline where the picture is as light as the page: its pixels off the page's colour close it."""
+    def light_edged(seed):  # the micrograph brightened towards its sides, to 240 grey at the edge (the page: 255)
+        pixels = np.asarray(pale_micrograph(seed).convert("L"), dtype=np.float32)
+        height, width = pixels.shape
+        x = np.minimum(np.arange(width), width - 1 - np.arange(width)) / (width / 2)
+        y = np.minimum(np.arange(height), height - 1 - np.arange(height)) / (height / 2)
+        edge = (1 - np.minimum(x[None, :], y[:, None])) ** 2  # 1 at the sides, 0 in the middle
+        return Image.fromarray(np.clip(pixels + 35 * edge, 0, 255).astype(np.uint8)).convert("RGB")
+
+    first, second = light_edged(1), light_edged(2)
+    shots = [transforms.phone_post(first, seed=0), transforms.phone_post(second, seed=0)]
+    per_media = [variants_of(picture, min_detail=settings.min_detail) for picture in (first, second, *shots)]
+    pairs = media_pairs(per_media, settings)
+    assert (2, 3) not in pairs
+    assert all("screen" in {v.name for v in shot} for shot in per_media[2:])
+    assert pairs.get((0, 2)) == VIA_RANK["screenshot"] and pairs.get((1, 3)) == VIA_RANK["screenshot"]
+
+
 def test_a_flat_shape_in_a_frame_is_not_a_picture():
     """The grain rule does not take a flat shape for a photograph: a black disc inside a grey frame on a page."""
     page = np.full((240, 150), 255, np.uint8)

@@ -14,7 +14,11 @@ rules out:
 - *busy* pixels, whose 3x3 neighbourhood spans more than BUSY grey levels,
   cover a photograph's texture and its outline against the chrome; flat UI
   is not busy, and a picture's smooth parts (sky) are enclosed by its
-  outline, so filling holes gives the whole picture as one solid region;
+  outline, so filling holes gives the whole picture as one solid region.
+  Pixels *off the page* count too: more than PAGE_TOLERANCE from the page's
+  colour (the median of the left and right margins, mostly page in UI). A
+  pale picture whose edge is nearly the white of the page has no busy
+  outline there, but it is off the page, so its region still closes;
 - an opening by a square of OPEN_SIDE px removes text lines, icons and thin
   rules, and most bridges between the picture and text blocks;
 - in the largest region left, the picture is the longest-area run of rows
@@ -53,6 +57,7 @@ SIDE_MARGIN = 0.015  # the picture keeps at least this share of the width from t
 INSIDE_BUSY = 0.1  # share of the picture that is texture (a flat shape is not a photograph)
 GRAIN = 2  # grey levels a 3x3 neighbourhood of a smooth photograph spans (a flat fill's, JPEG noise included: 0-1)
 INSIDE_GRAINY = 0.5  # ... over most of the picture, if it is not busy (a flat shape's grain is its outline)
+PAGE_TOLERANCE = 4  # grey levels a pixel of the page may differ from the page's colour (JPEG noise stays within)
 PLAIN_BESIDE = 4.0  # grey-level spread of the page beside the picture, on one side at least (a margin)
 OUTSIDE_FLAT = 0.5  # share of the chrome (outside the picture) that is not busy
 OUTSIDE_INK = 0.02  # ... and that is busy: text and icons
@@ -124,7 +129,9 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     busy = span > BUSY
     if busy[:, :margin].mean() > 1 - OUTSIDE_FLAT or busy[:, -margin:].mean() > 1 - OUTSIDE_FLAT:
         return None  # texture at the sides: a photo
-    solid = cv2.morphologyEx(_fill_holes(busy).astype(np.uint8), cv2.MORPH_OPEN,
+    page = float(np.median(np.concatenate([a[:, :margin], a[:, -margin:]], axis=1)))
+    off_page = np.abs(a.astype(np.int16) - page) > PAGE_TOLERANCE
+    solid = cv2.morphologyEx(_fill_holes(busy | off_page).astype(np.uint8), cv2.MORPH_OPEN,
                              np.ones((OPEN_SIDE, OPEN_SIDE), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(solid, connectivity=4)
     if count < 2:
