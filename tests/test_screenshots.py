@@ -14,7 +14,8 @@ from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_
 from hashtrail.pipeline.index.hamming import hex_to_u64
 from hashtrail.pipeline.media import screenshot
 from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.media.hashing import SECONDARY, VARIANT_CODE, VIA_RANK, HardEdits, hash_variants
+from hashtrail.pipeline.media.hashing import (ALL_HARD_EDITS, SCREENED, SECONDARY, VARIANT_CODE, VIA_RANK, HardEdits,
+                                              hash_variants)
 
 TEMPLATES = sorted(transforms.SCREENSHOTS)
 
@@ -36,7 +37,8 @@ def pale_micrograph(seed: int, size=(640, 480)) -> Image.Image:
     """
     rng = np.random.default_rng(seed)
     width, height = size
-    grain = Image.fromarray(rng.normal(0, 1, (height // 10, width // 10)).astype(np.float32)).resize(size, Image.BICUBIC)
+    grain = Image.fromarray(rng.normal(0, 1, (height // 10, width // 10)).astype(np.float32))
+    grain = grain.resize(size, Image.BICUBIC)
     field = Image.fromarray(rng.normal(0, 1, (4, 5)).astype(np.float32)).resize(size, Image.BICUBIC)
     pixels = 205 + 4 * np.asarray(grain) + 2 * np.asarray(field)
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).convert("RGB")
@@ -106,6 +108,23 @@ def test_a_pale_picture_whose_edge_is_nearly_the_page_white_is_found(settings):
     assert pairs.get((0, 2)) == VIA_RANK["screenshot"] and pairs.get((1, 3)) == VIA_RANK["screenshot"]
 
 
+@pytest.mark.parametrize("seeds", [(1, 2), (5, 6)])
+def test_screenshots_whose_frame_holds_no_photograph_never_pair(seeds, settings):
+    """The chrome recognised, the picture not (too smooth for a photograph): only secondary rows, so the two
+    screenshots of one app cannot match each other by their chrome (hashed whole, they did)."""
+    def smooth(seed):  # pale_micrograph without its grain: a field varying by a few grey levels
+        rng = np.random.default_rng(seed)
+        field = Image.fromarray(rng.normal(0, 1, (4, 5)).astype(np.float32)).resize((640, 480), Image.BICUBIC)
+        return Image.fromarray(np.clip(205 + 4 * np.asarray(field), 0, 255).astype(np.uint8)).convert("RGB")
+
+    shots = [transforms.phone_post(smooth(seed), seed=0) for seed in seeds]
+    per_media = [variants_of(shot, hard=ALL_HARD_EDITS, min_detail=settings.min_detail) for shot in shots]
+    assert (0, 1) not in media_pairs(per_media, settings)
+    for shot in per_media:
+        assert {v.name for v in shot} <= set(SCREENED) and "screen_flat" in {v.name for v in shot}
+        assert all(v.name in SECONDARY for v in shot)  # no probes, no mirrors, no caption search
+
+
 def test_a_flat_shape_in_a_frame_is_not_a_picture():
     """The grain rule does not take a flat shape for a photograph: a black disc inside a grey frame on a page."""
     page = np.full((240, 150), 255, np.uint8)
@@ -115,6 +134,7 @@ def test_a_flat_shape_in_a_frame_is_not_a_picture():
     page[215:220, 10:80] = 40
     panel = Image.fromarray(page)
     assert screenshot.picture_box(panel) is None
+    assert screenshot.find_frame(panel) == screenshot.Frame((10, 60, 140, 200), textured=False)  # the chrome is seen
     grainy = page.astype(np.int16)
     grainy[62:198, 12:138] += np.random.default_rng(0).integers(-3, 4, (136, 126))  # grain of a few levels all over
     assert screenshot.picture_box(Image.fromarray(np.clip(grainy, 0, 255).astype(np.uint8))) is not None

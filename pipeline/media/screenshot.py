@@ -39,12 +39,21 @@ rules out:
   some ink (text or icons: a picture in a plain border or letterbox bars has
   none, the trim variants' case).
 
+``find_frame`` applies every rule but the texture one and reports the
+texture apart: a ``Frame`` whose inside is not textured is chrome around
+something not taken for a photograph (a flat panel, a silhouette's body, a
+picture too smooth to tell from one). The scan hashes such a screenshot
+only as secondary variants, which never match each other: two of them in
+one app do not pair by their chrome. ``picture_box`` is a textured frame's box.
+
 ``worth_a_look`` is the cheap first test on the small decode (flat left and
 right margins); OpenCV's morphology (50-100x faster than scipy.ndimage's
 here) keeps the rest at ~0.1 ms an image. benchmarks/quality.py measures
 what it finds and what it takes for a screenshot wrongly.
 """
 from __future__ import annotations
+
+import dataclasses
 
 import cv2
 import numpy as np
@@ -88,7 +97,7 @@ def _textured(span: np.ndarray) -> bool:
     most of the micrograph neighbours differ by a few levels, while a flat
     shape is one tone (JPEG noise spans 0-1 level there) but for its outline.
     """
-    return span.size > 0 and ((span > BUSY).mean() >= INSIDE_BUSY or (span > GRAIN).mean() >= INSIDE_GRAINY)
+    return bool(span.size) and bool((span > BUSY).mean() >= INSIDE_BUSY or (span > GRAIN).mean() >= INSIDE_GRAINY)
 
 
 def _fill_holes(mask: np.ndarray) -> np.ndarray:
@@ -118,8 +127,27 @@ def worth_a_look(gray: Image.Image) -> bool:
     return flat >= FLAT_SHARE
 
 
+@dataclasses.dataclass(frozen=True)
+class Frame:
+    """A rectangle framed by UI chrome (every rule above but the texture one), and whether a photograph fills it.
+
+    ``textured`` False: the chrome is recognised, its picture is not (a flat
+    panel, a silhouette's body, a photograph too smooth to tell from one):
+    the scan then keeps every row of it secondary (pipeline/media/hashing.py).
+    """
+
+    box: tuple[int, int, int, int]  # left, top, right, bottom
+    textured: bool
+
+
 def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     """Box (left, top, right, bottom) of the picture inside a screenshot's chrome, or None if it is not one."""
+    frame = find_frame(gray)
+    return frame.box if frame is not None and frame.textured else None
+
+
+def find_frame(gray: Image.Image) -> Frame | None:
+    """The rectangle inside a screenshot's chrome and whether it holds a photograph, or None if it is not one."""
     a = np.asarray(gray.convert("L"), dtype=np.uint8)
     height, width = a.shape
     if min(height, width) < MIN_SIDE:
@@ -147,8 +175,6 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
         return None  # not a rectangle: most of the region lies outside the rectangle inside it
     if left < margin or right > width - margin:
         return None  # spans the width: a caption band's case, or an ordinary photo
-    if not _textured(span[top + 2:bottom - 2, left + 2:right - 2]):
-        return None  # a flat shape (a silhouette's body), not a photograph
     beside = [a[top + 1:bottom - 1, :left - 1], a[top + 1:bottom - 1, right + 1:]]
     if not any(strip.size and strip.std() <= PLAIN_BESIDE for strip in beside):
         return None  # no plain page beside the picture: a part of a larger picture (a meme's smooth side)
@@ -156,8 +182,9 @@ def picture_box(gray: Image.Image) -> tuple[int, int, int, int] | None:
     outside[max(0, y - 1):y + h + 1, max(0, x - 1):x + w + 1] = False
     if not outside.any() or not OUTSIDE_INK <= busy[outside].mean() <= 1 - OUTSIDE_FLAT:
         return None
-    # busy pixels ring the picture's outline one pixel outside it (their 3x3 window reaches in)
-    return left + 1, top + 1, right - 1, bottom - 1
+    # busy pixels ring the picture's outline one pixel outside it (their 3x3 window reaches in);
+    # a flat inside (a silhouette's body) is a frame in chrome, not a photograph
+    return Frame((left + 1, top + 1, right - 1, bottom - 1), _textured(span[top + 2:bottom - 2, left + 2:right - 2]))
 
 
 def _full_rectangle(region: np.ndarray) -> tuple[int, int, int, int]:
