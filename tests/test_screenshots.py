@@ -14,8 +14,8 @@ from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, matching_
 from hashtrail.pipeline.index.hamming import hex_to_u64
 from hashtrail.pipeline.media import screenshot
 from hashtrail.pipeline.media.decode import decode_still
-from hashtrail.pipeline.media.hashing import (ALL_HARD_EDITS, SCREENED, SECONDARY, VARIANT_CODE, VIA_RANK, HardEdits,
-                                              hash_variants)
+from hashtrail.pipeline.media.hashing import (ALL_HARD_EDITS, SCREENED, SECONDARY, VARIANT_CODE, VARIANTS, VIA_RANK,
+                                              HardEdits, hash_variants, is_secondary, via_of)
 
 TEMPLATES = sorted(transforms.SCREENSHOTS)
 
@@ -123,6 +123,12 @@ def test_screenshots_whose_frame_holds_no_photograph_never_pair(seeds, settings)
     for shot in per_media:
         assert {v.name for v in shot} <= set(SCREENED) and "screen_flat" in {v.name for v in shot}
         assert all(v.name in SECONDARY for v in shot)  # no probes, no mirrors, no caption search
+
+
+def test_the_rows_of_an_unrecognised_picture_are_secondary_and_appended():
+    assert all(is_secondary(name) for name in SCREENED) and via_of("screen_flat") == "screenshot"
+    # after every older name: stored variant codes of older databases keep their meaning
+    assert VARIANTS[VARIANTS.index("textless") + 1:][:len(SCREENED)] == SCREENED
 
 
 def test_a_flat_shape_in_a_frame_is_not_a_picture():
