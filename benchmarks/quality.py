@@ -356,7 +356,7 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
     screen = np.zeros(len(items["edit"]), dtype=bool)
     screen[fp.media_id[fp.codes() == VARIANT_CODE["screen"]]] = True
     framed = np.zeros(len(items["edit"]), dtype=bool)  # chrome recognised, picture not: secondary rows only
-    framed[fp.media_id[fp.codes() == VARIANT_CODE["screen_flat"]]] = True
+    framed[fp.media_id[fp.codes() == VARIANT_CODE["screened"]]] = True
     shot = np.isin(items["edit"], list(transforms.SCREENSHOTS))
     print(f"\nscreenshot detected: {int(screen[~shot].sum())} of {int((~shot).sum())} items that are not "
           "screenshots (false detections), by edit: "
@@ -396,7 +396,7 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
         pairs = media_pairs(sub, t)
         explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
         detected = np.isin(np.arange(len(variants)), sub.media_id[sub.codes() == VARIANT_CODE["screen"]]).mean()
-        framed = len(np.unique(sub.media_id[sub.codes() == VARIANT_CODE["screen_flat"]]))
+        framed = len(np.unique(sub.media_id[sub.codes() == VARIANT_CODE["screened"]]))
         whole = media_pairs(columns([vs[k][2] for vs in rendered]), t)
         shown = [vs[k][3] for vs in rendered]
         checked = verify_edges(matching_edge_list(sub, t), lambda ids: {i: shown[i] for i in ids},

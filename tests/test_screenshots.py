@@ -121,12 +121,12 @@ def test_screenshots_whose_frame_holds_no_photograph_never_pair(seeds, settings)
     per_media = [variants_of(shot, hard=ALL_HARD_EDITS, min_detail=settings.min_detail) for shot in shots]
     assert (0, 1) not in media_pairs(per_media, settings)
     for shot in per_media:
-        assert {v.name for v in shot} <= set(SCREENED) and "screen_flat" in {v.name for v in shot}
+        assert {v.name for v in shot} <= set(SCREENED) and "screened" in {v.name for v in shot}
         assert all(v.name in SECONDARY for v in shot)  # no probes, no mirrors, no caption search
 
 
 def test_the_rows_of_an_unrecognised_picture_are_secondary_and_appended():
-    assert all(is_secondary(name) for name in SCREENED) and via_of("screen_flat") == "screenshot"
+    assert all(is_secondary(name) and via_of(name) == "plain" for name in SCREENED)
     # after every older name: stored variant codes of older databases keep their meaning
     assert VARIANTS[VARIANTS.index("textless") + 1:][:len(SCREENED)] == SCREENED
 
