@@ -355,10 +355,16 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
     """
     screen = np.zeros(len(items["edit"]), dtype=bool)
     screen[fp.media_id[fp.codes() == VARIANT_CODE["screen"]]] = True
+    framed = np.zeros(len(items["edit"]), dtype=bool)  # chrome recognised, picture not: secondary rows only
+    framed[fp.media_id[fp.codes() == VARIANT_CODE["screened"]]] = True
     shot = np.isin(items["edit"], list(transforms.SCREENSHOTS))
     print(f"\nscreenshot detected: {int(screen[~shot].sum())} of {int((~shot).sum())} items that are not "
           "screenshots (false detections), by edit: "
           + (", ".join(f"{e} {k}" for e, k in Counter(items["edit"][screen & ~shot]).most_common()) or "none"))
+    print(f"frame without a photograph (secondary rows only): {int(framed[~shot].sum())} of those items, by edit: "
+          + (", ".join(f"{e} {k}" for e, k in Counter(items["edit"][framed & ~shot]).most_common()) or "none")
+          + "; of the screenshots: " + (", ".join(f"{e} {k}" for e, k in Counter(items["edit"][framed & shot])
+                                                   .most_common()) or "none"))
     a, b = matching_pairs(fp, t)
     n, group, edit = len(items["group"]), items["group"], items["edit"]
     print("\n| template | detected | recall | false pairs between different pictures in it (set's texts) |")
@@ -379,9 +385,10 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
     print("\nsame chrome (identical texts), every distinct picture in each template: matching pairs of different "
           "pictures (of them, pairs whose originals match each other already)\n")
     from hashtrail.pipeline.index.verification import Rule, matching_edge_list, verify_edges
-    print("| template | pictures | detected | matching pairs, screenshot variant | (originals match) "
-          "| of them after the pixel check (settings' rule) | matching pairs, whole screenshot only |")
-    print("|---|---|---|---|---|---|---|")
+    print("| template | pictures | detected | frame without a photograph | matching pairs, screenshot variant "
+          "| (originals match) | of them after the pixel check (settings' rule) "
+          "| matching pairs, whole screenshot only |")
+    print("|---|---|---|---|---|---|---|---|")
     group_original = {int(group[o]): int(o) for o in originals}
     for k, name in enumerate(transforms.SCREENSHOTS):
         variants = [vs[k][1] for vs in rendered]
@@ -389,13 +396,15 @@ def screenshots(names, items, fp: Fingerprints, settings, t: Thresholds, crops) 
         pairs = media_pairs(sub, t)
         explained = sum((group_original[p], group_original[q]) in plain_originals for p, q in pairs)
         detected = np.isin(np.arange(len(variants)), sub.media_id[sub.codes() == VARIANT_CODE["screen"]]).mean()
+        framed = len(np.unique(sub.media_id[sub.codes() == VARIANT_CODE["screened"]]))
         whole = media_pairs(columns([vs[k][2] for vs in rendered]), t)
         shown = [vs[k][3] for vs in rendered]
         checked = verify_edges(matching_edge_list(sub, t), lambda ids: {i: shown[i] for i in ids},
                                Rule.from_thresholds(t), skip_connected=False) if t.verify else None
         after = len({(int(p), int(q)) for p, q in zip(checked.edges.a, checked.edges.b) if p != q}) if checked \
             else len(pairs)
-        print(f"| {name} | {len(variants)} | {detected:.3f} | {len(pairs)} | {explained} | {after} | {len(whole)} |")
+        print(f"| {name} | {len(variants)} | {detected:.3f} | {framed} | {len(pairs)} | {explained} | {after} "
+              f"| {len(whole)} |")
 
 
 def search_reach(crops) -> None:
@@ -413,18 +422,22 @@ def search_reach(crops) -> None:
             published = Image.open(io.BytesIO(original)).convert("RGB")
             files += [original] + [encode(edit(published), "PNG" if edit_name == "png" else "JPEG", 85)
                                    for edit_name, edit in EDITS.items() if edit_name not in transforms.SCREENSHOTS]
-    print("\n| finer decode's short side searched from | files | searched | taken for screenshots |")
-    print("|---|---|---|---|")
+    print("\n| finer decode's short side searched from | files | searched | taken for screenshots "
+          "| frame without a photograph (secondary rows only) |")
+    print("|---|---|---|---|---|")
     for side in sorted({configured, 64}, reverse=True):
         screenshot.MIN_SIDE = side
-        searched = fired = 0
+        searched = fired = framed = 0
         for data in files:
             decoded = decode_still(data, 10**9)
             if screenshot.worth_a_look(decoded.image):
                 fine = decoded.fine()
                 searched += min(fine.size) >= side
-                fired += screenshot.picture_box(fine) is not None
-        print(f"| {side} px{' (configured)' if side == configured else ''} | {len(files)} | {searched} | {fired} |")
+                frame = screenshot.find_frame(fine)
+                fired += frame is not None and frame.textured
+                framed += frame is not None and not frame.textured
+        print(f"| {side} px{' (configured)' if side == configured else ''} | {len(files)} | {searched} | {fired} "
+              f"| {framed} |")
     screenshot.MIN_SIDE = configured
 _PICTURES: list = []
 

@@ -19,7 +19,9 @@ Instead of one hash, each image gets up to five variants:
 
 Reposts edited to dodge matching get more (pipeline/media/edits.py):
 ``screen`` (the picture inside a screenshot's UI chrome, pipeline/media/screenshot.py;
-the whole screenshot is then not hashed), ``uncaptioned`` (the picture
+the whole screenshot is then not hashed; a frame in chrome whose inside is not
+taken for a photograph gets only the secondary ``screened`` and ``screened_trim``,
+see SCREENED), ``uncaptioned`` (the picture
 without a caption band; the whole becomes the secondary ``banded``), and *probes*, compared only with other media's
 primary variants: ``mirror_*`` of every plain variant (from the same DCT),
 one-sided crop windows ``crop_<side><pct>`` and square cuts ``square_*``
@@ -58,7 +60,10 @@ from hashtrail.pipeline.media import probes as probes_module
 # v5: stills with a line of text written on them get the ``textless`` probe (frames still get no probes).
 FRAME_HASHER = ("variants-v3:phash64+dhash64+phash256+mirror+windows+caption+rotation+screenshot:"
                 f"imagehash-{imagehash.__version__}")
-HASHER = ("variants-v5:phash64+dhash64+phash256+zoom+textless+mirror+windows+caption+rotation+screenshot:"
+# v6: the screenshot search finds smoother and paler pictures (pipeline/media/screenshot.py: grain, not only busy
+# pixels, tells a photograph from a flat shape; pixels off the page's colour close a pale picture's outline), and
+# a frame in chrome without a photograph gets the secondary SCREENED rows; frames are not searched (v3's id).
+HASHER = ("variants-v6:phash64+dhash64+phash256+zoom+textless+mirror+windows+caption+rotation+screenshot:"
           f"imagehash-{imagehash.__version__}")
 
 CENTER_KEEP = 0.90  # share of each side kept by the centre-crop variants
@@ -81,7 +86,16 @@ LARGE_SIDE = 16  # 16x16 = 256-bit pHash, from a 64x64 thumbnail (imagehash's ha
 # only share their middle). ``trim_center`` is not one: it is the centre of the picture once its added
 # border is gone, the same region as a borderless copy's ``center``, and the centres drop the trim's
 # uncertain edge (a pixel either way at the decode size, which moves the hashes of fine textures).
-SECONDARY = ("center", "banded", "banded_center")
+# A screenshot whose chrome is recognised but whose picture is not (pipeline/media/screenshot.py ``Frame``:
+# the rectangle inside the chrome is too flat to be taken for a photograph) is hashed only as these, both
+# secondary: the whole and the whole without uniform borders. Two such screenshots of one app then never pair
+# by their chrome (hashed as primary rows, three crops of a pale micrograph in the phone template of
+# benchmarks/quality.py did); each may still match other media's primary rows (a bordered silhouette photo
+# taken for such a frame matches its original by the trimmed whole). The frame's inside is not hashed: it is
+# not taken for a picture, and on quality.py its matches to originals only grew families that a plain false
+# pair had merged (clustered precision 0.8789 -> 0.8788).
+SCREENED = ("screened", "screened_trim")
+SECONDARY = ("center", "banded", "banded_center", *SCREENED)
 
 # How a variant sees through an edit, as ``via`` reports it; the rank orders
 # them when a pair matches several ways (the plainest explanation wins).
@@ -122,7 +136,8 @@ def _vocabulary() -> tuple[str, ...]:
     names += [f"crop_{side}{round(s * 100)}" for s in edits.WINDOW_SHARES for side in "lrtb"]
     names += [f"square_{w}" for w in "lcrtb"]
     names += [f"rotate_{'m' if d < 0 else 'p'}{abs(round(d))}" for d in edits.ROTATIONS]
-    names += ["zoom", "textless"]  # last: codes are positions here, and the column cache beside a database stores them
+    # last: codes are positions here, and the column cache beside a database stores them (new names go after)
+    names += ["zoom", "textless", *SCREENED]
     return tuple(names)
 
 
@@ -230,17 +245,23 @@ def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = F
     whole is not hashed at all: kept even as a secondary variant, it matched
     the whole of a screenshot of another picture in the same app whose
     picture was not found (benchmarks/quality.py). A screenshot of the same
-    screenshot matches through its picture.
+    screenshot matches through its picture. When the chrome is recognised
+    but the rectangle in it is too flat to be taken for a photograph, the
+    screenshot gets only the secondary SCREENED rows and no caption search
+    (its header would be taken for a band).
     """
     from hashtrail.pipeline.media import edits
     from hashtrail.pipeline.media import screenshot as screenshots
     if screenshot and screenshots.worth_a_look(gray):  # first: a screenshot's header looks like a caption band
         large = fine() if fine is not None else gray
-        box = screenshots.picture_box(large)
-        if box is not None:
-            picture = large.crop(box)
-            picture.info["screen_box"] = tuple(round(v / side, 4) for v, side in zip(box, large.size * 2))
+        frame = screenshots.find_frame(large)
+        if frame is not None and frame.textured:
+            picture = large.crop(frame.box)
+            picture.info["screen_box"] = tuple(round(v / side, 4) for v, side in zip(frame.box, large.size * 2))
             return [("screen", picture)]
+        if frame is not None:  # the chrome is recognised, its picture is not: secondary rows only (SCREENED)
+            box = trim_box(gray)
+            return [("screened", gray), *([("screened_trim", gray.crop(box))] if box is not None else [])]
     band = edits.caption_box(gray) if caption else None
     if band is not None:
         return [("banded", gray), ("banded_center", _center(gray)), ("uncaptioned", gray.crop(band[0]))]
@@ -252,14 +273,18 @@ def variant_images(gray: Image.Image, caption: bool = True, screenshot: bool = F
     return out
 
 
-def probe_source(variants: list[tuple[str, Image.Image]]) -> str:
+def probe_source(variants: list[tuple[str, Image.Image]]) -> str | None:
     """Which variant the crop windows and rotations are cut from: the picture without its caption band.
 
     Windows of a caption band would match other captioned pictures by their
     band. Trimmed pictures are not used: many photos have a plain background
     that trims, and their copies, cropped or tilted as a whole, do not trim alike.
+    None for a screenshot whose picture is not recognised (SCREENED): probes
+    of its chrome would match other screenshots of the app.
     """
     names = [n for n, _ in variants]
+    if "full" not in names and "uncaptioned" not in names and "screen" not in names:
+        return None
     return "uncaptioned" if "uncaptioned" in names else "screen" if "screen" in names else "full"
 
 
@@ -339,9 +364,9 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     edits are seen through (the scan passes ``HardEdits.from_settings``).
     Screenshots are searched in stills only (``probes``), in ``fine`` if given (``variant_images``).
     """
-    probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE
     variants = variant_images(gray, caption=hard.caption, screenshot=probes and hard.screenshot, fine=fine)
     source = probe_source(variants)
+    probing = probes and hard.probing and min(gray.size) >= 2 * MIN_SIDE and source is not None
     pictures = dict(variants)
     # the source's 64x64 goes through its 64-column strip (bit-identical to one resize:
     # Pillow resamples columns first), which the crop windows reuse
@@ -374,7 +399,8 @@ def hash_variants(gray: Image.Image, min_detail: float, probes: bool = True,
     low, low256, small = low_dct(np.stack(thumbs)), low_dct(np.stack(large), LARGE_SIDE), np.stack(smalls)
     if probing and min(pictures[source].size) >= 2 * MIN_SIDE:
         # every plain variant's mirror (the banded whole is left out, as it never meets another banded)
-        base = [k for k, name in enumerate(names) if not name.startswith("banded") and not is_probe(name)] \
+        base = [k for k, name in enumerate(names)
+                if not name.startswith("banded") and name not in SCREENED and not is_probe(name)] \
             if hard.mirror else []
         extra_names, blocks = [], []
         if strip is not None:
