@@ -137,7 +137,8 @@ class DistributedJoin:
         except redis.RedisError as exc:
             raise JoinUnavailable(f"cannot reach the broker at {self.settings.broker_url} ({exc}): start Redis "
                                   "(see README 'Scaling out') or set HASHTRAIL_BROKER_URL") from None
-        n = self.shard_count or worker_processes(self.app)
+        # a loaded host may answer the broadcast after a second: ask once more, longer, before saying there is none
+        n = self.shard_count or worker_processes(self.app) or worker_processes(self.app, timeout_s=5.0)
         if n < 1:
             raise JoinUnavailable("no worker consumes the fingerprint queue: start 'hashtrail worker' "
                                   "(on any host reaching HASHTRAIL_BROKER_URL), or cluster without --distributed")
