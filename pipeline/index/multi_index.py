@@ -102,7 +102,7 @@ def ball(radius: int) -> np.ndarray:
 
 
 @intrinsic
-def _popcount(typingctx, x):
+def popcount(typingctx, x):
     """LLVM's ctpop: one POPCNT instruction where the CPU has it."""
     def codegen(context, builder, signature, args):
         return builder.ctpop(args[0])
@@ -112,7 +112,7 @@ def _popcount(typingctx, x):
 @njit(cache=True)
 def _found_earlier(diff, block, radii):
     for earlier in range(block):
-        if radii[earlier] >= 0 and np.int64(_popcount((diff >> np.uint64(BLOCK_BITS * earlier))
+        if radii[earlier] >= 0 and np.int64(popcount((diff >> np.uint64(BLOCK_BITS * earlier))
                                                       & np.uint64(KEYS - 1))) <= radii[earlier]:
             return True
     return False
@@ -147,14 +147,14 @@ def _compare(block, radii, lo_q, hi_q, q_p, q_d, q_id, g_p, g_d, g_row, row0, le
             # an unsigned index skips numba's negative-index wraparound, which turns the loads into
             # gathers (4x slower); all uint64: mixed signs would go through float
             for x in range(s1 - s0):
-                hits += np.uint64(_popcount(pq ^ segment[np.uint64(x)]) <= rp) & \
-                    np.uint64(_popcount(dq ^ segment_d[np.uint64(x)]) <= rd)
+                hits += np.uint64(popcount(pq ^ segment[np.uint64(x)]) <= rp) & \
+                    np.uint64(popcount(dq ^ segment_d[np.uint64(x)]) <= rd)
             if hits == 0:
                 continue  # the usual case
             iq = q_id[qi]
             for x in range(s0, s1):
                 diff = pq ^ g_p[x]
-                if _popcount(diff) > rp or _popcount(dq ^ g_d[x]) > rd:
+                if popcount(diff) > rp or popcount(dq ^ g_d[x]) > rd:
                     continue
                 ti = g_row[x] if len(g_row) else row0 + x
                 it = t_id[ti]
@@ -176,7 +176,7 @@ def _within_bucket(block, radii, lo, hi, t_p, t_d, t_id, rp, rd, out_a, out_b, s
         pq, dq, iq = t_p[qi], t_d[qi], t_id[qi]
         for ti in range(qi + 1, hi):
             diff = pq ^ t_p[ti]
-            if _popcount(diff) > rp or _popcount(dq ^ t_d[ti]) > rd:
+            if popcount(diff) > rp or popcount(dq ^ t_d[ti]) > rd:
                 continue
             if _found_earlier(diff, block, radii):
                 continue

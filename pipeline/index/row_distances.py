@@ -12,18 +12,18 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from hashtrail.pipeline.index.multi_index import _popcount
+from hashtrail.pipeline.index.multi_index import popcount
 
 
 @njit(parallel=True, cache=True)
 def _distances(p, d, q, i, j, out_p, out_d, out_q):
     for k in prange(len(i)):
         a, b = i[k], j[k]
-        out_p[k] = _popcount(p[a] ^ p[b])
-        out_d[k] = _popcount(d[a] ^ d[b])
+        out_p[k] = popcount(p[a] ^ p[b])
+        out_d[k] = popcount(d[a] ^ d[b])
         s = 0
         for w in range(q.shape[1]):
-            s += _popcount(q[a, w] ^ q[b, w])
+            s += popcount(q[a, w] ^ q[b, w])
         out_q[k] = s
 
 

@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from hashtrail.pipeline.index.edges import RANK
+from hashtrail.pipeline.index.row_distances import pair_distances
 
 
 @njit(cache=True)
@@ -79,7 +80,7 @@ class Forest:
         self.still = frame_count == 1
         self.rank = RANK[fp.codes()]
         self.copied = copied
-        self.phash, self.phash256 = fp.phash, fp.phash256
+        self.phash, self.dhash, self.phash256 = fp.phash, fp.dhash, fp.phash256
         self.strict_only = bool(t.verify and t.verify_plain)  # verification.Rule.from_thresholds
         self.t = t
         top = int(fp.media_id.max(initial=0)) + 1
@@ -90,10 +91,9 @@ class Forest:
     def _free_plain(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         free = self.still[i] & self.still[j] & (self.rank[i] == 0) & (self.rank[j] == 0)
         if self.strict_only and free.any():
-            from hashtrail.pipeline.index.hamming import distances
             k = np.nonzero(free)[0]
-            free[k] = (distances(self.phash[i[k]], self.phash[j[k]]) <= self.t.hard_phash) & \
-                (distances(self.phash256[i[k]], self.phash256[j[k]]).sum(axis=1) <= self.t.hard_phash256)
+            dp, _, dq = pair_distances(self.phash, self.dhash, self.phash256, i[k], j[k])
+            free[k] = (dp <= self.t.hard_phash) & (dq <= self.t.hard_phash256)
         return free
 
     def _droppable(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
