@@ -302,8 +302,7 @@ def pair_rank(fp: Fingerprints, i: np.ndarray, j: np.ndarray) -> np.ndarray:
 def within_hard(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> np.ndarray:
     """Row pairs within the hard thresholds, whatever their variants (no shape test: video frames
     are hashed square, so their shape says nothing of a still's)."""
-    return t.admits(distances(fp.phash[i], fp.phash[j]), distances(fp.dhash[i], fp.dhash[j]),
-                    distances(fp.phash256[i], fp.phash256[j]).sum(axis=1), fp.secondary[i] & fp.secondary[j], True)
+    return t.admits(*pair_distances(fp.phash, fp.dhash, fp.phash256, i, j), fp.secondary[i] & fp.secondary[j], True)
 
 
 ADMIT_CHUNK = 1 << 22  # row pairs whose 256-bit pHashes are compared at once (~0.5 GB of temporaries)
@@ -519,8 +518,8 @@ def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndar
     ma, mb = fp.media_id[vi], fp.media_id[vj]
     pair_ids, pair_of = unique_rows(ma, mb)
     del ma, mb
-    matched_a = _distinct_count(pair_of, frame[vi], len(pair_ids))
-    matched_b = _distinct_count(pair_of, frame[vj], len(pair_ids))
+    matched_a = clip_runs.distinct_per_group(pair_of, frame[vi], len(pair_ids))
+    matched_b = clip_runs.distinct_per_group(pair_of, frame[vj], len(pair_ids))
     first_row_a = np.zeros(len(pair_ids), dtype=np.int64)
     first_row_a[pair_of] = vi
     first_row_b = np.zeros(len(pair_ids), dtype=np.int64)
@@ -572,11 +571,6 @@ def unique_rows(*columns: np.ndarray, first: bool = False):
     return index if first else (rows.astype(np.int64), inverse.reshape(-1))
 
 
-def _distinct_count(group: np.ndarray, value: np.ndarray, n: int) -> np.ndarray:
-    """How many distinct values each group has."""
-    return clip_runs.distinct_per_group(group, value, n)
-
-
 def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b,
              offset: np.ndarray, still_long: np.ndarray | None = None, frame: np.ndarray | None = None,
              margin: int = 0) -> list[FrameMatch]:
@@ -608,17 +602,15 @@ def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b
     chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
     # the examples as lists, pair by pair (``chosen`` is grouped by pair): one tolist a column, not numpy
     # scalars a frame (a video reposted a thousand times has millions)
-    group = pair_of[chosen]
-    bounds = np.flatnonzero(np.diff(group)) + 1
+    pair_of_chosen = pair_of[chosen]
+    bounds = (np.flatnonzero(np.diff(pair_of_chosen)) + 1).tolist()
+    lo, hi = ([0] + bounds, bounds + [len(chosen)]) if len(chosen) else ([], [])
     ta_s = [None if x != x else x for x in times[vi[chosen]].tolist()]  # NaN (a still's row): None
     tb_s = [None if x != x else x for x in times[vj[chosen]].tolist()]
-    starts = [0] + bounds.tolist()
-    ends = bounds.tolist() + [len(chosen)]
-    firsts = group[starts].tolist() if len(chosen) else []
     out = [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
                       int(matched_b[p]), int(of_b[p]), [[ta_s[k], tb_s[k]] for k in range(s0, s1)],
                       None if np.isnan(offset[p]) else round(float(offset[p]), 3))
-           for p, s0, s1 in zip(firsts, starts, ends)] if len(chosen) else []
+           for p, s0, s1 in zip(pair_of_chosen[lo].tolist(), lo, hi)]
     for p, (example, at, also) in placed.items():
         out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
                               int(matched_b[p]), int(of_b[p]), example, at, also))
@@ -738,17 +730,19 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresho
     distance = distances_to(fp, rows_of, sha_by_media, representative, media)
     out = []
     for media_id, rep, d in zip(media.tolist(), representative.tolist(), distance):
-        via = vias.get(media_id)
-        out.append(Assignment(media_id, rep, d) if via is None else
-                   Assignment(media_id, rep, d, via.name, via.media, via.transform))
+        out.append(_assignment(media_id, rep, d, vias.get(media_id)))
     return out, details
 
 
-def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: Via | None) -> Assignment:
-    distance = _distance(fp, rows_of, sha_by_media, representative, media_id)
+def _assignment(media_id: int, representative: int, distance, via: Via | None) -> Assignment:
     if via is None:
         return Assignment(media_id, representative, distance)
     return Assignment(media_id, representative, distance, via.name, via.media, via.transform)
+
+
+def assign(fp, rows_of, sha_by_media, representative: int, media_id: int, via: Via | None) -> Assignment:
+    """One member's assignment (an update's few members: ``distances_to`` does a whole clustering's at once)."""
+    return _assignment(media_id, representative, _distance(fp, rows_of, sha_by_media, representative, media_id), via)
 
 
 class _row_finder:
