@@ -61,17 +61,18 @@ def main() -> None:
     kept = np.isin(e, s, assume_unique=True)
     missed = e[~kept]
     added = len(s) - int(kept.sum())
+    radius = short.phash
     distance = np.bitwise_count(fp.phash[missed // n] ^ fp.phash[missed % n])
-    at = np.bincount(distance, minlength=t.phash + 1)
-    everything_at = np.bincount(np.bitwise_count(fp.phash[e // n] ^ fp.phash[e % n]), minlength=t.phash + 1)
+    at = np.bincount(distance, minlength=radius + 1)
+    everything_at = np.bincount(np.bitwise_count(fp.phash[e // n] ^ fp.phash[e % n]), minlength=radius + 1)
     print(f"media={args.media} rows={n:,}: exact join {len(e):,} row pairs in {took['exact'][0]:.1f} s "
           f"({took['exact'][1]:.0f} CPU s), one bit short {len(s):,} in {took['short'][0]:.1f} s "
           f"({took['short'][1]:.0f} CPU s)")
     print(f"pair_recall={kept.mean():.5f} missed={len(missed):,} added={added} "
           f"missed_by_distance={dict((d, int(c)) for d, c in enumerate(at) if c)} "
-          f"missed_share_at_{t.phash}={at[t.phash] / max(everything_at[t.phash], 1):.4f} "
-          f"(model {multi_index.missed_at_radius(t.phash):.4f}; pairs at {t.phash} bits: "
-          f"{everything_at[t.phash] / len(e):.3f} of all)", flush=True)
+          f"missed_share_at_{radius}={at[radius] / max(everything_at[radius], 1):.4f} "
+          f"(model {multi_index.missed_at_radius(radius):.4f}; pairs at {radius} bits: "
+          f"{everything_at[radius] / len(e):.3f} of all)", flush=True)
     if args.no_clusters:
         return
     del found, e, s, kept, missed
