@@ -280,4 +280,10 @@ def more_than_one_picture(pair_of: np.ndarray, frame_a: np.ndarray, frame_b: np.
     """
     in_a = _distinct_pictures(pair_of, frame_a, frame_b, n_pairs)
     in_b = _distinct_pictures(pair_of, frame_b, frame_a, n_pairs)
-    return ((in_a >= 2) & (in_b >= 2)) | (matched_a >= of_a) | (matched_b >= of_b)
+    return shares_pictures(in_a, in_b, matched_a, of_a, matched_b, of_b)
+
+
+def shares_pictures(pictures_a: np.ndarray, pictures_b: np.ndarray, matched_a: np.ndarray, of_a: np.ndarray,
+                    matched_b: np.ndarray, of_b: np.ndarray) -> np.ndarray:
+    """``more_than_one_picture``'s rule, from pictures already counted (clustering: frame_pairs.counts)."""
+    return ((pictures_a >= 2) & (pictures_b >= 2)) | (matched_a >= of_a) | (matched_b >= of_b)

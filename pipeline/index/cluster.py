@@ -30,10 +30,11 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+from numba import njit, prange
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from hashtrail.pipeline.index import clip_runs, multi_index, spanning, still_time
+from hashtrail.pipeline.index import clip_runs, frame_pairs, gathers, multi_index, spanning, still_time
 from hashtrail.pipeline.index.hamming import distances
 from hashtrail.pipeline.index.row_distances import pair_distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
@@ -84,8 +85,10 @@ class Fingerprints:
         return self.aspect if self.aspect is not None else np.full(len(self.media_id), np.nan)
 
     def take(self, rows: np.ndarray) -> "Fingerprints":
-        return Fingerprints(self.media_id[rows], self.phash[rows], self.dhash[rows], self.phash256[rows],
-                            self.secondary[rows], self.times()[rows], self.codes()[rows], self.aspects()[rows])
+        """These rows' fingerprints (gathered on all cores: a take of 12M rows is a second on one)."""
+        return Fingerprints(*(gathers.take(column, rows) for column in (
+            self.media_id, self.phash, self.dhash, self.phash256, self.secondary, self.times(), self.codes(),
+            self.aspects())))
 
     def frames(self) -> tuple[np.ndarray, np.ndarray]:
         """Per row: a frame id (rows of one frame of one media share it) and its media's frame count."""
@@ -426,17 +429,51 @@ def _identity_order(fp: Fingerprints, rows: np.ndarray) -> tuple[np.ndarray, np.
     different rows. The variant is part of the identity: a caption-removed
     variant equal to another media's full picture is a caption match, not a copy.
     """
-    cols = [fp.phash[rows], fp.dhash[rows], *fp.phash256[rows].T, fp.secondary[rows].astype(np.uint64),
-            fp.codes()[rows].astype(np.uint64)]
-    mix = np.zeros(len(rows), dtype=np.uint64)
-    for k, col in enumerate(cols):
-        mix = (mix ^ col) * np.uint64(0x9E3779B97F4A7C15 + 2 * k)
-        mix ^= mix >> np.uint64(29)
-    order = np.argsort(mix, kind="stable")
-    same = np.ones(max(len(rows) - 1, 0), dtype=bool)
-    for col in cols:
-        same &= col[order][1:] == col[order][:-1]
-    return order, np.concatenate(([True], ~same)) if len(rows) else np.zeros(0, bool)
+    if len(rows) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, bool)
+    columns = (fp.phash, fp.dhash, np.ascontiguousarray(fp.phash256), fp.secondary, fp.codes())
+    order = np.argsort(_mixed(*columns, rows), kind="stable")
+    return order, _starts(*columns, rows, order)
+
+
+@njit(cache=True)
+def _identity(p, d, p256, secondary, codes, row, k):
+    """Column k of a row's identity, as a 64-bit word: pHash, dHash, the four of the 256-bit pHash, centre, variant."""
+    if k == 0:
+        return p[row]
+    if k == 1:
+        return d[row]
+    if k < 6:
+        return p256[row, k - 2]
+    return np.uint64(secondary[row]) if k == 6 else np.uint64(codes[row])
+
+
+@njit(parallel=True, cache=True)
+def _mixed(p, d, p256, secondary, codes, rows):
+    """A 64-bit mix of each row's identity."""
+    mix = np.zeros(len(rows), np.uint64)
+    for x in prange(len(rows)):
+        m = np.uint64(0)
+        for k in range(8):
+            m = (m ^ _identity(p, d, p256, secondary, codes, rows[x], k)) * np.uint64(0x9E3779B97F4A7C15 + 2 * k)
+            m ^= m >> np.uint64(29)
+        mix[x] = m
+    return mix
+
+
+@njit(parallel=True, cache=True)
+def _starts(p, d, p256, secondary, codes, rows, order):
+    """Where the rows in ``order`` start a new identity: neighbours compared in full."""
+    starts = np.ones(len(order), np.bool_)
+    for x in prange(1, len(order)):
+        a, b = rows[order[x]], rows[order[x - 1]]
+        same = True
+        for k in range(8):
+            if _identity(p, d, p256, secondary, codes, a, k) != _identity(p, d, p256, secondary, codes, b, k):
+                same = False
+                break
+        starts[x] = not same
+    return starts
 
 
 def matching_pairs(fp: Fingerprints, t: Thresholds) -> tuple[np.ndarray, np.ndarray]:
@@ -507,7 +544,7 @@ def _media_parts(media: np.ndarray, rows: int) -> list[np.ndarray]:
     """
     if len(media) <= rows:
         return [np.arange(len(media))]
-    order = np.argsort(media, kind="stable")
+    order = frame_pairs.stable_order(media)
     cuts = np.searchsorted(media[order], media[order][np.arange(rows, len(media), rows)], side="left")
     return [part for part in np.split(order, np.unique(cuts)) if len(part)]
 
@@ -515,20 +552,14 @@ def _media_parts(media: np.ndarray, rows: int) -> list[np.ndarray]:
 def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndarray, frame: np.ndarray,
                  frame_count: np.ndarray, t: Thresholds):
     """The accepted media pairs among row pairs that involve a video (all rows of each media pair), and details."""
-    ma, mb = fp.media_id[vi], fp.media_id[vj]
-    pair_ids, pair_of = unique_rows(ma, mb)
-    del ma, mb
-    matched_a = clip_runs.distinct_per_group(pair_of, frame[vi], len(pair_ids))
-    matched_b = clip_runs.distinct_per_group(pair_of, frame[vj], len(pair_ids))
-    first_row_a = np.zeros(len(pair_ids), dtype=np.int64)
-    first_row_a[pair_of] = vi
-    first_row_b = np.zeros(len(pair_ids), dtype=np.int64)
-    first_row_b[pair_of] = vj
-    of_a, of_b = frame_count[first_row_a], frame_count[first_row_b]
+    groups = frame_pairs.group_pairs(fp.media_id[vi], fp.media_id[vj])
+    pair_ids, pair_of = groups.pair_ids, groups.pair_of
+    matched_a, matched_b, pictures_a, pictures_b = frame_pairs.counts(groups, frame, vi, vj)
+    first = groups.first_rows()
+    of_a, of_b = frame_count[vi[first]], frame_count[vj[first]]
     accepted = t.shares(matched_a, of_a, matched_b, of_b)
     if t.short_pictures:  # two short videos: more than one shared picture, or all of one (clip_runs.py)
-        accepted &= clip_runs.more_than_one_picture(pair_of, frame[vi], frame[vj], len(pair_ids), matched_a, of_a,
-                                                    matched_b, of_b)
+        accepted &= clip_runs.shares_pictures(pictures_a, pictures_b, matched_a, of_a, matched_b, of_b)
     offset, in_run = np.full(len(pair_ids), np.nan), np.ones(len(vi), dtype=bool)
     run_pairs = t.needs_run(of_a, of_b)
     if run_pairs.any():
@@ -538,10 +569,9 @@ def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndar
         accepted = np.where(run_pairs, ok, accepted)
         matched_a, matched_b = np.where(run_pairs, run_a, matched_a), np.where(run_pairs, run_b, matched_b)
         in_run = ~run_pairs[pair_of] | member
-    details = _details(fp, vi[in_run], vj[in_run], pair_of[in_run], pair_ids, accepted, matched_a, of_a,
-                       matched_b, of_b, offset, t.still_in_long(of_a, of_b), frame, t.still_also_bits)
-    video_rank = np.full(len(pair_ids), np.iinfo(np.int8).max, dtype=np.int8)
-    np.minimum.at(video_rank, pair_of, rank)
+    details = _details(fp, vi, vj, groups, in_run, accepted, matched_a, of_a, matched_b, of_b, offset,
+                       t.still_in_long(of_a, of_b), frame, t.still_also_bits)
+    video_rank = groups.minimum(rank)
     return pair_ids[accepted, 0], pair_ids[accepted, 1], details, video_rank[accepted]
 
 
@@ -571,49 +601,42 @@ def unique_rows(*columns: np.ndarray, first: bool = False):
     return index if first else (rows.astype(np.int64), inverse.reshape(-1))
 
 
-def _details(fp, vi, vj, pair_of, pair_ids, accepted, matched_a, of_a, matched_b, of_b,
-             offset: np.ndarray, still_long: np.ndarray | None = None, frame: np.ndarray | None = None,
-             margin: int = 0) -> list[FrameMatch]:
+def _details(fp, vi, vj, groups: frame_pairs.Groups, in_run, accepted, matched_a, of_a, matched_b, of_b,
+             offset: np.ndarray, still_long: np.ndarray, frame: np.ndarray, margin: int = 0) -> list[FrameMatch]:
     """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
 
-    A still in a long video (``still_long``, per pair) gets one: its closest
-    frame's (still_time.py), which is also its ``offset_s``, and the other
-    times it fits within ``margin`` bits as ``also_at``. Vectorised: a video
+    Only row pairs ``in_run`` are examples (for a pair matched by an ordered
+    run, those in its run). A still in a long video (``still_long``, per
+    pair) gets one: its closest frame's (still_time.py), which is also its
+    ``offset_s``, and the other times it fits within ``margin`` bits as
+    ``also_at``. Compiled, pair by pair (frame_pairs.examples): a video
     reposted many times gives millions of row pairs.
     """
-    keep = accepted[pair_of]
-    vi, vj, pair_of = vi[keep], vj[keep], pair_of[keep]
-    times = fp.times()
     placed: dict[int, tuple] = {}
-    if still_long is not None and still_long.any():
-        placed = still_time.places(fp, vi, vj, pair_of, still_long, frame, len(pair_ids), margin)
-        rest = ~still_long[pair_of]
-        vi, vj, pair_of = vi[rest], vj[rest], pair_of[rest]
-    ta = np.where(np.isnan(times[vi]), -1, np.round(times[vi] * 1000)).astype(np.int64)
-    tb = np.where(np.isnan(times[vj]), -1, np.round(times[vj] * 1000)).astype(np.int64)
-    closeness = distances(fp.phash[vi], fp.phash[vj])
-    order = np.lexsort((closeness, pair_of))
-    # first (closest) row pair of each distinct (pair, time, time)
-    first = unique_rows(pair_of[order], ta[order], tb[order], first=True)
-    chosen = order[np.sort(first)]
-    chosen = chosen[np.lexsort((tb[chosen], ta[chosen], closeness[chosen], pair_of[chosen]))]
-    group = pair_of[chosen]
-    starts = np.searchsorted(group, group, side="left")
-    chosen = chosen[np.arange(len(chosen)) - starts < MAX_EXAMPLE_TIMES]
-    # the examples as lists, pair by pair (``chosen`` is grouped by pair): one tolist a column, not numpy
-    # scalars a frame (a video reposted a thousand times has millions)
-    pair_of_chosen = pair_of[chosen]
-    bounds = (np.flatnonzero(np.diff(pair_of_chosen)) + 1).tolist()
-    lo, hi = ([0] + bounds, bounds + [len(chosen)]) if len(chosen) else ([], [])
-    ta_s = [None if x != x else x for x in times[vi[chosen]].tolist()]  # NaN (a still's row): None
-    tb_s = [None if x != x else x for x in times[vj[chosen]].tolist()]
-    out = [FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                      int(matched_b[p]), int(of_b[p]), [[ta_s[k], tb_s[k]] for k in range(s0, s1)],
-                      None if np.isnan(offset[p]) else round(float(offset[p]), 3))
-           for p, s0, s1 in zip(pair_of_chosen[lo].tolist(), lo, hi)]
+    if still_long.any():
+        keep = (accepted & still_long)[groups.pair_of]
+        placed = still_time.places(fp, vi[keep], vj[keep], groups.pair_of[keep], still_long, frame,
+                                   len(groups), margin)
+    times = fp.times()
+    wanted = accepted & ~still_long
+    chosen = frame_pairs.examples(groups, fp.phash, vi, vj, times, in_run & wanted[groups.pair_of], wanted,
+                                  MAX_EXAMPLE_TIMES)
+    listed = np.flatnonzero(chosen[:, 0] >= 0)
+    # the examples as lists: one tolist a column, not numpy scalars a frame (a video reposted a thousand times
+    # has millions)
+    picked = chosen[listed]
+    safe = np.maximum(picked, 0)
+    ta_s = np.where(picked >= 0, times[vi[safe]], np.inf).tolist()  # inf: no example in this slot
+    tb_s = np.where(picked >= 0, times[vj[safe]], np.inf).tolist()
+    ids, counts = groups.pair_ids[listed].tolist(), np.stack([matched_a, of_a, matched_b, of_b], 1)[listed].tolist()
+    offsets = offset[listed].tolist()
+    out = [FrameMatch(a, b, fa, na, fb, nb,
+                      [[None if x != x else x, None if y != y else y] for x, y in zip(xs, ys) if x != np.inf],
+                      None if off != off else round(off, 3))
+           for (a, b), (fa, na, fb, nb), xs, ys, off in zip(ids, counts, ta_s, tb_s, offsets)]
     for p, (example, at, also) in placed.items():
-        out.append(FrameMatch(int(pair_ids[p, 0]), int(pair_ids[p, 1]), int(matched_a[p]), int(of_a[p]),
-                              int(matched_b[p]), int(of_b[p]), example, at, also))
+        out.append(FrameMatch(int(groups.pair_ids[p, 0]), int(groups.pair_ids[p, 1]), int(matched_a[p]),
+                              int(of_a[p]), int(matched_b[p]), int(of_b[p]), example, at, also))
     return out
 
 
@@ -652,7 +675,7 @@ def same_frames(fp: Fingerprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return keep, np.asarray(copies_a, dtype=np.int64), np.asarray(copies_b, dtype=np.int64)
 
 
-def _sha_groups(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
+def sha_groups(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     """Media ids with a SHA-256, sorted by (file, id), and each one's file number.
 
     One pass of Python (a number per distinct SHA-256), the rest numpy: 2M
@@ -668,17 +691,17 @@ def _sha_groups(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
     return ids[order], group[order]
 
 
-def first_copies(fp: Fingerprints, sha_by_media: dict[int, str]) -> np.ndarray:
-    """Per row: its media is the lowest id of its SHA-256 (or has none)."""
-    ids, group = _sha_groups(sha_by_media)
+def first_copies(fp: Fingerprints, sha_by_media: dict[int, str], groups=None) -> np.ndarray:
+    """Per row: its media is the lowest id of its SHA-256 (or has none). ``groups``: sha_groups' answer."""
+    ids, group = sha_groups(sha_by_media) if groups is None else groups
     later = np.zeros(len(group), dtype=bool)
     later[1:] = group[1:] == group[:-1]
     return ~np.isin(fp.media_id, ids[later])
 
 
-def exact_pairs(sha_by_media: dict[int, str]) -> tuple[np.ndarray, np.ndarray]:
-    """Media id pairs chaining together byte-identical files."""
-    ids, group = _sha_groups(sha_by_media)
+def exact_pairs(sha_by_media: dict[int, str], groups=None) -> tuple[np.ndarray, np.ndarray]:
+    """Media id pairs chaining together byte-identical files. ``groups``: sha_groups' answer."""
+    ids, group = sha_groups(sha_by_media) if groups is None else groups
     same = group[1:] == group[:-1]
     return ids[:-1][same], ids[1:][same]
 
@@ -707,9 +730,10 @@ def cluster_with_details(fp: Fingerprints, sha_by_media: dict[int, str], thresho
     """
     from hashtrail.pipeline.index import verification
     keep, same_a, same_b = same_frames(fp)
-    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media))[0]), thresholds,
-                                   rows_join)
-    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media)), Edges.plain(same_a, same_b)])
+    groups = sha_groups(sha_by_media)  # once: a pass of Python over every media
+    found, details = cluster_edges(fp.take(np.nonzero(keep & first_copies(fp, sha_by_media, groups))[0]),
+                                   thresholds, rows_join)
+    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media, groups)), Edges.plain(same_a, same_b)])
     checked = verification.apply(edges, pictures, thresholds)
     edges = checked.edges
     if verified_out is not None:

@@ -39,6 +39,7 @@ from hashtrail.pipeline.index.cluster import (
     first_copies,
     media_edges,
     member_vias,
+    sha_groups,
 )
 
 
@@ -95,10 +96,11 @@ def add_to_clusters(fp: Fingerprints, new_rows: np.ndarray, previous, members: d
     rows_of = _row_finder(fp)
     # a byte-identical copy of a media joins through its SHA-256 alone (asked of the new rows only: a
     # membership test of every row's media sorts the whole table)
-    new_rows = new_rows[first_copies(fp.take(new_rows), sha_by_media)]
+    groups = sha_groups(sha_by_media)  # once: a pass of Python over every media
+    new_rows = new_rows[first_copies(fp.take(new_rows), sha_by_media, groups)]
     found, details = _new_edges(fp, new_rows, t, rows_of)
     # a map of new media and their twins: chains through them
-    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media))])
+    edges = Edges.join([found, Edges.plain(*exact_pairs(sha_by_media, groups))])
     cluster_of = known.clusters_of(np.unique(np.concatenate([edges.a, edges.b])).tolist())
     checked = verification.apply(edges, pictures, t, node=lambda m: cluster_of.get(m, m))  # old clusters: one node
     edges = checked.edges

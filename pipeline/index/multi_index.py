@@ -248,6 +248,32 @@ def _join_block(block, radii, masks, q_offs, q_p, q_d, q_id, t_offs, t_p, t_d, t
     return out_a, out_b, counts
 
 
+@njit(parallel=True, cache=True)
+def _tables(p, d, ids):
+    """Per block: CSR offsets of the 16-bit keys, and pHash, dHash and ids sorted by key (stable).
+
+    A counting sort per block, the blocks on all cores: numpy's radix argsort
+    and three gathers a block took 4 s at 2M media, on one core.
+    """
+    n = len(p)
+    offs = np.zeros((BLOCKS, KEYS + 1), np.int64)
+    p_sorted, d_sorted = np.empty((BLOCKS, n), np.uint64), np.empty((BLOCKS, n), np.uint64)
+    ids_sorted = np.empty((BLOCKS, n), np.int64)
+    for block in prange(BLOCKS):
+        shift, low = np.uint64(BLOCK_BITS * block), np.uint64(KEYS - 1)
+        for x in range(n):
+            offs[block, ((p[x] >> shift) & low) + 1] += 1
+        for k in range(KEYS):
+            offs[block, k + 1] += offs[block, k]
+        at = offs[block, :KEYS].copy()
+        for x in range(n):
+            k = (p[x] >> shift) & low
+            y = at[k]
+            p_sorted[block, y], d_sorted[block, y], ids_sorted[block, y] = p[x], d[x], ids[x]
+            at[k] = y + 1
+    return offs, p_sorted, d_sorted, ids_sorted
+
+
 class BlockIndex:
     """Codes sorted by each 16-bit block: a bucket (CSR offsets) per block key."""
 
@@ -255,14 +281,8 @@ class BlockIndex:
         self.p = np.ascontiguousarray(p, dtype=np.uint64)
         self.d = np.ascontiguousarray(d, dtype=np.uint64)
         self.ids = np.arange(len(p), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        self.tables = []
-        for block in range(BLOCKS):
-            # 16-bit keys: numpy's stable sort is a radix sort on them, linear in n
-            key = ((self.p >> np.uint64(BLOCK_BITS * block)) & np.uint64(KEYS - 1)).astype(np.uint16)
-            order = np.argsort(key, kind="stable")
-            offs = np.zeros(KEYS + 1, dtype=np.int64)
-            np.cumsum(np.bincount(key, minlength=KEYS), out=offs[1:])
-            self.tables.append((offs, self.p[order], self.d[order], self.ids[order]))
+        offs, p_sorted, d_sorted, ids_sorted = _tables(self.p, self.d, self.ids)
+        self.tables = [(offs[block], p_sorted[block], d_sorted[block], ids_sorted[block]) for block in range(BLOCKS)]
 
     def __len__(self) -> int:
         return len(self.p)
