@@ -120,6 +120,7 @@ def _found_earlier(diff, block, radii):
 
 GATHER = 1 << 15  # table rows gathered per query bucket before they are compared (256 KB of pHash: L2)
 GATHER_MIN = 8  # query buckets smaller than this compare in place: a copy would cost more than it saves
+LOCATE = 64  # codes a segment with a pair is counted by again, to look only where the pairs are
 SEGMENT = 1024  # codes compared per pass over one query (16 KB of pHash and dHash: stays in L1 across a bucket)
 
 
@@ -152,20 +153,38 @@ def _compare(block, radii, lo_q, hi_q, q_p, q_d, q_id, g_p, g_d, g_row, row0, le
             if hits == 0:
                 continue  # the usual case
             iq = q_id[qi]
-            for x in range(s0, s1):
-                diff = pq ^ g_p[x]
-                if popcount(diff) > rp or popcount(dq ^ g_d[x]) > rd:
-                    continue
-                ti = g_row[x] if len(g_row) else row0 + x
-                it = t_id[ti]
-                if (not self_join) and it == iq:
-                    continue
-                if _found_earlier(diff, block, radii):
-                    continue
-                if n < capacity:
-                    out_a[slot, n] = iq
-                    out_b[slot, n] = it
-                n += 1
+            for b0 in range(s0, s1, LOCATE):
+                b1 = min(b0 + LOCATE, s1)
+                if b1 - b0 == LOCATE:  # which stretches hold the pairs: counted as above, then looked at
+                    near = np.uint64(0)
+                    for x in range(LOCATE):
+                        near += np.uint64(popcount(pq ^ g_p[np.uint64(b0 + x)]) <= rp) & \
+                            np.uint64(popcount(dq ^ g_d[np.uint64(b0 + x)]) <= rd)
+                    if near == 0:
+                        continue
+                n = _take(block, radii, pq, dq, iq, b0, b1, g_p, g_d, g_row, row0, t_id, rp, rd, self_join,
+                          out_a, out_b, slot, n, capacity)
+    return n
+
+
+@njit(cache=True)
+def _take(block, radii, pq, dq, iq, b0, b1, g_p, g_d, g_row, row0, t_id, rp, rd, self_join, out_a, out_b, slot, n,
+          capacity):
+    """The pairs of one query among codes [b0, b1) of a run: written to ``out`` (up to capacity), counted."""
+    for x in range(b0, b1):
+        diff = pq ^ g_p[x]
+        if popcount(diff) > rp or popcount(dq ^ g_d[x]) > rd:
+            continue
+        ti = g_row[x] if len(g_row) else row0 + x
+        it = t_id[ti]
+        if (not self_join) and it == iq:
+            continue
+        if _found_earlier(diff, block, radii):
+            continue
+        if n < capacity:
+            out_a[slot, n] = iq
+            out_b[slot, n] = it
+        n += 1
     return n
 
 
@@ -311,7 +330,7 @@ def _reruns(chunks: np.ndarray, counts: np.ndarray) -> list[tuple[np.ndarray, in
 
 
 def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
-         shard: tuple[int, int] = (0, 1), exact: bool = True) -> tuple[np.ndarray, np.ndarray]:
+         shard: tuple[int, int] = (0, 1), exact: bool = True, disjoint: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Id pairs (a, b) with Hamming(p) <= rp and Hamming(d) <= rd, each unordered pair once.
 
     ``exact=False``: the blocks are searched one bit short (see the module's
@@ -322,7 +341,9 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
     new codes against all codes, new ones included; or two disjoint sets).
     ``shard=(k, n)``: only the work items (block, chunk of bucket keys) whose
     running number is k modulo n; the n shards are disjoint and together
-    give the unsharded result, each at about 1/n of the cost.
+    give the unsharded result, each at about 1/n of the cost. ``disjoint``:
+    the caller knows no id is on both sides (centre rows against whole
+    rows), so the pairs need not be searched for ones met from both sides.
     """
     part, parts = shard
     if not 0 <= part < parts:
@@ -361,7 +382,7 @@ def join(queries: BlockIndex, table: BlockIndex, rp: int, rd: int,
     if not found_a:
         return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
     a, b = np.concatenate(found_a), np.concatenate(found_b)
-    if not self_join:  # a pair of two codes on both sides is met from both sides
+    if not self_join and not disjoint:  # a pair of two codes on both sides is met from both sides
         both = np.isin(b, queries.ids)
         if both.any():
             keep = ~both | (a < b)
