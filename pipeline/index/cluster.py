@@ -97,8 +97,13 @@ class Fingerprints:
         millis = np.where(np.isnan(self.times()), -1, np.round(self.times() * 1000)).astype(np.int64)
         # one int64 key per (media, frame time): 1-D unique is far cheaper than unique(axis=0)
         key = (self.media_id << np.int64(28)) | (millis + 1)
-        frames_sorted, frame = np.unique(key, return_inverse=True)
-        frame = frame.reshape(-1)
+        if len(key) and bool(np.all(key[1:] >= key[:-1])):  # rows as scans write them: by media, frames in time
+            new = np.r_[True, key[1:] != key[:-1]]
+            frame = np.cumsum(new) - 1
+            frames_sorted = key[new]
+        else:
+            frames_sorted, frame = np.unique(key, return_inverse=True)
+            frame = frame.reshape(-1)
         media_of_frame = frames_sorted >> np.int64(28)
         ids, counts = np.unique(media_of_frame, return_counts=True)
         return frame, counts[np.searchsorted(ids, self.media_id)]
@@ -314,10 +319,12 @@ def admitted(fp: Fingerprints, i: np.ndarray, j: np.ndarray, t: Thresholds) -> t
     codes, aspects = fp.codes(), fp.aspects()
     for s in range(0, len(i), ADMIT_CHUNK):
         a, b = i[s:s + ADMIT_CHUNK], j[s:s + ADMIT_CHUNK]
-        hard = STRICT[codes[a]] | STRICT[codes[b]]  # a hard-edit variant or a probe
+        code_a, code_b = gathers.take(codes, a), gathers.take(codes, b)
+        hard = STRICT[code_a] | STRICT[code_b]  # a hard-edit variant or a probe
         keep[s:s + ADMIT_CHUNK] = t.admits(
-            *pair_distances(fp.phash, fp.dhash, fp.phash256, a, b), fp.secondary[a] & fp.secondary[b],
-            hard, aspects[a], aspects[b])
+            *pair_distances(fp.phash, fp.dhash, fp.phash256, a, b),
+            gathers.take(fp.secondary, a) & gathers.take(fp.secondary, b), hard, gathers.take(aspects, a),
+            gathers.take(aspects, b))
     return i[keep], j[keep]
 
 
@@ -348,7 +355,7 @@ def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edge
     forest = spanning.Forest(fp, frame_count, copied, t)
     sub = fp.take(rows)
     if rows_join is None:  # shard by shard: the big families' row pairs never all exist at once
-        streamed_rows(sub, t, lambda i, j: forest.add(rows[i], rows[j]))
+        streamed_rows(sub, t, lambda i, j: forest.add(gathers.take(rows, i), gathers.take(rows, j)))
     else:
         i, j = rows_join(sub, t)
         forest.add(rows[i], rows[j])
