@@ -174,8 +174,8 @@ def _new_edges(fp: Fingerprints, new_rows: np.ndarray, t: Thresholds, rows_of=No
     pairs = [tables.join(new_whole, all_whole, t.phash, t.dhash, t.exact_join),
              tables.join(new_centre, all_whole, t.phash, t.dhash, t.exact_join),
              tables.join(new_whole, old_centre, t.phash, t.dhash, t.exact_join),
-             tables.join(new_probe, all_primary, t.hard_phash, t.hard_dhash, t.exact_join),
-             tables.join(new_primary, old_probe, t.hard_phash, t.hard_dhash, t.exact_join)]
+             tables.join(new_probe, all_primary, t.hard_phash, t.hard_dhash),
+             tables.join(new_primary, old_probe, t.hard_phash, t.hard_dhash)]
     i, j = np.concatenate([a for a, _ in pairs]), np.concatenate([b for _, b in pairs])
     i, j = admitted(fp, i, j, t)
     return _media_edges_near(fp, i, j, t, rows_of)

@@ -39,6 +39,7 @@ import numpy as np
 from numba import njit
 
 from hashtrail.pipeline.index.edges import RANK
+from hashtrail.pipeline.index.gathers import take
 from hashtrail.pipeline.index.row_distances import pair_distances
 
 
@@ -89,7 +90,7 @@ class Forest:
         self.others: list[tuple[np.ndarray, np.ndarray]] = []
 
     def _free_plain(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        free = self.still[i] & self.still[j] & (self.rank[i] == 0) & (self.rank[j] == 0)
+        free = take(self.still, i) & take(self.still, j) & (take(self.rank, i) == 0) & (take(self.rank, j) == 0)
         if self.strict_only and free.any():
             k = np.nonzero(free)[0]
             dp, _, dq = pair_distances(self.phash, self.dhash, self.phash256, i[k], j[k])
@@ -98,17 +99,17 @@ class Forest:
 
     def _droppable(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         out = np.zeros(len(i), dtype=bool)
-        _redundant(self.media[i], self.media[j], self.parent, out)
-        return out & self.still[i] & self.still[j] & ~self.copied[i] & ~self.copied[j]
+        _redundant(take(self.media, i), take(self.media, j), self.parent, out)
+        return out & take(self.still, i) & take(self.still, j) & ~take(self.copied, i) & ~take(self.copied, j)
 
     def add(self, i: np.ndarray, j: np.ndarray) -> None:
         """Take one shard's admitted row pairs."""
-        differ = self.media[i] != self.media[j]
+        differ = take(self.media, i) != take(self.media, j)
         i, j = i[differ], j[differ]
         free = self._free_plain(i, j)
         fi, fj = i[free], j[free]
         keep = np.zeros(len(fi), dtype=bool)
-        _grow(self.media[fi], self.media[fj], self.parent, keep)
+        _grow(take(self.media, fi), take(self.media, fj), self.parent, keep)
         self.forest.append((fi[keep], fj[keep]))
         i, j = i[~free], j[~free]
         drop = self._droppable(i, j)
