@@ -100,10 +100,13 @@ class Fingerprints:
         if len(key) and bool(np.all(key[1:] >= key[:-1])):  # rows as scans write them: by media, frames in time
             new = np.r_[True, key[1:] != key[:-1]]
             frame = np.cumsum(new) - 1
-            frames_sorted = key[new]
-        else:
-            frames_sorted, frame = np.unique(key, return_inverse=True)
-            frame = frame.reshape(-1)
+            media_of_frame = self.media_id[new]
+            first = np.r_[True, media_of_frame[1:] != media_of_frame[:-1]]  # a media's first frame
+            starts = np.flatnonzero(first)
+            counts = np.diff(np.r_[starts, len(media_of_frame)])
+            return frame, counts[(np.cumsum(first) - 1)[frame]]
+        frames_sorted, frame = np.unique(key, return_inverse=True)
+        frame = frame.reshape(-1)
         media_of_frame = frames_sorted >> np.int64(28)
         ids, counts = np.unique(media_of_frame, return_counts=True)
         return frame, counts[np.searchsorted(ids, self.media_id)]
@@ -164,6 +167,13 @@ class Thresholds:
         (edges.STRICT), held to the hard thresholds. Clustering (``matching_pairs``) and query by example
         (search.py) both ask it.
         """
+        if np.ndim(hard) and np.ndim(phash) and len(phash) > 4096:  # the strict test only where it applies
+            out = self.admits(phash, dhash, phash256, both_centre, False)
+            rows = np.flatnonzero(hard)
+            pick = (lambda v: v[rows] if np.ndim(v) else v)  # noqa: E731
+            out[rows] = self.admits(phash[rows], dhash[rows], phash256[rows], pick(both_centre), True,
+                                    pick(aspect_a), pick(aspect_b))
+            return out
         plain = (phash <= self.phash) & (dhash <= self.dhash) & (phash256 <= self.phash256)
         strict = (phash <= self.hard_phash) & (dhash <= self.hard_dhash) & (phash256 <= self.hard_phash256)
         with np.errstate(invalid="ignore", divide="ignore"):
