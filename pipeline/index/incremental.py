@@ -23,6 +23,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from hashtrail.pipeline.index import multi_index
+from hashtrail.pipeline.index.gathers import take
 from hashtrail.pipeline.index.cluster import (
     PRIMARY,
     PROBE,
@@ -210,7 +211,7 @@ class _Tables:
         for known, index in self.built:
             if known is rows or (len(known) == len(rows) and np.array_equal(known, rows)):
                 return index
-        index = multi_index.BlockIndex(self.fp.phash[rows], self.fp.dhash[rows], rows)
+        index = multi_index.BlockIndex(take(self.fp.phash, rows), take(self.fp.dhash, rows), rows)
         self.built.append((rows, index))
         return index
 
@@ -220,5 +221,5 @@ class _Tables:
         (``exact=False``: one bit short, as the full clustering's plain joins with Thresholds.exact_join off)."""
         if len(queries) == 0 or len(table) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        q = multi_index.BlockIndex(self.fp.phash[queries], self.fp.dhash[queries], queries)
+        q = multi_index.BlockIndex(take(self.fp.phash, queries), take(self.fp.dhash, queries), queries)
         return multi_index.join(q, self.index(table), rp, rd, exact=exact)
