@@ -595,32 +595,6 @@ def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndar
     return pair_ids[accepted, 0], pair_ids[accepted, 1], details, video_rank[accepted]
 
 
-def unique_rows(*columns: np.ndarray, first: bool = False):
-    """``np.unique(np.column_stack(columns), axis=0, return_inverse=True)`` for integer columns, by one 1-D key.
-
-    Row-wise unique sorts rows as opaque records, ~10x slower than sorting
-    one int64: at 2M media it was most of the time after the join. Columns
-    are shifted to start at 0 and mixed into one key when their ranges fit
-    in 63 bits (they always do for media ids, frame numbers and milliseconds
-    of real archives); otherwise the row-wise unique runs. ``first``: the
-    index of each distinct row's first occurrence instead.
-    """
-    lows = [int(c.min(initial=0)) for c in columns]
-    spans = [int(c.max(initial=0)) - lo + 1 for c, lo in zip(columns, lows)]
-    if len(columns[0]) and np.prod([float(x) for x in spans]) < 2.0 ** 62:
-        key = np.zeros(len(columns[0]), dtype=np.int64)
-        for c, lo, span in zip(columns, lows, spans):
-            key = key * np.int64(span) + (c.astype(np.int64) - np.int64(lo))
-        keys, index, inverse = np.unique(key, return_index=True, return_inverse=True)
-        if first:
-            return index
-        rows = np.column_stack([c[index] for c in columns]) if len(index) else np.zeros((0, len(columns)), np.int64)
-        return rows.astype(np.int64), inverse.reshape(-1)
-    stacked = np.column_stack(columns) if len(columns[0]) else np.zeros((0, len(columns)), np.int64)
-    rows, index, inverse = np.unique(stacked, axis=0, return_index=True, return_inverse=True)
-    return index if first else (rows.astype(np.int64), inverse.reshape(-1))
-
-
 def _details(fp, vi, vj, groups: frame_pairs.Groups, in_run, accepted, matched_a, of_a, matched_b, of_b,
              offset: np.ndarray, still_long: np.ndarray, frame: np.ndarray, margin: int = 0) -> list[FrameMatch]:
     """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
