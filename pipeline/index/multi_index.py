@@ -144,27 +144,26 @@ def _compare(block, radii, lo_q, hi_q, q_p, q_d, q_id, g_p, g_d, g_row, row0, le
         segment, segment_d = g_p[s0:s1], g_d[s0:s1]
         for qi in range(lo_q, hi_q):
             pq, dq = q_p[qi], q_d[qi]
-            hits = np.uint64(0)
-            # an unsigned index skips numba's negative-index wraparound, which turns the loads into
-            # gathers (4x slower); all uint64: mixed signs would go through float
-            for x in range(s1 - s0):
-                hits += np.uint64(popcount(pq ^ segment[np.uint64(x)]) <= rp) & \
-                    np.uint64(popcount(dq ^ segment_d[np.uint64(x)]) <= rd)
-            if hits == 0:
+            if _near(pq, dq, segment, segment_d, rp, rd) == 0:
                 continue  # the usual case
             iq = q_id[qi]
-            for b0 in range(s0, s1, LOCATE):
+            for b0 in range(s0, s1, LOCATE):  # which stretches hold the pairs: counted again, then looked at
                 b1 = min(b0 + LOCATE, s1)
-                if b1 - b0 == LOCATE:  # which stretches hold the pairs: counted as above, then looked at
-                    near = np.uint64(0)
-                    for x in range(LOCATE):
-                        near += np.uint64(popcount(pq ^ g_p[np.uint64(b0 + x)]) <= rp) & \
-                            np.uint64(popcount(dq ^ g_d[np.uint64(b0 + x)]) <= rd)
-                    if near == 0:
-                        continue
-                n = _take(block, radii, pq, dq, iq, b0, b1, g_p, g_d, g_row, row0, t_id, rp, rd, self_join,
-                          out_a, out_b, slot, n, capacity)
+                if _near(pq, dq, g_p[b0:b1], g_d[b0:b1], rp, rd):
+                    n = _take(block, radii, pq, dq, iq, b0, b1, g_p, g_d, g_row, row0, t_id, rp, rd, self_join,
+                              out_a, out_b, slot, n, capacity)
     return n
+
+
+@njit(cache=True)
+def _near(pq, dq, p, d, rp, rd):
+    """How many of codes ``p``/``d`` are within both radii of (pq, dq): the branch-free count."""
+    hits = np.uint64(0)
+    # an unsigned index skips numba's negative-index wraparound, which turns the loads into
+    # gathers (4x slower); all uint64: mixed signs would go through float
+    for x in range(len(p)):
+        hits += np.uint64(popcount(pq ^ p[np.uint64(x)]) <= rp) & np.uint64(popcount(dq ^ d[np.uint64(x)]) <= rd)
+    return hits
 
 
 @njit(cache=True)
