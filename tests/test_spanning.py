@@ -7,7 +7,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from hashtrail.pipeline.index import cluster, spanning
+from hashtrail.pipeline.index import cluster, spanning, video_pairs
 from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_edges, cluster_with_details
 from hashtrail.pipeline.index.edges import member_vias
 from hashtrail.pipeline.index.verification import Rule, verify_edges
@@ -218,10 +218,10 @@ def test_video_pairs_counted_in_parts_give_the_same_edges_and_details(monkeypatc
     """media_edges counts video frames in parts by media (memory); the parts must not split a media pair."""
     fp, sha = archive(seed)
     whole = summary(*cluster_with_details(fp, sha, T))
-    monkeypatch.setattr(cluster, "VIDEO_PAIR_ROWS", 5)
+    monkeypatch.setattr(video_pairs, "VIDEO_PAIR_ROWS", 5)
     parts = []
-    real = cluster._media_parts
-    monkeypatch.setattr(cluster, "_media_parts", lambda media, rows: parts.append(real(media, rows)) or parts[-1])
+    real = video_pairs._media_parts
+    monkeypatch.setattr(video_pairs, "_media_parts", lambda media, rows: parts.append(real(media, rows)) or parts[-1])
     assert summary(*cluster_with_details(fp, sha, T)) == whole
     assert max(len(p) for p in parts) > 5  # the video pairs really went through several parts
     assert whole[1]  # frame details were compared

@@ -34,7 +34,7 @@ from numba import njit, prange
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from hashtrail.pipeline.index import clip_runs, frame_pairs, gathers, multi_index, spanning, still_time
+from hashtrail.pipeline.index import gathers, multi_index, spanning, video_pairs
 from hashtrail.pipeline.index.hamming import distances
 from hashtrail.pipeline.index.row_distances import pair_distances
 from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for search and incremental)
@@ -49,6 +49,7 @@ from hashtrail.pipeline.index.edges import (  # noqa: F401 (re-exported for sear
     member_vias,
     transform_text,
 )
+from hashtrail.pipeline.index.video_pairs import FrameMatch, frame_time  # noqa: F401 (re-exported)
 from hashtrail.pipeline.media.hashing import VARIANT_CODE, VIA_RANK
 
 
@@ -211,26 +212,6 @@ class Assignment:
     via: str = "plain"  # how it is linked: plain, or the hard edit its best link saw through
     via_media: int | None = None  # the member that link goes to (None for plain)
     via_transform: str | None = None  # which variants matched, e.g. "#3 mirror_full ~ #7 full"
-
-
-@dataclasses.dataclass(frozen=True)
-class FrameMatch:
-    """Why two media, at least one of them a video or animation, joined: which frames matched."""
-
-    media_a: int
-    media_b: int
-    frames_a: int  # frames of a with a match in b
-    of_a: int  # frames a has
-    frames_b: int
-    of_b: int
-    times: list  # up to MAX_EXAMPLE_TIMES [time in a, time in b] pairs (None for a still), best first
-    # an ordered run's time in b - time in a (clip_runs.py), or for a still in a long video the time of
-    # its closest frame (signed the same way: the still is at 0; still_time.py); None: share rule
-    offset_s: float | None = None
-    also_at: list | None = None  # a still in a long video: other times it fits nearly as well (still_time.py)
-
-
-MAX_EXAMPLE_TIMES = 5
 
 
 def matching_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int] = (0, 1)) -> tuple[np.ndarray, np.ndarray]:
@@ -530,11 +511,9 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
         return ma, mb, [], rank, ri, rj
     vi, vj, v_rank, v_media = ri[~stills_only], rj[~stills_only], rank[~stills_only], ma[~stills_only]
     ri, rj, ma, mb, rank = ri[stills_only], rj[stills_only], ma[stills_only], mb[stills_only], rank[stills_only]
-    found = [_video_edges(fp, vi[part], vj[part], v_rank[part], frame, frame_count, t)
-             for part in _media_parts(v_media, VIDEO_PAIR_ROWS)]
-    none = np.full(sum(len(a) for a, _, _, _ in found), -1, dtype=np.int64)
-    return (np.concatenate([ma] + [a for a, _, _, _ in found]), np.concatenate([mb] + [b for _, b, _, _ in found]),
-            [d for _, _, details, _ in found for d in details], np.concatenate([rank] + [r for _, _, _, r in found]),
+    va, vb, details, v_rank = video_pairs.edges(fp, vi, vj, v_rank, v_media, frame, frame_count, t)
+    none = np.full(len(va), -1, dtype=np.int64)
+    return (np.concatenate([ma, va]), np.concatenate([mb, vb]), details, np.concatenate([rank, v_rank]),
             np.concatenate([ri, none]), np.concatenate([rj, none]))
 
 
@@ -550,93 +529,6 @@ def _oriented(media, ri, rj):
         oi[n], oj[n] = (ri[x], rj[x]) if a < b else (rj[x], ri[x])
         n += 1
     return oi[:n], oj[:n]
-
-
-VIDEO_PAIR_ROWS = 1 << 23  # video row pairs whose frame counts are taken at once (~1 GB of temporaries)
-
-
-def _media_parts(media: np.ndarray, rows: int) -> list[np.ndarray]:
-    """Indexes of ``media`` in parts of about ``rows``, all of one media in the same part.
-
-    A video reposted a thousand times gives tens of millions of frame row
-    pairs; counting their frames at once took 4 GB more at 2M media. A media
-    pair's rows all have its media a, so parts by media a keep each pair whole.
-    """
-    if len(media) <= rows:
-        return [np.arange(len(media))]
-    order = frame_pairs.stable_order(media)
-    cuts = np.searchsorted(media[order], media[order][np.arange(rows, len(media), rows)], side="left")
-    return [part for part in np.split(order, np.unique(cuts)) if len(part)]
-
-
-def _video_edges(fp: Fingerprints, vi: np.ndarray, vj: np.ndarray, rank: np.ndarray, frame: np.ndarray,
-                 frame_count: np.ndarray, t: Thresholds):
-    """The accepted media pairs among row pairs that involve a video (all rows of each media pair), and details."""
-    groups = frame_pairs.group_pairs(fp.media_id[vi], fp.media_id[vj])
-    pair_ids, pair_of = groups.pair_ids, groups.pair_of
-    matched_a, matched_b, pictures_a, pictures_b = frame_pairs.counts(groups, frame, vi, vj)
-    first = groups.first_rows()
-    of_a, of_b = frame_count[vi[first]], frame_count[vj[first]]
-    accepted = t.shares(matched_a, of_a, matched_b, of_b)
-    if t.short_pictures:  # two short videos: more than one shared picture, or all of one (clip_runs.py)
-        accepted &= clip_runs.shares_pictures(pictures_a, pictures_b, matched_a, of_a, matched_b, of_b)
-    offset, in_run = np.full(len(pair_ids), np.nan), np.ones(len(vi), dtype=bool)
-    run_pairs = t.needs_run(of_a, of_b)
-    if run_pairs.any():
-        ok, offset, run_a, run_b, member = clip_runs.runs_of_pairs(
-            frame, fp.media_id, fp.times(), vi, vj, pair_of, run_pairs, of_a, of_b, t.run_frames, t.run_tolerance_s,
-            t.frame_share)
-        accepted = np.where(run_pairs, ok, accepted)
-        matched_a, matched_b = np.where(run_pairs, run_a, matched_a), np.where(run_pairs, run_b, matched_b)
-        in_run = ~run_pairs[pair_of] | member
-    details = _details(fp, vi, vj, groups, in_run, accepted, matched_a, of_a, matched_b, of_b, offset,
-                       t.still_in_long(of_a, of_b), frame, t.still_also_bits)
-    video_rank = groups.minimum(rank)
-    return pair_ids[accepted, 0], pair_ids[accepted, 1], details, video_rank[accepted]
-
-
-def _details(fp, vi, vj, groups: frame_pairs.Groups, in_run, accepted, matched_a, of_a, matched_b, of_b,
-             offset: np.ndarray, still_long: np.ndarray, frame: np.ndarray, margin: int = 0) -> list[FrameMatch]:
-    """Up to MAX_EXAMPLE_TIMES distinct matched (time, time) pairs per accepted media pair, closest first.
-
-    Only row pairs ``in_run`` are examples (for a pair matched by an ordered
-    run, those in its run). A still in a long video (``still_long``, per
-    pair) gets one: its closest frame's (still_time.py), which is also its
-    ``offset_s``, and the other times it fits within ``margin`` bits as
-    ``also_at``. Compiled, pair by pair (frame_pairs.examples): a video
-    reposted many times gives millions of row pairs.
-    """
-    placed: dict[int, tuple] = {}
-    if still_long.any():
-        keep = (accepted & still_long)[groups.pair_of]
-        placed = still_time.places(fp, vi[keep], vj[keep], groups.pair_of[keep], still_long, frame,
-                                   len(groups), margin)
-    times = fp.times()
-    wanted = accepted & ~still_long
-    chosen = frame_pairs.examples(groups, fp.phash, vi, vj, times, in_run & wanted[groups.pair_of], wanted,
-                                  MAX_EXAMPLE_TIMES)
-    listed = np.flatnonzero(chosen[:, 0] >= 0)
-    # the examples as lists: one tolist a column, not numpy scalars a frame (a video reposted a thousand times
-    # has millions)
-    picked = chosen[listed]
-    safe = np.maximum(picked, 0)
-    ta_s = np.where(picked >= 0, times[vi[safe]], np.inf).tolist()  # inf: no example in this slot
-    tb_s = np.where(picked >= 0, times[vj[safe]], np.inf).tolist()
-    ids, counts = groups.pair_ids[listed].tolist(), np.stack([matched_a, of_a, matched_b, of_b], 1)[listed].tolist()
-    offsets = offset[listed].tolist()
-    out = [FrameMatch(a, b, fa, na, fb, nb,
-                      [[None if x != x else x, None if y != y else y] for x, y in zip(xs, ys) if x != np.inf],
-                      None if off != off else round(off, 3))
-           for (a, b), (fa, na, fb, nb), xs, ys, off in zip(ids, counts, ta_s, tb_s, offsets)]
-    for p, (example, at, also) in placed.items():
-        out.append(FrameMatch(int(groups.pair_ids[p, 0]), int(groups.pair_ids[p, 1]), int(matched_a[p]),
-                              int(of_a[p]), int(matched_b[p]), int(of_b[p]), example, at, also))
-    return out
-
-
-def frame_time(value: float) -> float | None:
-    """A frame's time for output: None for a still (NaN in the columns)."""
-    return None if np.isnan(value) else float(value)
 
 
 def same_frames(fp: Fingerprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
