@@ -84,3 +84,23 @@ def test_examples_are_the_closest_distinct_time_pairs_of_the_usable_rows():
                for r in mine]
         assert got == want[:5]
         assert all(groups.pair_of[r] == g and usable[r] for r in mine)
+
+
+def test_closest_partners_keeps_each_media_s_best_pairs_by_share_then_kind():
+    from hashtrail.pipeline.index.video_pairs import closest_partners
+
+    rng = np.random.default_rng(17)
+    pairs = sorted({tuple(sorted(rng.choice(25, 2, replace=False).tolist())) for _ in range(200)})
+    a, b = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
+    of_a, of_b = rng.integers(1, 9, len(pairs)), rng.integers(1, 9, len(pairs))
+    counts = np.column_stack([rng.integers(0, of_a + 1), of_a, rng.integers(0, of_b + 1), of_b])
+    rank = rng.integers(0, 3, len(pairs))
+    kept = closest_partners(a, b, counts, rank, 4)
+    share = counts[:, 0] / counts[:, 1] + counts[:, 2] / counts[:, 3]
+    best: set[int] = set()
+    for media in range(25):  # by the definition: a media's pairs ordered by share, kind, then pair order
+        mine = [p for p in range(len(pairs)) if media in pairs[p]]
+        best.update(sorted(mine, key=lambda p: (-share[p], rank[p], p))[:4])
+    assert set(np.flatnonzero(kept).tolist()) == best
+    assert len(best) < len(pairs)  # the rule dropped some: the test could fail
+    assert closest_partners(a[:0], b[:0], counts[:0], rank[:0], 4).tolist() == []

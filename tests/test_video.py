@@ -328,3 +328,32 @@ def test_identical_copies_of_a_still_each_get_the_frame_details_of_their_match()
     by_pair = {(d.media_a, d.media_b): d for d in details}
     assert set(by_pair) == {(1, 2), (1, 3)}
     assert by_pair[(1, 3)].times == by_pair[(1, 2)].times == [[0.0, None]]
+
+
+def test_a_big_family_of_near_identical_videos_keeps_each_member_s_closest_frame_details(monkeypatch):
+    """Every pair of 24 reposts matches (276 pairs); the clusters hold all, the details each one's 5 closest."""
+    import numpy as np
+
+    from hashtrail.pipeline.index import video_pairs
+    from hashtrail.pipeline.index.cluster import Fingerprints, Thresholds, cluster_with_details
+
+    monkeypatch.setattr(video_pairs, "MATCHES_KEPT", 5)
+    base = np.array([0x0F0F0F0F0F0F0F0F, 0x3C3C3C3C3C3C3C3C, 0x5A5A5A5A5A5A5A5A], dtype=np.uint64)
+    media, hashes, times = [], [], []
+    for m in range(1, 25):  # each copy one bit off the others in a frame of its own (no two identical)
+        for f, h in enumerate(base):
+            media.append(m)
+            hashes.append(h ^ (np.uint64(1) << np.uint64(m)) if f == m % 3 else h)
+            times.append(float(f))
+    hashes = np.array(hashes, dtype=np.uint64)
+    fp = Fingerprints(np.array(media), hashes, hashes.copy(), np.tile(hashes[:, None], (1, 4)),
+                      np.zeros(len(media), dtype=bool), np.array(times))
+    assignments, details = cluster_with_details(fp, {}, Thresholds(16, 16, 64))
+    assert {a.media_id for a in assignments} == set(range(1, 25)) and len({a.cluster_id for a in assignments}) == 1
+    pairs = {(d.media_a, d.media_b) for d in details}
+    assert len(pairs) == len(details) < 276
+    for m in range(1, 25):  # all shares are equal: a media keeps its first 5 pairs, and may be kept by others
+        mine = sorted(p for p in pairs if m in p)
+        firsts = sorted((min(m, o), max(m, o)) for o in range(1, 25) if o != m)[:5]
+        assert set(firsts) <= set(mine)
+    assert all(d.frames_a == d.of_a == 3 and len(d.times) == 3 for d in details)

@@ -491,44 +491,83 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     """Media pairs from admitted row pairs: stills at once, videos when enough frames match.
 
     ``ri``/``rj`` must hold every admitted row pair of the media they involve,
-    or the frame shares come out too low. Returns media a, b (a < b), frame
-    details, each pair's rank (kind of match) and its row pair (-1 for videos,
-    whose rank is their best row pair's).
+    or the frame shares come out too low. They are reordered in place (at 2M
+    media they are 60M pairs, a gigabyte, and a copy made the peak memory):
+    pass arrays that are not needed afterwards. Returns media a, b (a < b),
+    frame details, each pair's rank (kind of match) and its row pair (-1 for
+    videos, whose rank is their best row pair's).
     """
-    ri, rj = _oriented(fp.media_id, np.asarray(ri, dtype=np.int64), np.asarray(rj, dtype=np.int64))
-    ma, mb = gathers.take(fp.media_id, ri), gathers.take(fp.media_id, rj)
-    count_a, count_b = gathers.take(frame_count, ri), gathers.take(frame_count, rj)
+    ri, rj = np.asarray(ri, dtype=np.int64), np.asarray(rj, dtype=np.int64)
+    if not (ri.flags.writeable and rj.flags.writeable):
+        ri, rj = ri.copy(), rj.copy()
+    n = _orient_in_place(fp.media_id, ri, rj)
+    ri, rj = ri[:n], rj[:n]
+    keep = np.ones(n, dtype=bool)
     # a still meets a long video's thousands of frames: held to the hard thresholds, like a probe
-    loose = np.nonzero(t.still_in_long(count_a, count_b))[0]
+    loose = np.flatnonzero(_still_in_long(frame_count, ri, rj, t.long_frames))
     if len(loose):
-        keep = np.ones(len(ri), dtype=bool)
         keep[loose] = within_hard(fp, ri[loose], rj[loose], t)
-        ri, rj, ma, mb, count_a, count_b = ri[keep], rj[keep], ma[keep], mb[keep], count_a[keep], count_b[keep]
-    stills_only = (count_a == 1) & (count_b == 1)
-    del count_a, count_b
-    rank = pair_rank(fp, ri, rj)
-    if not (~stills_only).any():
-        return ma, mb, [], rank, ri, rj
-    vi, vj, v_rank, v_media = ri[~stills_only], rj[~stills_only], rank[~stills_only], ma[~stills_only]
-    ri, rj, ma, mb, rank = ri[stills_only], rj[stills_only], ma[stills_only], mb[stills_only], rank[stills_only]
-    va, vb, details, v_rank = video_pairs.edges(fp, vi, vj, v_rank, v_media, frame, frame_count, t)
+    del loose
+    si, sj, n = _split_stills(frame_count, ri, rj, keep)  # the still pairs out; the others to the front, in place
+    del keep
+    vi, vj = ri[:n], rj[:n]
+    ma, mb, rank = gathers.take(fp.media_id, si), gathers.take(fp.media_id, sj), pair_rank(fp, si, sj)
+    if len(vi) == 0:
+        return ma, mb, [], rank, si, sj
+    va, vb, details, v_rank = video_pairs.edges(fp, vi, vj, pair_rank(fp, vi, vj), frame, frame_count, t)
     none = np.full(len(va), -1, dtype=np.int64)
     return (np.concatenate([ma, va]), np.concatenate([mb, vb]), details, np.concatenate([rank, v_rank]),
-            np.concatenate([ri, none]), np.concatenate([rj, none]))
+            np.concatenate([si, none]), np.concatenate([sj, none]))
 
 
 @njit(cache=True)
-def _oriented(media, ri, rj):
-    """Row pairs of two different media, each turned so that its media a < media b (one orientation a pair)."""
-    oi, oj = np.empty(len(ri), np.int64), np.empty(len(ri), np.int64)
+def _orient_in_place(media, ri, rj):
+    """Row pairs of two different media, each turned so that its media a < media b (one orientation a pair),
+    moved to the front of ``ri``/``rj`` in their order; returns how many."""
     n = 0
     for x in range(len(ri)):
-        a, b = media[ri[x]], media[rj[x]]
+        i, j = ri[x], rj[x]
+        a, b = media[i], media[j]
         if a == b:
             continue
-        oi[n], oj[n] = (ri[x], rj[x]) if a < b else (rj[x], ri[x])
+        if a < b:
+            ri[n], rj[n] = i, j
+        else:
+            ri[n], rj[n] = j, i
         n += 1
-    return oi[:n], oj[:n]
+    return n
+
+
+@njit(cache=True)
+def _still_in_long(frame_count, ri, rj, long_frames):
+    """Per row pair: a still (one frame) against a long video (Thresholds.still_in_long), without the count arrays."""
+    out = np.zeros(len(ri), np.bool_)
+    for x in range(len(ri)):
+        a, b = frame_count[ri[x]], frame_count[rj[x]]
+        out[x] = min(a, b) == 1 and max(a, b) > long_frames
+    return out
+
+
+@njit(cache=True)
+def _split_stills(frame_count, ri, rj, keep):
+    """The kept pairs of two stills copied out, and the other kept pairs moved to the front in their order."""
+    stills = 0
+    for x in range(len(ri)):
+        if keep[x] and frame_count[ri[x]] == 1 and frame_count[rj[x]] == 1:
+            stills += 1
+    si, sj = np.empty(stills, np.int64), np.empty(stills, np.int64)
+    s, n = 0, 0
+    for x in range(len(ri)):
+        if not keep[x]:
+            continue
+        i, j = ri[x], rj[x]
+        if frame_count[i] == 1 and frame_count[j] == 1:
+            si[s], sj[s] = i, j
+            s += 1
+        else:
+            ri[n], rj[n] = i, j
+            n += 1
+    return si, sj, n
 
 
 def same_frames(fp: Fingerprints) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
