@@ -79,7 +79,9 @@ def with_frames(store: Store, cluster: dict) -> dict:
     (``{"clip", "of", "start_s", "end_s"}``, pipeline/index/clip_runs.py).
     A still matched to a long video has them too (its closest frame's time,
     start_s = end_s), and ``also_at``: the other times in the video it fits
-    nearly as well (pipeline/index/still_time.py), else None.
+    nearly as well (pipeline/index/still_time.py), else None. A member's
+    details are kept for its 16 closest partners (video_pairs.MATCHES_KEPT)
+    and for those that count it among theirs.
     """
     ids = {m["media_id"] for m in cluster["members"]}
     duration = {m["media_id"]: m.get("duration_s") for m in cluster["members"]}

@@ -236,17 +236,23 @@ def matching_rows(fp: Fingerprints, t: Thresholds, shard: tuple[int, int] = (0, 
 
 
 class _RowJoin:
-    """The indexes of ``matching_rows``' three joins, built once, and its pairs shard by shard."""
+    """The indexes of ``matching_rows``' three joins, built once, and its pairs shard by shard.
 
-    def __init__(self, fp: Fingerprints, t: Thresholds):
+    ``rows`` (sorted row numbers of ``fp``): join those rows only, as if on
+    ``fp.take(rows)`` but without the copy (a gigabyte at 2M media), and
+    give pairs of ``fp``'s row numbers.
+    """
+
+    def __init__(self, fp: Fingerprints, t: Thresholds, rows: np.ndarray | None = None):
         self.fp, self.t = fp, t
-        codes = fp.codes()
+        at = np.arange(len(fp.media_id)) if rows is None else rows
+        codes, secondary = fp.codes()[at], fp.secondary[at]
         probe = PROBE[codes]
-        whole = np.nonzero(~probe & ~fp.secondary)[0]
-        centre = np.nonzero(~probe & fp.secondary)[0]
+        whole = at[~probe & ~secondary]
+        centre = at[~probe & secondary]
         self.table = multi_index.BlockIndex(fp.phash[whole], fp.dhash[whole], whole)
         self.centre = multi_index.BlockIndex(fp.phash[centre], fp.dhash[centre], centre) if len(centre) else None
-        queries, primary = np.nonzero(probe & t.probes()[codes])[0], np.nonzero(PRIMARY[codes])[0]
+        queries, primary = at[probe & t.probes()[codes]], at[PRIMARY[codes]]
         self.probes = None
         if len(queries) and len(primary):
             # the primary rows are the whole rows: the probes' table is the same index
@@ -271,15 +277,16 @@ class _RowJoin:
 JOIN_SHARD_ROWS = 1 << 19  # rows per shard of a streamed join (see streamed_rows): its candidates stay small
 
 
-def streamed_rows(fp: Fingerprints, t: Thresholds, take) -> None:
+def streamed_rows(fp: Fingerprints, t: Thresholds, take, rows: np.ndarray | None = None) -> None:
     """``matching_rows`` shard by shard, each shard's admitted row pairs handed to ``take`` as they come.
 
     One shard per JOIN_SHARD_ROWS rows: a shard's candidates are about
     1/n of the whole, so a reducer (spanning.Forest) that drops most of them
-    keeps the peak far below the join's full output.
+    keeps the peak far below the join's full output. ``rows``: only those
+    (sorted) rows of ``fp`` take part (``_RowJoin``).
     """
-    join = _RowJoin(fp, t)
-    parts = max(1, -(-len(fp.media_id) // JOIN_SHARD_ROWS))
+    join = _RowJoin(fp, t, rows)
+    parts = max(1, -(-(len(fp.media_id) if rows is None else len(rows)) // JOIN_SHARD_ROWS))
     for k in range(parts):
         take(*join.shard((k, parts)))
 
@@ -340,18 +347,16 @@ def cluster_edges(fp: Fingerprints, t: Thresholds, rows_join=None) -> tuple[Edge
     probe = PROBE[fp.codes()]
     first, chain_a, chain_b = _identical_rows(fp, np.nonzero(single & ~probe)[0])
     probe_first, copy_row, copy_media = _probe_copies(fp, np.nonzero(single & probe)[0])
-    rows = np.concatenate([first, probe_first, np.nonzero(~single)[0]])
+    rows = np.sort(np.concatenate([first, probe_first, np.nonzero(~single)[0]]))
     copied = np.zeros(len(fp.media_id), dtype=bool)
     copied[copy_row] = True
     forest = spanning.Forest(fp, frame_count, copied, t)
-    sub = fp.take(rows)
     if rows_join is None:  # shard by shard: the big families' row pairs never all exist at once
-        streamed_rows(sub, t, lambda i, j: forest.add(gathers.take(rows, i), gathers.take(rows, j)))
+        streamed_rows(fp, t, forest.add, rows)
     else:
-        i, j = rows_join(sub, t)
+        i, j = rows_join(fp.take(rows), t)
         forest.add(rows[i], rows[j])
         del i, j
-    del sub
     a, b, details, rank, ri, rj = media_edges(fp, *forest.pairs(), frame, frame_count, t)
     del forest
     found = _expand_probe_copies(fp, Edges.of_rows(fp, a, b, rank, ri, rj), ri, rj, copy_row, copy_media)

@@ -296,14 +296,15 @@ class BlockIndex:
     """Codes sorted by each 16-bit block: a bucket (CSR offsets) per block key."""
 
     def __init__(self, p: np.ndarray, d: np.ndarray, ids: np.ndarray | None = None):
-        self.p = np.ascontiguousarray(p, dtype=np.uint64)
-        self.d = np.ascontiguousarray(d, dtype=np.uint64)
         self.ids = np.arange(len(p), dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-        offs, p_sorted, d_sorted, ids_sorted = _tables(self.p, self.d, self.ids)
+        # the codes in their own order are not kept: the join reads the sorted copies (16 bytes a code less, 190 MB
+        # at 2M media)
+        offs, p_sorted, d_sorted, ids_sorted = _tables(np.ascontiguousarray(p, dtype=np.uint64),
+                                                       np.ascontiguousarray(d, dtype=np.uint64), self.ids)
         self.tables = [(offs[block], p_sorted[block], d_sorted[block], ids_sorted[block]) for block in range(BLOCKS)]
 
     def __len__(self) -> int:
-        return len(self.p)
+        return len(self.ids)
 
 
 WALK_LARGE_FROM = GATHER_MIN * KEYS  # codes from which the larger side's buckets are walked (see join)

@@ -118,16 +118,23 @@ class Forest:
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
         """The kept row pairs: the forest, and the other pairs still not redundant.
 
-        Once: the shards' pieces are let go as they are joined, so the pairs
-        are not held twice while the next step (media_edges) runs.
+        Once: the pieces are let go as they are copied out, so the pairs are
+        not held twice (a concatenation, then a filtered copy of it, were the
+        peak memory at 2M media) while the next step (media_edges) runs.
         """
-        others, self.others = self.others, []
-        oi = np.concatenate([x for x, _ in others] or [np.zeros(0, np.int64)])
-        oj = np.concatenate([y for _, y in others] or [np.zeros(0, np.int64)])
+        pieces, self.forest, others, self.others = self.forest, [], self.others, []
+        keeps = [None] * len(pieces) + [~self._droppable(x, y) for x, y in others]
+        pieces += others
         del others
-        drop = self._droppable(oi, oj)
-        oi, oj = oi[~drop], oj[~drop]
-        parts, self.forest = self.forest + [(oi, oj)], []
-        del oi, oj
-        return (np.concatenate([x for x, _ in parts]).astype(np.int64, copy=False),
-                np.concatenate([y for _, y in parts]).astype(np.int64, copy=False))
+        total = sum(len(x) if keep is None else int(keep.sum()) for (x, _), keep in zip(pieces, keeps))
+        out_i, out_j = np.empty(total, dtype=np.int64), np.empty(total, dtype=np.int64)
+        at = 0
+        for k in range(len(pieces)):
+            (x, y), keep = pieces[k], keeps[k]
+            pieces[k] = keeps[k] = None  # this piece goes once copied out
+            if keep is not None:
+                x, y = x[keep], y[keep]
+            out_i[at:at + len(x)], out_j[at:at + len(x)] = x, y
+            at += len(x)
+            del x, y, keep
+        return out_i, out_j
