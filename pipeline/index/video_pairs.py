@@ -123,7 +123,7 @@ def edges(fp, vi: np.ndarray, vj: np.ndarray, rank: np.ndarray, frame: np.ndarra
     VIDEO_PAIR_ROWS row pairs, by media a.
     Frame details are kept for each media's MATCHES_KEPT closest partners.
     """
-    found = [_video_edges(fp, vi[part], vj[part], rank[part], frame, frame_count, t)
+    found = [_video_edges(fp, take(vi, part), take(vj, part), rank[part], frame, frame_count, t)
              for part in _media_parts(fp.media_id, vi, VIDEO_PAIR_ROWS)]
     details = _Details.join([d for d, _ in found])
     video_rank = np.concatenate([r for _, r in found])
@@ -141,7 +141,9 @@ def _media_parts(media_id: np.ndarray, vi: np.ndarray, rows: int) -> list[np.nda
         return [np.arange(len(vi))]
     media = take(media_id, vi)
     order = frame_pairs.stable_order(media)
-    cuts = np.searchsorted(media[order], media[order][np.arange(rows, len(media), rows)], side="left")
+    by_media = take(media, order)
+    del media
+    cuts = np.searchsorted(by_media, by_media[rows::rows], side="left")
     return [part for part in np.split(order, np.unique(cuts)) if len(part)]
 
 
