@@ -81,7 +81,8 @@ def with_frames(store: Store, cluster: dict) -> dict:
     start_s = end_s), and ``also_at``: the other times in the video it fits
     nearly as well (pipeline/index/still_time.py), else None. A member's
     details are kept for its 16 closest partners (video_pairs.MATCHES_KEPT)
-    and for those that count it among theirs.
+    and for those that count it among theirs; an incremental update adds
+    its own new pairs' 16 closest, so after updates a member can list more.
     """
     ids = {m["media_id"] for m in cluster["members"]}
     duration = {m["media_id"]: m.get("duration_s") for m in cluster["members"]}

@@ -225,3 +225,31 @@ def test_video_pairs_counted_in_parts_give_the_same_edges_and_details(monkeypatc
     assert summary(*cluster_with_details(fp, sha, T)) == whole
     assert max(len(p) for p in parts) > 5  # the video pairs really went through several parts
     assert whole[1]  # frame details were compared
+
+
+def test_a_streamed_join_of_some_rows_in_place_equals_the_join_of_their_copy(monkeypatch):
+    """cluster_edges streams the join over a subset of rows without copying them; the pairs must be the copy's."""
+    fp, _ = archive(6)
+    rows = np.sort(np.random.default_rng(2).choice(len(fp.media_id), len(fp.media_id) * 2 // 3, replace=False))
+    got = []
+    monkeypatch.setattr(cluster, "JOIN_SHARD_ROWS", 97)
+    cluster.streamed_rows(fp, T, lambda i, j: got.append((i, j)), rows)
+    assert len(got) > 5
+    pairs = sorted(zip(np.concatenate([i for i, _ in got]).tolist(), np.concatenate([j for _, j in got]).tolist()))
+    i, j = cluster.matching_rows(fp.take(rows), T)
+    want = sorted(zip(rows[i].tolist(), rows[j].tolist()))
+    assert pairs == want and want
+
+
+def test_media_edges_reorders_writable_pairs_in_place_and_copies_read_only_ones():
+    fp, _ = archive(7)
+    frame, count = fp.frames()
+    i, j = cluster.matching_rows(fp, T)
+    want = cluster.media_edges(fp, i.copy(), j.copy(), frame, count, T)
+    ro_i, ro_j = i.copy(), j.copy()
+    ro_i.flags.writeable = ro_j.flags.writeable = False
+    got = cluster.media_edges(fp, ro_i, ro_j, frame, count, T)
+    assert np.array_equal(ro_i, i) and np.array_equal(ro_j, j)  # read-only: left as they were
+    for mine, theirs in zip(got[:2] + got[3:], want[:2] + want[3:]):
+        assert np.array_equal(mine, theirs)
+    assert len(want[0]) > 10

@@ -113,7 +113,8 @@ def group_pairs(ma: np.ndarray, mb: np.ndarray) -> Groups:
     if len(ma) == 0:
         z = np.zeros(0, dtype=np.int64)
         return Groups(z, np.zeros(1, dtype=np.int64), np.zeros((0, 2), dtype=np.int64), z)
-    # rows that come by media a already (video_pairs' parts) need no sort: a check is a tenth of one
+    # rows that come by media a already (video_pairs' parts, when a clustering has several) need no sort: the
+    # check, a tenth of a sort, stops at the first row out of order
     order = np.arange(len(ma), dtype=np.int64) if _ascending(ma) else stable_order(ma)
     sa = ma[order]
     by_a = np.append(np.flatnonzero(np.r_[True, sa[1:] != sa[:-1]]), len(order)).astype(np.int64)

@@ -43,6 +43,8 @@ MISSING_BITS = 384  # a variant one side lacks counts as all bits apart
 
 def bits_apart(phash_a, phash_b, dhash_a, dhash_b, p256_a, p256_b) -> np.ndarray:
     """Bits apart over pHash64, dHash64 and the 256-bit pHash together (0..384)."""
+    if len(phash_a) == 0:  # reshape(0, -1) cannot infer the width
+        return np.zeros(0, dtype=np.int64)
     return (distances(phash_a, phash_b) + distances(dhash_a, dhash_b)
             + distances(p256_a, p256_b).reshape(len(phash_a), -1).sum(axis=1))
 

@@ -71,11 +71,18 @@ class _Details:
                           for f in ("ids", "counts", "offset", "times_a", "times_b")), placed)
 
     def matches(self, rank: np.ndarray) -> list[FrameMatch]:
-        """FrameMatch objects for the pairs among each media's MATCHES_KEPT closest partners."""
-        keep = closest_partners(self.ids[:, 0], self.ids[:, 1], self.counts, rank, MATCHES_KEPT)
-        chosen = np.flatnonzero(keep)
-        regular = chosen[[p not in self.placed for p in chosen.tolist()]]
-        regular = regular[self.times_a[regular, 0] != np.inf]  # no example: no details (as before)
+        """FrameMatch objects for the pairs among each media's MATCHES_KEPT closest partners.
+
+        Only pairs that have details compete: one with no example (a still in
+        a long video that was not placed) must not take a partner's place.
+        """
+        placed = np.zeros(len(self.ids), dtype=bool)
+        placed[list(self.placed)] = True
+        candidates = np.flatnonzero(placed | (self.times_a[:, 0] != np.inf))
+        keep = closest_partners(self.ids[candidates, 0], self.ids[candidates, 1], self.counts[candidates],
+                                rank[candidates], MATCHES_KEPT)
+        chosen = candidates[keep]
+        regular = chosen[~placed[chosen]]
         ids, counts = self.ids[regular].tolist(), self.counts[regular].tolist()
         # one tolist a column, not numpy scalars a frame
         ta_s, tb_s, offsets = self.times_a[regular].tolist(), self.times_b[regular].tolist(), \
@@ -84,11 +91,10 @@ class _Details:
                           [[None if x != x else x, None if y != y else y] for x, y in zip(xs, ys) if x != np.inf],
                           None if off != off else round(off, 3))
                for (a, b), (fa, na, fb, nb), xs, ys, off in zip(ids, counts, ta_s, tb_s, offsets)]
-        for p in chosen.tolist():
-            if p in self.placed:
-                example, at, also = self.placed[p]
-                out.append(FrameMatch(int(self.ids[p, 0]), int(self.ids[p, 1]), *map(int, self.counts[p]),
-                                      example, at, also))
+        for p in chosen[placed[chosen]].tolist():
+            example, at, also = self.placed[p]
+            out.append(FrameMatch(int(self.ids[p, 0]), int(self.ids[p, 1]), *map(int, self.counts[p]),
+                                  example, at, also))
         return out
 
 
