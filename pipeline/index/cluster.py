@@ -509,7 +509,12 @@ def media_edges(fp: Fingerprints, ri: np.ndarray, rj: np.ndarray, frame: np.ndar
     ri, rj = ri[:n], rj[:n]
     keep = np.ones(n, dtype=bool)
     # a still meets a long video's thousands of frames: held to the hard thresholds, like a probe
-    loose = np.flatnonzero(_still_in_long(frame_count, ri, rj, t.long_frames))
+    # (the rule on the pairs' frame counts a chunk at a time: 60M pairs' counts at once were a gigabyte)
+    loose = np.zeros(n, dtype=bool)
+    for s in range(0, n, ADMIT_CHUNK):
+        loose[s:s + ADMIT_CHUNK] = t.still_in_long(gathers.take(frame_count, ri[s:s + ADMIT_CHUNK]),
+                                                   gathers.take(frame_count, rj[s:s + ADMIT_CHUNK]))
+    loose = np.flatnonzero(loose)
     if len(loose):
         keep[loose] = within_hard(fp, ri[loose], rj[loose], t)
     del loose
@@ -541,16 +546,6 @@ def _orient_in_place(media, ri, rj):
             ri[n], rj[n] = j, i
         n += 1
     return n
-
-
-@njit(cache=True)
-def _still_in_long(frame_count, ri, rj, long_frames):
-    """Per row pair: a still (one frame) against a long video (Thresholds.still_in_long), without the count arrays."""
-    out = np.zeros(len(ri), np.bool_)
-    for x in range(len(ri)):
-        a, b = frame_count[ri[x]], frame_count[rj[x]]
-        out[x] = min(a, b) == 1 and max(a, b) > long_frames
-    return out
 
 
 @njit(cache=True)
