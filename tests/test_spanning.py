@@ -221,7 +221,8 @@ def test_video_pairs_counted_in_parts_give_the_same_edges_and_details(monkeypatc
     monkeypatch.setattr(video_pairs, "VIDEO_PAIR_ROWS", 5)
     parts = []
     real = video_pairs._media_parts
-    monkeypatch.setattr(video_pairs, "_media_parts", lambda media_id, vi, rows: parts.append(real(media_id, vi, rows)) or parts[-1])
+    monkeypatch.setattr(video_pairs, "_media_parts",
+                        lambda media_id, vi, rows: parts.append(real(media_id, vi, rows)) or parts[-1])
     assert summary(*cluster_with_details(fp, sha, T)) == whole
     assert max(len(p) for p in parts) > 5  # the video pairs really went through several parts
     assert whole[1]  # frame details were compared
